@@ -25,11 +25,10 @@ func Load(ctx context.Context, target any) error {
 // LoadFrom is Load with an explicit source of variables (for tests).
 func LoadFrom(ctx context.Context, target any, l envconfig.Lookuper) error {
 	fl := &fileLookuper{next: l}
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: fl}); err != nil {
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: fl})
+	// A NAME_FILE problem explains a "missing" NAME, so it comes first.
+	if err = errors.Join(fl.err, err); err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
-	}
-	if fl.err != nil {
-		return fmt.Errorf("reading configuration: %w", fl.err)
 	}
 	if v, ok := target.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {

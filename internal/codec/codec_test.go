@@ -1,0 +1,233 @@
+package codec
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"filesight/internal/config"
+	"filesight/internal/secret"
+)
+
+func key(t *testing.T, id string) Key {
+	t.Helper()
+	s, err := NewKeyString(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := ParseKeys(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks[0]
+}
+
+func ring(t *testing.T, keys ...Key) *Keyring {
+	t.Helper()
+	kr, err := NewKeyring(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+type input struct {
+	FileID string
+	Note   string
+}
+
+func TestRoundTripEncryptsAndRestores(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		dc := NewDataConverter(ring(t, key(t, "k1")), Options{Compress: compress})
+		in := input{FileID: "123", Note: strings.Repeat("very compressible ", 200)}
+		p, err := dc.ToPayload(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(p.Metadata[converter.MetadataEncoding]); got != EncodingEncrypted {
+			t.Fatalf("encoding = %q", got)
+		}
+		if string(p.Metadata[MetadataKeyID]) != "k1" {
+			t.Fatalf("key id = %q", p.Metadata[MetadataKeyID])
+		}
+		if bytes.Contains(p.Data, []byte("compressible")) || bytes.Contains(p.Data, []byte("123")) {
+			t.Fatal("plaintext visible in payload")
+		}
+		if compress && len(p.Data) > 1000 {
+			t.Fatalf("compression did not happen before encryption: %d bytes", len(p.Data))
+		}
+		var out input
+		if err := dc.FromPayload(p, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out != in {
+			t.Fatalf("round trip: %+v", out)
+		}
+	}
+}
+
+func TestRotation(t *testing.T) {
+	old, nw := key(t, "2026-01"), key(t, "2026-11")
+	oldDC := NewDataConverter(ring(t, old), Options{})
+	p, err := oldDC.ToPayload("written with the old key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := NewDataConverter(ring(t, old, nw), Options{})
+	var s string
+	if err := rotated.FromPayload(p, &s); err != nil || s != "written with the old key" {
+		t.Fatalf("old payload after rotation: %q %v", s, err)
+	}
+	p2, err := rotated.ToPayload("new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(p2.Metadata[MetadataKeyID]) != "2026-11" {
+		t.Fatalf("rotation must encrypt with the newest key, got %q", p2.Metadata[MetadataKeyID])
+	}
+	// The old keyring alone cannot read payloads of the new key: the error names the key.
+	err = oldDC.FromPayload(p2, &s)
+	if err == nil || !strings.Contains(err.Error(), `"2026-11"`) {
+		t.Fatalf("unknown key error = %v", err)
+	}
+}
+
+func TestTamperAndRelabelDetected(t *testing.T) {
+	k1, k2 := key(t, "a"), key(t, "b")
+	c := NewCodec(ring(t, k1, k2))
+	enc, err := c.Encode([]*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`"x"`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(p *commonpb.Payload) *commonpb.Payload {
+		q := &commonpb.Payload{Metadata: map[string][]byte{}, Data: bytes.Clone(p.Data)}
+		for k, v := range p.Metadata {
+			q.Metadata[k] = v
+		}
+		return q
+	}
+	tampered := flip(enc[0])
+	tampered.Data[len(tampered.Data)-1] ^= 1
+	relabelled := flip(enc[0])
+	relabelled.Metadata[MetadataKeyID] = []byte("a")
+	truncated := flip(enc[0])
+	truncated.Data = truncated.Data[:5]
+	for name, p := range map[string]*commonpb.Payload{"tampered": tampered, "relabelled": relabelled, "truncated": truncated} {
+		if _, err := c.Decode([]*commonpb.Payload{p}); err == nil || !strings.Contains(err.Error(), "key ID") {
+			t.Errorf("%s: want an error naming the key ID, got %v", name, err)
+		}
+	}
+	plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`1`)}
+	out, err := c.Decode([]*commonpb.Payload{plain})
+	if err != nil || out[0] != plain {
+		t.Fatal("unencrypted payloads must pass through")
+	}
+}
+
+func TestKeyParsing(t *testing.T) {
+	bad := []string{"", "nokey", "id:!!!", "id:AAAA", " :" + strings.Repeat("A", 44)}
+	for _, s := range bad {
+		keys, err := ParseKeys(secret.String(s))
+		if err == nil {
+			_, err = NewKeyring(keys...)
+		}
+		if err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	s, _ := NewKeyString("dup")
+	keys, err := ParseKeys(s + "," + s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewKeyring(keys...); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("duplicate id: %v", err)
+	}
+	cfg := Config{Keys: secret.String("k:" + strings.Repeat("Q", 10))}
+	_, err = cfg.Keyring()
+	if err == nil || !strings.Contains(err.Error(), "FILESIGHT_CODEC_KEYS") || strings.Contains(err.Error(), "QQQQ") {
+		t.Fatalf("config error must name the variable and hide the key: %v", err)
+	}
+	var missing Config
+	err = config.LoadFrom(context.Background(), &missing, config.MapLookuper(nil))
+	if err == nil || !strings.Contains(err.Error(), "FILESIGHT_CODEC_KEYS") {
+		t.Fatalf("missing keys: %v", err)
+	}
+}
+
+func TestHTTPHandler(t *testing.T) {
+	kr := ring(t, key(t, "k1"))
+	const token = "codec-token-0123456789"
+	h := NewHTTPHandler(Codecs(kr, Options{Compress: true}), HTTPOptions{Token: token, AllowedOrigins: []string{"http://127.0.0.1:8233"}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	enc, err := NewDataConverter(kr, Options{Compress: true}).ToPayloads(input{FileID: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := protojson.Marshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, auth, origin string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Namespace", "default")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for _, tc := range []struct {
+		name, method, path, auth, origin string
+		want                             int
+	}{
+		{"no token", "POST", "/decode", "", "", 401},
+		{"wrong token", "POST", "/decode", "Bearer nope", "", 401},
+		{"wrong scheme", "POST", "/decode", "Basic " + token, "", 401},
+		{"wrong path token", "POST", "/nope/decode", "", "", 401},
+		{"bearer", "POST", "/decode", "Bearer " + token, "", 200},
+		{"path token", "POST", "/" + token + "/decode", "", "", 200},
+		{"preflight", "OPTIONS", "/decode", "", "http://127.0.0.1:8233", 204},
+		{"preflight foreign origin", "OPTIONS", "/decode", "", "http://evil.example", 403},
+		{"get", "GET", "/decode", "Bearer " + token, "", 405},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := do(tc.method, tc.path, tc.auth, tc.origin)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	resp := do("OPTIONS", "/decode", "", "http://127.0.0.1:8233")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:8233" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "X-Namespace") {
+		t.Fatalf("CORS headers: %v", resp.Header)
+	}
+	resp = do("POST", "/decode", "Bearer "+token, "http://127.0.0.1:8233")
+	var decoded commonpb.Payloads
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	if err := protojson.Unmarshal(buf.Bytes(), &decoded); err != nil {
+		t.Fatalf("decode response: %v: %s", err, buf.String())
+	}
+	if len(decoded.Payloads) != 1 || !strings.Contains(string(decoded.Payloads[0].Data), `"FileID":"42"`) {
+		t.Fatalf("decoded payload: %s", buf.String())
+	}
+}

@@ -1,0 +1,50 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"filesight/internal/secret"
+)
+
+// Config is the payload-encryption setting shared by every program.
+type Config struct {
+	// Keys is "id:base64key[,id:base64key...]", the last one encrypting.
+	Keys     secret.String `env:"FILESIGHT_CODEC_KEYS, required"`
+	Compress bool          `env:"FILESIGHT_CODEC_COMPRESS, default=true"`
+}
+
+// Keyring parses Keys; errors name the variable and never the key material.
+func (c Config) Keyring() (*Keyring, error) {
+	keys, err := ParseKeys(c.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("FILESIGHT_CODEC_KEYS: %w", err)
+	}
+	kr, err := NewKeyring(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("FILESIGHT_CODEC_KEYS: %w", err)
+	}
+	return kr, nil
+}
+
+// ServerConfig is the codec HTTP server's setting.
+type ServerConfig struct {
+	Addr  string        `env:"CODEC_ADDR, default=127.0.0.1:8081"`
+	Token secret.String `env:"CODEC_AUTH_TOKEN, required"`
+	// AllowedOrigins is the Temporal UI origin(s), comma separated.
+	AllowedOrigins []string `env:"CODEC_CORS_ORIGINS, default=http://127.0.0.1:8233,http://localhost:8233"`
+}
+
+// Validate rejects a token too short to be a credential.
+func (c ServerConfig) Validate() error {
+	if len(c.Token.Reveal()) < 16 {
+		return errors.New("CODEC_AUTH_TOKEN must be at least 16 characters")
+	}
+	for _, o := range c.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return fmt.Errorf("CODEC_CORS_ORIGINS: %q is not an http(s) origin", o)
+		}
+	}
+	return nil
+}
