@@ -1,0 +1,131 @@
+//go:build integration
+
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"filesight/internal/codec"
+	"filesight/workflows"
+)
+
+func TestSearchAttributesRegistered(t *testing.T) {
+	tm := StartTemporal(t)
+	resp, err := tm.Client.OperatorService().ListSearchAttributes(context.Background(), &operatorservice.ListSearchAttributesRequest{Namespace: tm.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{workflows.SearchAttrFileID, workflows.SearchAttrMediaKind, workflows.SearchAttrStage} {
+		if typ, ok := resp.GetCustomAttributes()[name]; !ok || typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			t.Errorf("search attribute %s: registered=%v type=%v", name, ok, typ)
+		}
+	}
+}
+
+type echoInput struct {
+	FileID string
+	Marker string
+}
+
+func echoWorkflow(ctx workflow.Context, in echoInput) (string, error) {
+	return "seen " + in.Marker, nil
+}
+
+// TestPayloadsStoredEncrypted runs a workflow through the real dev server and
+// reads its history back without the codec: every payload must be
+// binary/encrypted and hide the plaintext; the codec server decodes them.
+func TestPayloadsStoredEncrypted(t *testing.T) {
+	tm := StartTemporal(t)
+	const marker = "plaintext-marker-7f3a"
+	w := worker.New(tm.Client, "testenv-encryption", worker.Options{})
+	w.RegisterWorkflow(echoWorkflow)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "encryption-check", TaskQueue: "testenv-encryption"}, echoWorkflow, echoInput{FileID: "1", Marker: marker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := run.Get(ctx, &out); err != nil || out != "seen "+marker {
+		t.Fatalf("workflow result %q, %v", out, err)
+	}
+
+	raw := tm.NewClient(t, converter.GetDefaultDataConverter())
+	var payloads []*commonpb.Payload
+	it := raw.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			payloads = append(payloads, a.GetInput().GetPayloads()...)
+		}
+		if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+			payloads = append(payloads, a.GetResult().GetPayloads()...)
+		}
+	}
+	if len(payloads) != 2 {
+		t.Fatalf("want input and result payloads, got %d", len(payloads))
+	}
+	for _, p := range payloads {
+		if enc := string(p.GetMetadata()["encoding"]); enc != codec.EncodingEncrypted {
+			t.Fatalf("payload stored with encoding %q", enc)
+		}
+		if string(p.GetMetadata()[codec.MetadataKeyID]) != tm.Keyring.ActiveKeyID() {
+			t.Fatalf("key id %q", p.GetMetadata()[codec.MetadataKeyID])
+		}
+		if bytes.Contains(p.GetData(), []byte(marker)) {
+			t.Fatal("plaintext visible on the server")
+		}
+	}
+
+	// Decode the server's payloads through the codec server's HTTP endpoint.
+	const token = "integration-codec-token"
+	srv := httptest.NewServer(codec.NewHTTPHandler(codec.Codecs(tm.Keyring, codec.Options{Compress: true}), codec.HTTPOptions{Token: token}))
+	defer srv.Close()
+	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: payloads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/decode", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	decoded, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("codec server: %d %s", resp.StatusCode, decoded)
+	}
+	var got commonpb.Payloads
+	if err := protojson.Unmarshal(decoded, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Payloads) != 2 || !strings.Contains(string(got.Payloads[0].Data), marker) || !strings.Contains(string(got.Payloads[1].Data), "seen "+marker) {
+		t.Fatalf("decoded: %s", decoded)
+	}
+}

@@ -1,0 +1,237 @@
+// Package testenv starts real servers for integration tests: the Temporal
+// dev server from the pinned CLI (bin/temporal, built by `make tools`, never
+// downloaded), with filesight's search attributes and encrypted payloads.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"filesight/internal/codec"
+	"filesight/workflows"
+)
+
+// ModuleRoot returns the directory of filesight's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module filesight\n")) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: go.mod of module filesight not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// TemporalCLI returns the path of the pinned Temporal CLI: $TEMPORAL_CLI_PATH,
+// or bin/temporal under the module root. It fails the test if it is missing.
+func TemporalCLI(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("TEMPORAL_CLI_PATH")
+	if p == "" {
+		p = filepath.Join(ModuleRoot(t), "bin", "temporal")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("testenv: Temporal CLI not found at %s (run `make tools` to build the pinned CLI): %v", p, err)
+	}
+	return p
+}
+
+// FreeAddr returns a free 127.0.0.1:port. The port may be taken again
+// before use; callers that can, should listen on :0 instead.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Eventually polls cond every interval until it returns nil or the
+// deadline passes; then it fails the test with cond's last error.
+func Eventually(t testing.TB, timeout, interval time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// Temporal is a running dev server.
+type Temporal struct {
+	Client        client.Client
+	HostPort      string
+	Namespace     string
+	UIURL         string // empty unless WithUI
+	Keyring       *codec.Keyring
+	DataConverter converter.DataConverter
+	LogPath       string
+	server        *testsuite.DevServer
+}
+
+type options struct {
+	ui            bool
+	codecEndpoint string
+	dbFile        string
+}
+
+// Option configures StartTemporal.
+type Option func(*options)
+
+// WithUI enables the web UI on a free port; codecEndpoint, if set, is passed
+// as --ui-codec-endpoint.
+func WithUI(codecEndpoint string) Option {
+	return func(o *options) { o.ui, o.codecEndpoint = true, codecEndpoint }
+}
+
+// WithDBFile persists the server's state in a SQLite file.
+func WithDBFile(path string) Option { return func(o *options) { o.dbFile = path } }
+
+// SearchAttributes are the custom search attributes filesight registers.
+func SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrFileID).ValueSet(""),
+		temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrMediaKind).ValueSet(""),
+		temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrStage).ValueSet(""),
+	)
+}
+
+// NewTestKeyring returns a keyring with one fresh random key.
+func NewTestKeyring(t testing.TB) *codec.Keyring {
+	t.Helper()
+	s, err := codec.NewKeyString("test-" + time.Now().UTC().Format("20060102T150405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := codec.NewKeyring(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// StartTemporal starts the pinned dev server on a free loopback port, with
+// the search attributes registered, and returns a client whose data
+// converter encrypts payloads. Everything stops when the test ends.
+func StartTemporal(t testing.TB, opts ...Option) *Temporal {
+	t.Helper()
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	kr := NewTestKeyring(t)
+	dc := codec.NewDataConverter(kr, codec.Options{Compress: true})
+	logPath := filepath.Join(t.TempDir(), "temporal-dev-server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := FreeAddr(t)
+	dso := testsuite.DevServerOptions{
+		ExistingPath: TemporalCLI(t),
+		ClientOptions: &client.Options{
+			HostPort:      hostPort,
+			Namespace:     "default",
+			DataConverter: dc,
+			Logger:        tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		},
+		DBFilename:       o.dbFile,
+		LogLevel:         "warn",
+		LogFormat:        "json",
+		SearchAttributes: SearchAttributes(),
+		Stdout:           logFile,
+		Stderr:           logFile,
+	}
+	var uiURL string
+	if o.ui {
+		_, port, _ := net.SplitHostPort(FreeAddr(t))
+		dso.EnableUI = true
+		dso.UIPort = port
+		uiURL = "http://127.0.0.1:" + port
+		if o.codecEndpoint != "" {
+			dso.ExtraArgs = append(dso.ExtraArgs, "--ui-codec-endpoint", o.codecEndpoint)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, dso)
+	if err != nil {
+		logFile.Close()
+		t.Fatalf("testenv: starting Temporal dev server: %v\n%s", err, tail(logPath))
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Logf("testenv: stopping dev server: %v", err)
+		}
+		logFile.Close()
+	})
+	return &Temporal{
+		Client: srv.Client(), HostPort: hostPort, Namespace: "default", UIURL: uiURL,
+		Keyring: kr, DataConverter: dc, LogPath: logPath, server: srv,
+	}
+}
+
+// NewClient dials the server again with other options (for example without
+// the codec, to look at what the server really stores).
+func (tm *Temporal) NewClient(t testing.TB, dc converter.DataConverter) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: dc})
+	if err != nil {
+		t.Fatalf("testenv: dialing %s: %v", tm.HostPort, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return strings.TrimSpace(s)
+}
+
+// String describes the server for logs.
+func (tm *Temporal) String() string {
+	return fmt.Sprintf("temporal dev server %s (ui %s)", tm.HostPort, tm.UIURL)
+}
