@@ -1,0 +1,91 @@
+# filesight — every target a fresh Debian/Ubuntu machine with Go needs.
+# `make up` brings the whole system up; `make test` runs every test.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := $(CURDIR)/bin
+DATA_DIR ?= $(CURDIR)/.data
+export TEMPORAL_CLI_PATH := $(BIN)/temporal
+
+# Debian packages the analyzers, the sample generator and the browser test use.
+APT_PACKAGES := ffmpeg pocketsphinx pocketsphinx-en-us tesseract-ocr tesseract-ocr-eng \
+	chromium fonts-dejavu-core ca-certificates
+
+PROGRAMS := worker starter localbox mlengine devstack replayer
+TEST_TIMEOUT ?= 40m
+
+.PHONY: all deps tools build test unit vet workflowcheck lint fmt bench up upload \
+	replay-export replay-check clean help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+deps: ## install missing Debian packages (apt-get as root; otherwise print the command)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "deps: missing$$missing, and this is not a Debian/Ubuntu system: install the equivalents by hand" >&2; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing Debian packages:$$missing" >&2; \
+	  echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+
+# The Temporal CLI (dev server + UI) and workflowcheck are pinned in their own
+# small modules under tools/, built from the Go module proxy, never downloaded
+# as prebuilt binaries. See README "Why the tools have their own modules".
+tools: $(BIN)/temporal $(BIN)/workflowcheck ## build the pinned Temporal CLI and workflowcheck into bin/
+
+$(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
+	@echo "tools: building the pinned Temporal CLI (a few minutes the first time)"
+	cd tools/temporal && $(GO) build -o $@ github.com/temporalio/cli/cmd/temporal
+
+$(BIN)/workflowcheck: tools/workflowcheck/go.mod tools/workflowcheck/go.sum
+	cd tools/workflowcheck && $(GO) build -o $@ go.temporal.io/sdk/contrib/tools/workflowcheck
+
+build: ## build every program into bin/
+	$(GO) build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))
+
+vet: ## go vet, with and without the integration tag
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted >&2; exit 1; fi
+
+workflowcheck: $(BIN)/workflowcheck ## check workflow code for non-determinism
+	$(BIN)/workflowcheck ./workflows/...
+
+unit: ## unit and replay tests only (no servers)
+	$(GO) test -count=1 ./...
+
+test: deps tools vet workflowcheck ## everything: vet, workflowcheck, unit, replay and integration tests
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags integration ./...
+
+lint: vet workflowcheck ## static checks
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench: deps tools ## mlengine wall time per minute of media against the tools run one after another
+	bash bench/run.sh
+
+up: deps tools build ## bring the whole system up on the embedded defaults and process a sample file
+	$(BIN)/devstack -data-dir $(DATA_DIR)
+
+upload: ## upload FILE=path into the inbox of a running `make up`
+	@test -n "$(FILE)" || { echo "usage: make upload FILE=path/to/media" >&2; exit 2; }
+	$(GO) run ./devstack -data-dir $(DATA_DIR) upload "$(FILE)"
+
+replay-export: ## export histories of closed workflows from a running server into workflows/testdata
+	$(GO) run ./replayer export -out workflows/testdata
+
+replay-check: ## replay the last N closed workflows from a running server (pre-deploy check)
+	$(GO) run ./replayer check -last $${N:-50}
+
+clean:
+	rm -rf $(BIN)
