@@ -16,7 +16,7 @@ PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps tools build test unit vet workflowcheck lint fmt bench up upload \
-	replay-export replay-check clean help
+	replay-export replay-check composecheck clean help
 
 all: build
 
@@ -39,7 +39,7 @@ deps: ## install missing Debian packages (apt-get as root; otherwise print the c
 # The Temporal CLI (dev server + UI) and workflowcheck are pinned in their own
 # small modules under tools/, built from the Go module proxy, never downloaded
 # as prebuilt binaries. See README "Why the tools have their own modules".
-tools: $(BIN)/temporal $(BIN)/workflowcheck ## build the pinned Temporal CLI and workflowcheck into bin/
+tools: $(BIN)/temporal $(BIN)/workflowcheck $(BIN)/composecheck ## build the pinned Temporal CLI, workflowcheck and composecheck into bin/
 
 $(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
 	@echo "tools: building the pinned Temporal CLI (a few minutes the first time)"
@@ -47,6 +47,9 @@ $(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
 
 $(BIN)/workflowcheck: tools/workflowcheck/go.mod tools/workflowcheck/go.sum
 	cd tools/workflowcheck && $(GO) build -o $@ go.temporal.io/sdk/contrib/tools/workflowcheck
+
+$(BIN)/composecheck: tools/composecheck/go.mod tools/composecheck/go.sum tools/composecheck/main.go
+	cd tools/composecheck && $(GO) build -o $@ .
 
 build: ## build every program into bin/
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))
@@ -60,13 +63,16 @@ vet: ## go vet, with and without the integration tag
 workflowcheck: $(BIN)/workflowcheck ## check workflow code for non-determinism
 	$(BIN)/workflowcheck ./workflows/...
 
+composecheck: $(BIN)/composecheck ## validate docker-compose.yml with the Compose spec loader
+	$(BIN)/composecheck docker-compose.yml
+
 unit: ## unit and replay tests only (no servers)
 	$(GO) test -count=1 ./...
 
-test: deps tools vet workflowcheck ## everything: vet, workflowcheck, unit, replay and integration tests
+test: deps tools vet workflowcheck composecheck ## everything: vet, workflowcheck, unit, replay and integration tests
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags integration ./...
 
-lint: vet workflowcheck ## static checks
+lint: vet workflowcheck composecheck ## static checks
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
