@@ -1,0 +1,170 @@
+package mlengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"filesight/internal/secret"
+)
+
+// Config configures the job service. Fields with an env tag are read by
+// LoadConfig; the others are tuning knobs for tests and embedders, and their
+// zero value means the documented default.
+type Config struct {
+	// Addr is the listen address of ListenAndServe.
+	Addr string `env:"MLENGINE_ADDR, default=127.0.0.1:8710"`
+	// DataDir holds the SQLite database, downloaded media while a job needs
+	// it, and each finished job's result and artifacts.
+	DataDir string `env:"MLENGINE_DATA_DIR, default=var/mlengine"`
+	// APIKey is the bearer token every /v1 request must carry.
+	APIKey secret.String `env:"MLENGINE_API_KEY, required"`
+	// CallbackKey signs job callbacks (HMAC-SHA256, see internal/signature).
+	CallbackKey secret.String `env:"MLENGINE_CALLBACK_KEY, required"`
+	// Concurrency is how many analysis processes (ffmpeg, pocketsphinx,
+	// tesseract) may run at once across all jobs; 0 means the number of cores.
+	Concurrency int `env:"MLENGINE_CONCURRENCY"`
+	// ParallelJobs is how many jobs are analysed at once; each gets
+	// Concurrency/ParallelJobs process slots (at least 1).
+	ParallelJobs int `env:"MLENGINE_PARALLEL_JOBS, default=1"`
+	// QueueLimit is how many jobs may wait in the queue; beyond it a
+	// submission is answered 429 with Retry-After.
+	QueueLimit int `env:"MLENGINE_QUEUE_LIMIT, default=100"`
+	// MaxMediaBytes is the largest media file accepted.
+	MaxMediaBytes int64 `env:"MLENGINE_MAX_MEDIA_BYTES, default=2147483648"`
+	// MaxDuration is the longest media accepted.
+	MaxDuration time.Duration `env:"MLENGINE_MAX_DURATION, default=2h"`
+	// JobTimeout bounds one analysis run of one job.
+	JobTimeout time.Duration `env:"MLENGINE_JOB_TIMEOUT, default=4h"`
+
+	// FetchConcurrency is how many media downloads run at once (default 2).
+	// Downloads run ahead of analysis so that a queued job's short-lived
+	// read token is used (and can be revoked) early.
+	FetchConcurrency int
+	// FetchAttempts is how often a download failing with a network error,
+	// 429 or 5xx is tried (default 4), with exponential backoff from
+	// FetchBackoff (default 1s).
+	FetchAttempts int
+	FetchBackoff  time.Duration
+	// NotReadyAttempts is how often a 202 "not ready yet" answer is waited
+	// out (default 10); each wait honours Retry-After, capped at
+	// MaxNotReadyWait (default 60s).
+	NotReadyAttempts int
+	MaxNotReadyWait  time.Duration
+	// MediaIdleTimeout aborts a download that receives nothing for this long
+	// (default 60s).
+	MediaIdleTimeout time.Duration
+	// CallbackAttempts is how often a callback is tried (default 10), with
+	// exponential backoff from CallbackBackoff (default 1s) capped at 5 min;
+	// CallbackTimeout bounds one attempt (default 10s).
+	CallbackAttempts int
+	CallbackBackoff  time.Duration
+	CallbackTimeout  time.Duration
+	// MaxJobAttempts is how many times a job interrupted by a restart is
+	// started before it is failed with code "interrupted" (default 3).
+	MaxJobAttempts int
+	// QueueRetryAfter is the Retry-After sent with 429 (default 30s).
+	QueueRetryAfter time.Duration
+	// PollRetryAfter is the Retry-After sent with a non-terminal job (default 5s).
+	PollRetryAfter time.Duration
+	// CancelWait bounds how long DELETE waits for a running job's processes
+	// to be gone (default 30s).
+	CancelWait time.Duration
+}
+
+// LoadConfig reads Config from the environment. Each secret may instead be
+// given as a file path in NAME_FILE (e.g. MLENGINE_API_KEY_FILE).
+func LoadConfig(ctx context.Context) (Config, error) {
+	return loadConfig(ctx, envconfig.OsLookuper())
+}
+
+func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	var cfg Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: fileLookuper{l}}); err != nil {
+		return Config{}, fmt.Errorf("mlengine config: %w", err)
+	}
+	return cfg, nil
+}
+
+// fileLookuper resolves NAME from NAME_FILE when NAME itself is unset.
+type fileLookuper struct{ next envconfig.Lookuper }
+
+func (f fileLookuper) Lookup(key string) (string, bool) {
+	if v, ok := f.next.Lookup(key); ok {
+		return v, true
+	}
+	path, ok := f.next.Lookup(key + "_FILE")
+	if !ok || path == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// Lookuper cannot return an error; an unreadable file reads as unset,
+		// which fails "required" with the variable's name.
+		return "", false
+	}
+	return strings.TrimRight(string(b), "\r\n"), true
+}
+
+// withDefaults fills zero values and checks the configuration.
+func (c Config) withDefaults() (Config, error) {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defD := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8710"
+	}
+	def(&c.Concurrency, runtime.NumCPU())
+	def(&c.ParallelJobs, 1)
+	def(&c.QueueLimit, 100)
+	if c.MaxMediaBytes <= 0 {
+		c.MaxMediaBytes = 2 << 30
+	}
+	defD(&c.MaxDuration, 2*time.Hour)
+	defD(&c.JobTimeout, 4*time.Hour)
+	def(&c.FetchConcurrency, 2)
+	def(&c.FetchAttempts, 4)
+	defD(&c.FetchBackoff, time.Second)
+	def(&c.NotReadyAttempts, 10)
+	defD(&c.MaxNotReadyWait, time.Minute)
+	defD(&c.MediaIdleTimeout, time.Minute)
+	def(&c.CallbackAttempts, 10)
+	defD(&c.CallbackBackoff, time.Second)
+	defD(&c.CallbackTimeout, 10*time.Second)
+	def(&c.MaxJobAttempts, 3)
+	defD(&c.QueueRetryAfter, 30*time.Second)
+	defD(&c.PollRetryAfter, 5*time.Second)
+	defD(&c.CancelWait, 30*time.Second)
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("MLENGINE_DATA_DIR is empty"))
+	}
+	if c.APIKey.IsZero() {
+		errs = append(errs, errors.New("MLENGINE_API_KEY is empty"))
+	}
+	if c.CallbackKey.IsZero() {
+		errs = append(errs, errors.New("MLENGINE_CALLBACK_KEY is empty"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("mlengine config: %w", err)
+	}
+	return c, nil
+}
+
+// processesPerJob is the Concurrency handed to each analysis run.
+func (c Config) processesPerJob() int {
+	return max(1, c.Concurrency/c.ParallelJobs)
+}

@@ -1,0 +1,244 @@
+package mlengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Error codes of media download failures (job error codes).
+const (
+	CodeMediaUnauthorized = "media_unauthorized" // 401: token missing, invalid, expired or revoked
+	CodeMediaForbidden    = "media_forbidden"    // 403: token lacks the scope or resource
+	CodeMediaNotFound     = "media_not_found"    // 404/410
+	CodeMediaRejected     = "media_fetch_rejected"
+	CodeMediaNotReady     = "media_not_ready"    // 202 for too long
+	CodeMediaFetchFailed  = "media_fetch_failed" // network/5xx/429 after retries
+	CodeMediaTooLarge     = "media_too_large"
+)
+
+// transientError is a download failure worth retrying.
+type transientError struct {
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *transientError) Error() string { return e.msg }
+
+// notReadyError is a 202 "content not ready yet" answer.
+type notReadyError struct{ retryAfter time.Duration }
+
+func (e *notReadyError) Error() string { return "media not ready yet (HTTP 202)" }
+
+var errIdle = errors.New("media download stalled")
+
+// redactURL drops the query, fragment and user info, which may carry
+// credentials (pre-signed URLs, access_token parameters).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// fetchMedia downloads j's media to dest, retrying transient failures. It
+// returns the size, or a *Failure, or ctx's error.
+func (e *engine) fetchMedia(ctx context.Context, j *job, dest string) (int64, error) {
+	failures, notReady := 0, 0
+	for {
+		n, err := e.fetchOnce(ctx, j, dest)
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		var wait time.Duration
+		var te *transientError
+		var nr *notReadyError
+		switch {
+		case errors.As(err, &nr):
+			notReady++
+			if notReady >= e.cfg.NotReadyAttempts {
+				return 0, &Failure{Code: CodeMediaNotReady, Retryable: true,
+					Message: fmt.Sprintf("media URL still answered 202 (not ready) after %d attempts", notReady)}
+			}
+			wait = nr.retryAfter
+			if wait <= 0 {
+				wait = e.cfg.FetchBackoff
+			}
+			wait = min(wait, e.cfg.MaxNotReadyWait)
+		case errors.As(err, &te):
+			failures++
+			if failures >= e.cfg.FetchAttempts {
+				return 0, &Failure{Code: CodeMediaFetchFailed, Retryable: true,
+					Message: fmt.Sprintf("fetching media failed %d times, last: %s", failures, te.msg)}
+			}
+			wait = e.cfg.FetchBackoff << (failures - 1)
+			if te.retryAfter > 0 {
+				wait = min(te.retryAfter, e.cfg.MaxNotReadyWait)
+			}
+		default:
+			return 0, err
+		}
+		e.log.Info("media not fetched yet, retrying", "job_id", j.ID, "media_url", redactURL(j.MediaURL), "reason", err.Error(), "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// idleReader calls touch on every read so a watchdog can spot a stalled body.
+type idleReader struct {
+	r     io.Reader
+	touch func()
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.touch()
+	return n, err
+}
+
+func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(e.cfg.MediaIdleTimeout, func() { cancel(errIdle) })
+	defer watchdog.Stop()
+	touch := func() { watchdog.Reset(e.cfg.MediaIdleTimeout) }
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.MediaURL, nil)
+	if err != nil {
+		return 0, &Failure{Code: CodeMediaRejected, Message: "media URL is not a valid request URL"}
+	}
+	if !j.MediaToken.IsZero() {
+		req.Header.Set("Authorization", "Bearer "+j.MediaToken.Reveal())
+	}
+	resp, err := e.mediaClient.Do(req)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errIdle) {
+			return 0, &transientError{msg: "no response from media URL within " + e.cfg.MediaIdleTimeout.String()}
+		}
+		return 0, &transientError{msg: "requesting media: " + unwrapURLError(err).Error()}
+	}
+	defer resp.Body.Close()
+	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"))
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+	case code == http.StatusAccepted:
+		return 0, &notReadyError{retryAfter: retryAfter}
+	case code == http.StatusUnauthorized:
+		return 0, &Failure{Code: CodeMediaUnauthorized,
+			Message: "media URL answered 401 Unauthorized: the read token is missing, invalid, expired or revoked"}
+	case code == http.StatusForbidden:
+		return 0, &Failure{Code: CodeMediaForbidden,
+			Message: "media URL answered 403 Forbidden: the read token may not download this file"}
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return 0, &Failure{Code: CodeMediaNotFound, Message: fmt.Sprintf("media URL answered %d: the file does not exist (or is not visible to the token)", code)}
+	case code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests || code >= 500:
+		return 0, &transientError{msg: fmt.Sprintf("media URL answered %d", code), retryAfter: retryAfter}
+	default:
+		return 0, &Failure{Code: CodeMediaRejected, Message: fmt.Sprintf("media URL answered %d", code)}
+	}
+	limit := e.cfg.MaxMediaBytes
+	tooLarge := func(n int64) error {
+		return &Failure{Code: CodeMediaTooLarge,
+			Message: fmt.Sprintf("media is larger than the limit of %d bytes (%d bytes)", limit, n)}
+	}
+	if resp.ContentLength > limit {
+		return 0, tooLarge(resp.ContentLength)
+	}
+	part := dest + ".part"
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("create media file: %w", err)
+	}
+	n, copyErr := io.Copy(diskWriter{f}, io.LimitReader(idleReader{resp.Body, touch}, limit+1))
+	if copyErr == nil && n > limit {
+		// Reading stopped at the limit: the true size is unknown.
+		copyErr = &Failure{Code: CodeMediaTooLarge, Message: fmt.Sprintf("media is larger than the limit of %d bytes", limit)}
+	}
+	if copyErr == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		copyErr = &transientError{msg: fmt.Sprintf("media body ended after %d of %d bytes", n, resp.ContentLength)}
+	}
+	if copyErr == nil {
+		copyErr = f.Sync()
+	}
+	if err := f.Close(); err != nil && copyErr == nil {
+		copyErr = fmt.Errorf("write media file: %w", err)
+	}
+	if copyErr != nil {
+		os.Remove(part)
+		var fl *Failure
+		var te *transientError
+		var de *diskError
+		switch {
+		case errors.As(copyErr, &fl), errors.As(copyErr, &te):
+			return 0, copyErr
+		case errors.As(copyErr, &de):
+			return 0, copyErr
+		case errors.Is(context.Cause(ctx), errIdle):
+			return 0, &transientError{msg: fmt.Sprintf("media download stalled for %s after %d bytes", e.cfg.MediaIdleTimeout, n)}
+		case ctx.Err() != nil:
+			return 0, context.Cause(ctx)
+		default:
+			return 0, &transientError{msg: fmt.Sprintf("reading media after %d bytes: %v", n, copyErr)}
+		}
+	}
+	if err := os.Rename(part, dest); err != nil {
+		os.Remove(part)
+		return 0, fmt.Errorf("store media file: %w", err)
+	}
+	return n, nil
+}
+
+// diskWriter marks write errors so they are not mistaken for network errors.
+type diskWriter struct{ f *os.File }
+
+func (w diskWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = &diskError{err}
+	}
+	return n, err
+}
+
+type diskError struct{ err error }
+
+func (e *diskError) Error() string { return "write media file: " + e.err.Error() }
+func (e *diskError) Unwrap() error { return e.err }
+
+// unwrapURLError drops *url.Error's copy of the URL, which may carry
+// credentials, keeping the cause.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 if absent or bad.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}

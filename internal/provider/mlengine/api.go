@@ -1,0 +1,102 @@
+// Package mlengine is the HTTP client of the bundled mlengine job service
+// (see internal/mlengine for the server and docs/mlengine.md for the API).
+// It implements provider.Provider and holds the API's wire types, which the
+// server shares, so the two cannot drift apart.
+package mlengine
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"filesight/internal/provider"
+	"filesight/internal/signature"
+)
+
+// Callback delivery headers. Every callback carries all three.
+const (
+	// HeaderDeliveryID identifies one callback; it stays the same across
+	// retries of that callback, so a receiver can deduplicate on it.
+	HeaderDeliveryID = "MLENGINE-DELIVERY-ID"
+	// HeaderTimestamp is the RFC 3339 time of this delivery attempt.
+	HeaderTimestamp = "MLENGINE-TIMESTAMP"
+	// HeaderSignature is signature.Sign(callbackKey, body, timestamp).
+	HeaderSignature = "MLENGINE-SIGNATURE"
+)
+
+// HeaderIdempotencyKey is the request header that makes POST /v1/jobs safe to retry.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// DefaultName is the provider name used in JobRefs unless configured otherwise.
+const DefaultName = "mlengine"
+
+// SubmitRequest is the body of POST /v1/jobs.
+type SubmitRequest struct {
+	MediaURL string `json:"media_url"`
+	// MediaToken is sent as "Authorization: Bearer" when fetching MediaURL.
+	MediaToken  string            `json:"media_token,omitempty"`
+	Analyses    []string          `json:"analyses,omitempty"`
+	CallbackURL string            `json:"callback_url,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// SubmitResponse is the body of a 202 (new job) or 200 (same idempotency key) answer.
+type SubmitResponse struct {
+	ID     string         `json:"id"`
+	Status provider.State `json:"status"`
+}
+
+// Job is the body of GET /v1/jobs/{id} (and of DELETE's answer). It never
+// carries the media token.
+type Job struct {
+	ID           string                    `json:"id"`
+	Status       provider.State            `json:"status"`
+	Progress     float64                   `json:"progress"`
+	MediaFetched bool                      `json:"media_fetched"`
+	Analyses     map[string]provider.State `json:"analyses"`
+	// AnalysisErrors names what went wrong in analyses that failed.
+	AnalysisErrors map[string]string  `json:"analysis_errors,omitempty"`
+	Error          *provider.JobError `json:"error,omitempty"`
+	Labels         map[string]string  `json:"labels,omitempty"`
+	CreatedAt      time.Time          `json:"created_at"`
+	UpdatedAt      time.Time          `json:"updated_at"`
+}
+
+// ErrorBody is the body of every API error answer.
+type ErrorBody struct {
+	Error APIError `json:"error"`
+}
+
+// APIError describes a failed API call.
+type APIError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
+
+// Callback is the body POSTed to a job's callback_url when the job ends.
+type Callback struct {
+	JobID  string            `json:"job_id"`
+	Status provider.State    `json:"status"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ErrCallbackSignature is returned (wrapped) by VerifyCallback for any bad,
+// missing, stale or unsigned delivery. Answer it with 401 and no detail.
+var ErrCallbackSignature = errors.New("mlengine callback signature invalid")
+
+// VerifyCallback checks a callback delivery's headers against its raw body.
+// Call it before decoding the body.
+func VerifyCallback(v *signature.Verifier, h http.Header, body []byte) error {
+	if v == nil {
+		return fmt.Errorf("%w: %w", ErrCallbackSignature, signature.ErrNoKey)
+	}
+	// One signature is sent; offering it for both keys lets a receiver
+	// rotate the callback key (old key as secondary) without a gap.
+	sig := h.Get(HeaderSignature)
+	if err := v.Verify(body, h.Get(HeaderTimestamp), sig, sig); err != nil {
+		return fmt.Errorf("%w: %w", ErrCallbackSignature, err)
+	}
+	return nil
+}
