@@ -23,10 +23,12 @@ func ParseBoxEvent(body []byte) (FileEvent, error) {
 		EventID:        ev.ID,
 		Trigger:        ev.Trigger,
 		FileID:         ev.Source.ID,
-		FileVersionID:  ev.Source.FileVersion.ID,
+		FileVersionID:  ev.Source.VersionID(),
 		FileName:       ev.Source.Name,
-		ParentFolderID: ev.Source.Parent.ID,
 		Size:           ev.Source.Size,
+	}
+	if ev.Source.Parent != nil {
+		fe.ParentFolderID = ev.Source.Parent.ID
 	}
 	if fe.Trigger == TriggerFileUploaded {
 		switch {

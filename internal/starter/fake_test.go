@@ -91,3 +91,8 @@ func (f *fakeTemporal) startCount() int {
 	defer f.mu.Unlock()
 	return len(f.runs)
 }
+
+type (
+	clientStartOptions = client.StartWorkflowOptions
+	clientRun          = client.WorkflowRun
+)
