@@ -20,12 +20,12 @@ func ParseBoxEvent(body []byte) (FileEvent, error) {
 		return FileEvent{}, errors.New("webhook event without trigger")
 	}
 	fe := FileEvent{
-		EventID:        ev.ID,
-		Trigger:        ev.Trigger,
-		FileID:         ev.Source.ID,
-		FileVersionID:  ev.Source.VersionID(),
-		FileName:       ev.Source.Name,
-		Size:           ev.Source.Size,
+		EventID:       ev.ID,
+		Trigger:       ev.Trigger,
+		FileID:        ev.Source.ID,
+		FileVersionID: ev.Source.VersionID(),
+		FileName:      ev.Source.Name,
+		Size:          ev.Source.Size,
 	}
 	if ev.Source.Parent != nil {
 		fe.ParentFolderID = ev.Source.Parent.ID

@@ -38,10 +38,10 @@ func newFakeTemporal() *fakeTemporal {
 
 type fakeRun struct{ id, runID string }
 
-func (r fakeRun) GetID() string                                          { return r.id }
-func (r fakeRun) GetRunID() string                                       { return r.runID }
-func (r fakeRun) GetFirstExecutionRunID() string                         { return r.runID }
-func (r fakeRun) Get(context.Context, any) error                         { return nil }
+func (r fakeRun) GetID() string                                                           { return r.id }
+func (r fakeRun) GetRunID() string                                                        { return r.runID }
+func (r fakeRun) GetFirstExecutionRunID() string                                          { return r.runID }
+func (r fakeRun) Get(context.Context, any) error                                          { return nil }
 func (r fakeRun) GetWithOptions(context.Context, any, client.WorkflowRunGetOptions) error { return nil }
 
 func (f *fakeTemporal) ExecuteWorkflow(ctx context.Context, o client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {

@@ -232,7 +232,9 @@ func TestBoxWebhookStatuses(t *testing.T) {
 		},
 		{
 			name: "temporal connection failure outside serviceerror", body: upload,
-			fake:     func(f *fakeTemporal) { f.startErr = errors.New("failed reaching server: dial tcp 127.0.0.1:7233: connect: connection refused") },
+			fake: func(f *fakeTemporal) {
+				f.startErr = errors.New("failed reaching server: dial tcp 127.0.0.1:7233: connect: connection refused")
+			},
 			wantCode: 503,
 		},
 		{
@@ -248,7 +250,9 @@ func TestBoxWebhookStatuses(t *testing.T) {
 		},
 		{
 			name: "temporal rejects the request", body: upload,
-			fake:     func(f *fakeTemporal) { f.startErr = serviceerror.NewInvalidArgument("search attribute FileID is not defined") },
+			fake: func(f *fakeTemporal) {
+				f.startErr = serviceerror.NewInvalidArgument("search attribute FileID is not defined")
+			},
 			wantCode: 500,
 		},
 		{
