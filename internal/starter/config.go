@@ -3,6 +3,7 @@ package starter
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type Config struct {
 	SetFileIDAttribute bool `env:"STARTER_SET_FILEID_ATTRIBUTE, default=true"`
 	// ShutdownTimeout bounds the graceful drain of in-flight requests.
 	ShutdownTimeout time.Duration `env:"STARTER_SHUTDOWN_TIMEOUT, default=20s"`
+	// LogLevel of the starter's slog handler (debug, info, warn, error).
+	LogLevel slog.Level `env:"STARTER_LOG_LEVEL, default=info"`
 
 	// Box's webhook signature keys (the app's primary and secondary keys).
 	BoxWebhookPrimaryKey   secret.String `env:"BOX_WEBHOOK_PRIMARY_KEY"`
