@@ -294,4 +294,3 @@ func (dryRunClient) ExecuteWorkflow(context.Context, client.StartWorkflowOptions
 func (dryRunClient) SignalWorkflow(context.Context, string, string, string, any) error {
 	return errors.New("dry run: no signal is sent")
 }
-
