@@ -211,16 +211,25 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 			log.Info("media fetched", "bytes", size, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
+	// Temporary files go before the terminal state is recorded, so a client
+	// that sees "failed" or "canceled" also sees them gone.
+	userCanceled := context.Cause(a.ctx) == errCanceledByUser
+	if !userCanceled && e.ctx.Err() != nil {
+		// Shutdown: the stored fetch state "fetching" is reset on the next start.
+		os.Remove(e.mediaPath(j.ID) + ".part")
+		e.release(j.ID)
+		return
+	}
+	if userCanceled || err != nil {
+		e.cleanup(j.ID, false)
+	}
 	e.mu.Lock()
 	delete(e.active, j.ID)
+	lateCancel := false
 	switch {
 	case context.Cause(a.ctx) == errCanceledByUser:
 		e.finishLocked(j, provider.StateCanceled, canceledError(), nil)
-	case e.ctx.Err() != nil:
-		// Shutdown: the stored fetch state "fetching" is reset on the next start.
-		e.mu.Unlock()
-		os.Remove(e.mediaPath(j.ID) + ".part")
-		return
+		lateCancel = !userCanceled
 	case err != nil:
 		e.finishLocked(j, provider.StateFailed, jobError(err), nil)
 	default:
@@ -228,11 +237,17 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 			log.Error("recording the download failed", "error", err)
 		}
 		poke(e.runWake)
-		e.mu.Unlock()
-		return
 	}
 	e.mu.Unlock()
-	e.cleanup(j.ID, false)
+	if lateCancel {
+		e.cleanup(j.ID, false)
+	}
+}
+
+func (e *engine) release(id string) {
+	e.mu.Lock()
+	delete(e.active, id)
+	e.mu.Unlock()
 }
 
 // runJob analyses a claimed job's downloaded media.
@@ -269,25 +284,31 @@ func (e *engine) runJob(j *job, a *activeJob) {
 		err = e.complete(&final, out)
 	}
 
-	keep := false
+	userCanceled := context.Cause(a.ctx) == errCanceledByUser
+	if shutdown {
+		// Leave the job "running": the next start re-queues it with its media.
+		os.RemoveAll(work)
+		e.release(j.ID)
+		return
+	}
+	succeeded := err == nil && !userCanceled
+	e.cleanup(j.ID, succeeded)
 	e.mu.Lock()
 	delete(e.active, j.ID)
+	lateCancel := false
 	switch {
 	case context.Cause(a.ctx) == errCanceledByUser:
 		e.finishLocked(j, provider.StateCanceled, canceledError(), a.snapshotStates(provider.StateCanceled))
-	case shutdown:
-		// Leave the job "running": the next start re-queues it with its media.
-		e.mu.Unlock()
-		os.RemoveAll(work)
-		return
+		lateCancel = succeeded
 	case err != nil:
 		e.finishLocked(j, provider.StateFailed, jobError(err), a.snapshotStates(provider.StateFailed))
 	default:
 		e.finishJobLocked(&final)
-		keep = true
 	}
 	e.mu.Unlock()
-	e.cleanup(j.ID, keep)
+	if lateCancel {
+		e.cleanup(j.ID, false)
+	}
 }
 
 func errString(err error) string {
@@ -567,9 +588,10 @@ func (e *engine) cancel(ctx context.Context, id string) (*job, error) {
 		}
 		return e.store.get(ctx, id)
 	}
+	// Nobody works on the job and nobody can claim it while e.mu is held.
+	e.cleanup(id, false)
 	e.finishLocked(j, provider.StateCanceled, canceledError(), nil)
 	e.mu.Unlock()
-	e.cleanup(id, false)
 	return e.store.get(ctx, id)
 }
 
