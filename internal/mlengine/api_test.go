@@ -329,7 +329,7 @@ func TestQueueLimit(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	fake.block = true
+	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
 		c.ParallelJobs, c.QueueLimit, c.QueueRetryAfter = 1, 1, 7*time.Second
 	}))
@@ -360,7 +360,7 @@ func TestCancel(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	fake.block = true
+	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
@@ -432,7 +432,7 @@ func TestResultNotFinished(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	fake.block = true
+	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake))
 	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started

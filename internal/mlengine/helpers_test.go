@@ -168,8 +168,8 @@ type fakeAnalyzer struct {
 	media   []byte
 	thumb   []byte
 	calls   atomic.Int32
-	started chan string // receives the job's work dir when a run starts
-	block   bool
+	started chan string // receives the job's work dir when a blocking run starts
+	block   atomic.Bool
 	release chan struct{}
 	mu      sync.Mutex
 	tasks   []Task
@@ -205,11 +205,11 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, task Task) (*Output, error) 
 	for _, a := range task.Analyses {
 		task.Progress(Progress{Analysis: a, State: provider.StateRunning, Fraction: 0.5})
 	}
-	select {
-	case f.started <- task.WorkDir:
-	default:
-	}
-	if f.block {
+	if f.block.Load() {
+		select {
+		case f.started <- task.WorkDir:
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
