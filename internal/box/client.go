@@ -101,10 +101,17 @@ func NewClient(cfg Config) (*Client, error) {
 		slices.Sort(problems)
 		return nil, fmt.Errorf("box: invalid config: %s", strings.Join(problems, "; "))
 	}
-	c := &Client{cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, now: time.Now}
-	if c.hc == nil {
-		c.hc = &http.Client{}
+	c := &Client{cfg: cfg, log: cfg.Logger, now: time.Now}
+	// A shallow copy, so the redirect policy below does not change the
+	// caller's client.
+	hc := http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = checkRedirect
+	}
+	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -128,6 +135,20 @@ func (c *Client) FileContentURL(fileID string) string {
 // APIURL/2.0/files/{id}.
 func (c *Client) FileResourceURL(fileID string) string {
 	return c.cfg.APIURL + "/2.0/files/" + url.PathEscape(fileID)
+}
+
+// checkRedirect follows up to 10 redirects (Box sends downloads to
+// dl.boxcloud.com) and never carries the Authorization header to another
+// origin, port included: the redirect target is pre-signed.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 // request describes one call to Box.

@@ -89,6 +89,8 @@ func TestValidateSkillsCardsProblems(t *testing.T) {
 			"cards[2].entries[0].appears[0].start: required"},
 		{"not json", `{"cards":`, ": not valid JSON"},
 		{"trailing", `{"cards":[]} {}`, "data after the top-level value"},
+		{"duplicate key", `{"cards":[{"skill":"","skill":{}}]}`, `duplicate key "skill"`},
+		{"too deep", `{"cards":[` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `]}`, "nested deeper than"},
 		{"not object", `[]`, "must be an object, got array"},
 		{"no cards", `{}`, "cards: required"},
 		{"cards not array", `{"cards":{}}`, "cards: must be an array, got object"},
@@ -106,6 +108,9 @@ func TestValidateSkillsCardsProblems(t *testing.T) {
 		{"missing entries", strings.Replace(`{"cards":[`+validCard+`]}`, `"entries"`, `"entry"`, 1), "cards[0].entries: required"},
 		{"entries null", strings.Replace(`{"cards":[`+validCard+`]}`, `"entries":[{"text":"a","image_url":"u","appears":[{"start":1,"end":2}]}]`, `"entries":null`, 1), "cards[0].entries: must be an array, got null"},
 		{"duration float", strings.Replace(`{"cards":[`+validCard+`]}`, `"duration":10`, `"duration":10.5`, 1), "cards[0].duration: must be an integer, got number"},
+		{"duration 10.0", strings.Replace(`{"cards":[`+validCard+`]}`, `"duration":10`, `"duration":10.0`, 1), "cards[0].duration: must be an integer, got number"},
+		{"other card's field typed", `{"cards":[{"type":"skill_card","skill_card_type":"keyword","skill":{"type":"service","id":"s"},"invocation":{"type":"skill_invocation","id":"i"},"entries":[],"duration":"long"}]}`, "cards[0].duration: must be an integer, got string"},
+		{"status entries typed", `{"cards":[{"type":"skill_card","skill_card_type":"status","skill":{"type":"service","id":"s"},"invocation":{"type":"skill_invocation","id":"i"},"status":{"code":"success"},"entries":[{"appears":[{"start":"0"}]}]}]}`, "cards[0].entries[0].appears[0].start: must be an integer, got string"},
 		{"timeline end missing", strings.Replace(`{"cards":[`+validCard+`]}`, `,"end":2`, ``, 1), "cards[0].entries[0].appears[0].end: required"},
 		{"start string", strings.Replace(`{"cards":[`+validCard+`]}`, `"start":1`, `"start":"1"`, 1), "cards[0].entries[0].appears[0].start: must be an integer, got string"},
 		{"image_url type", strings.Replace(`{"cards":[`+validCard+`]}`, `"image_url":"u"`, `"image_url":false`, 1), "cards[0].entries[0].image_url: must be a string, got boolean"},
@@ -134,8 +139,8 @@ func TestValidateSkillsCardsAccepts(t *testing.T) {
 	for _, doc := range []string{
 		`{"cards":[]}`,
 		`{"cards":[` + validCard + `]}`,
-		// integral float, unknown card field, transcript with end, $ fields from a read
-		`{"$id":"01234567-89ab-cdef-0123-456789abcdef","$version":0,"$canEdit":true,"$scope":"global","$template":"boxSkillsCards","cards":[{"type":"skill_card","skill_card_type":"transcript","extra":1,"duration":2.0,"skill":{"type":"service","id":"s"},"invocation":{"type":"skill_invocation","id":"i"},"entries":[{"text":"t","appears":[{"start":0,"end":1}]},{}]}]}`,
+		// unknown card field, transcript with end, $ fields from a read
+		`{"$id":"01234567-89ab-cdef-0123-456789abcdef","$version":0,"$canEdit":true,"$scope":"global","$template":"boxSkillsCards","cards":[{"type":"skill_card","skill_card_type":"transcript","extra":1,"duration":2,"skill":{"type":"service","id":"s"},"invocation":{"type":"skill_invocation","id":"i"},"entries":[{"text":"t","appears":[{"start":0,"end":1}]},{}]}]}`,
 	} {
 		if err := ValidateSkillsCards([]byte(doc)); err != nil {
 			t.Errorf("%s: %v", doc, err)
@@ -153,6 +158,11 @@ func TestValidateSkillsCardsReportsAllAndBounds(t *testing.T) {
 	}
 	if se.Problems[0].Path != "cards[0].skill_card_type" || se.Problems[len(se.Problems)-1].Path != "cards[1].status" {
 		t.Fatalf("problems out of order or missing: %+v", se.Problems)
+	}
+	// An unknown skill_card_type still gets the common checks.
+	err = ValidateSkillsCards([]byte(`{"cards":[{"type":"skill_card","skill_card_type":"faces","skill":{"type":"service"},"invocation":{"type":"skill_invocation","id":"i"}}]}`))
+	if err == nil || !strings.Contains(err.Error(), "cards[0].skill.id: required") {
+		t.Fatalf("unknown card type: %v", err)
 	}
 	// A hostile document produces a bounded error.
 	big := `{"cards":[` + strings.Repeat(`1,`, 10000) + `1]}`
@@ -185,4 +195,31 @@ func TestUpsertPatch(t *testing.T) {
 	if PointerUnescape(PointerEscape("~1/~0")) != "~1/~0" {
 		t.Fatal("pointer escape does not round-trip")
 	}
+}
+
+// FuzzValidateSkillsCards: the validator never panics, and a document it
+// accepts decodes into SkillsDocument and re-encodes to a valid document.
+func FuzzValidateSkillsCards(f *testing.F) {
+	b, _ := json.Marshal(SkillsDocument{Cards: sampleCards()})
+	f.Add(b)
+	f.Add([]byte(`{"cards":[` + validCard + `]}`))
+	f.Add([]byte(`{"cards":[{"type":"skill_card","skill_card_type":"status","skill":{"type":"service","id":"s"},"invocation":{"type":"skill_invocation","id":"i"},"status":{"code":"success"}}]}`))
+	f.Add([]byte(`{"cards":[],"$version":1}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if ValidateSkillsCards(doc) != nil {
+			return
+		}
+		var d SkillsDocument
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatalf("valid document does not decode: %v\n%s", err, doc)
+		}
+		d.Type, d.Scope, d.Template, d.Parent, d.ID = "", "", "", "", ""
+		again, err := json.Marshal(SkillsDocument{Cards: d.Cards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ValidateSkillsCards(again); err != nil {
+			t.Fatalf("re-encoded document invalid: %v\n%s\n%s", err, doc, again)
+		}
+	})
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // FieldError is one schema violation: the JSON path of the offending value
@@ -78,8 +78,8 @@ var metadataInstanceFields = map[string]string{
 func ValidateSkillsCards(doc []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := decodeStrict(dec, 0)
+	if err != nil {
 		return &SchemaError{Problems: []FieldError{{Problem: "not valid JSON: " + err.Error()}}}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -91,6 +91,68 @@ func ValidateSkillsCards(doc []byte) error {
 		return nil
 	}
 	return &SchemaError{Problems: c.problems}
+}
+
+// maxDepth bounds nesting; skill cards nest five levels deep.
+const maxDepth = 64
+
+// decodeStrict decodes one JSON value like Decode into any (numbers as
+// json.Number) but refuses duplicate object keys, which decoders resolve
+// differently (a map keeps the last, a struct sees both).
+func decodeStrict(dec *json.Decoder, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, ok := kt.(string)
+				if !ok {
+					return nil, fmt.Errorf("object key is not a string")
+				}
+				if _, dup := obj[k]; dup {
+					return nil, fmt.Errorf("duplicate key %q", truncate(k))
+				}
+				if obj[k], err = decodeStrict(dec, depth+1); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := dec.Token(); err != nil { // '}'
+				return nil, err
+			}
+			return obj, nil
+		case '[':
+			arr := []any{}
+			for dec.More() {
+				v, err := decodeStrict(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+			}
+			if _, err := dec.Token(); err != nil { // ']'
+				return nil, err
+			}
+			return arr, nil
+		}
+		return nil, fmt.Errorf("unexpected %q", t)
+	default:
+		return t, nil // string, json.Number, bool, nil
+	}
 }
 
 type checker struct{ problems []FieldError }
@@ -148,7 +210,9 @@ func (c *checker) card(path string, v any) {
 	c.enum(obj, path, "type", []string{CardObjectType}, true)
 	if t, ok := obj["created_at"]; ok {
 		if s, ok := c.typed(path+".created_at", t, "string"); ok {
-			if _, err := time.Parse(time.RFC3339, s); err != nil {
+			// time.Time's own JSON decoding, so that valid means decodable.
+			var tm time.Time
+			if err := tm.UnmarshalJSON([]byte(strconv.Quote(s))); err != nil {
 				c.add(path+".created_at", "must be an RFC 3339 date-time")
 			}
 		}
@@ -161,58 +225,50 @@ func (c *checker) card(path string, v any) {
 	}
 	c.ref(obj, path, "skill", SkillObjectType)
 	c.ref(obj, path, "invocation", InvocationObjectType)
-	if !kindOK {
-		// Without a known skill_card_type there is no schema to check the rest against.
-		return
+	// The fields of every card schema are type-checked on every card: the
+	// schemas allow extra fields, and checking them keeps the promise that a
+	// valid document decodes into Card. Required-ness follows the card's own
+	// schema (none when skill_card_type is unknown).
+	if d, ok := obj["duration"]; ok {
+		c.typed(path+".duration", d, "integer")
 	}
-	switch kind {
-	case CardTypeStatus:
-		sv, ok := obj["status"]
-		if !ok {
-			c.add(path+".status", "required")
-			return
-		}
+	if sv, ok := obj["status"]; ok {
 		if st, ok := c.object(path+".status", sv); ok {
-			c.enum(st, path+".status", "code", statusCodes, true)
+			c.enum(st, path+".status", "code", statusCodes, kindOK && kind == CardTypeStatus)
 			c.optString(st, path+".status", "message")
 		}
-	case CardTypeKeyword, CardTypeTranscript, CardTypeTimeline:
-		if kind != CardTypeKeyword {
-			if d, ok := obj["duration"]; ok {
-				c.typed(path+".duration", d, "integer")
-			}
-		}
-		ev, ok := obj["entries"]
-		if !ok {
+	} else if kindOK && kind == CardTypeStatus {
+		c.add(path+".status", "required")
+	}
+	ev, ok := obj["entries"]
+	if !ok {
+		if kindOK && kind != CardTypeStatus {
 			c.add(path+".entries", "required")
+		}
+		return
+	}
+	entries, ok := ev.([]any)
+	if !ok {
+		c.add(path+".entries", "must be an array, got %s", jsonType(ev))
+		return
+	}
+	for i, e := range entries {
+		if c.full() {
 			return
 		}
-		entries, ok := ev.([]any)
-		if !ok {
-			c.add(path+".entries", "must be an array, got %s", jsonType(ev))
-			return
-		}
-		for i, e := range entries {
-			if c.full() {
-				return
-			}
-			c.entry(fmt.Sprintf("%s.entries[%d]", path, i), kind, e)
-		}
+		c.entry(fmt.Sprintf("%s.entries[%d]", path, i), kind, e)
 	}
 }
 
+// entry checks one entry; kind decides which appearance fields are required
+// (transcript: start; timeline: start and end).
 func (c *checker) entry(path, kind string, v any) {
 	obj, ok := c.object(path, v)
 	if !ok {
 		return
 	}
 	c.optString(obj, path, "text")
-	if kind == CardTypeKeyword {
-		return
-	}
-	if kind == CardTypeTimeline {
-		c.optString(obj, path, "image_url")
-	}
+	c.optString(obj, path, "image_url")
 	av, ok := obj["appears"]
 	if !ok {
 		return
@@ -222,8 +278,11 @@ func (c *checker) entry(path, kind string, v any) {
 		c.add(path+".appears", "must be an array, got %s", jsonType(av))
 		return
 	}
-	required := []string{"start"}
-	if kind == CardTypeTimeline {
+	var required []string
+	switch kind {
+	case CardTypeTranscript:
+		required = []string{"start"}
+	case CardTypeTimeline:
 		required = []string{"start", "end"}
 	}
 	for i, a := range appears {
@@ -236,17 +295,11 @@ func (c *checker) entry(path, kind string, v any) {
 			continue
 		}
 		for _, f := range []string{"start", "end"} {
-			fv, present := ao[f]
-			if !present {
-				if slices.Contains(required, f) {
-					c.add(ap+"."+f, "required")
-				}
-				continue
+			if fv, present := ao[f]; present {
+				c.typed(ap+"."+f, fv, "integer")
+			} else if slices.Contains(required, f) {
+				c.add(ap+"."+f, "required")
 			}
-			if kind == CardTypeTranscript && f == "end" {
-				continue // not in the transcript schema; tolerated like any unknown field
-			}
-			c.typed(ap+"."+f, fv, "integer")
 		}
 	}
 }
@@ -334,17 +387,16 @@ func (c *checker) typed(path string, v any, typ string) (string, bool) {
 	panic("box: unknown schema type " + typ)
 }
 
-// isInteger follows JSON Schema: a number with no fractional part (1.0 counts).
+// isInteger follows the JSON Schema draft OpenAPI 3.0 builds on: a number
+// without a fraction or exponent part (so 2.0 is not an integer), within
+// int64 like the Go fields it decodes into.
 func isInteger(v any) bool {
 	n, ok := v.(json.Number)
 	if !ok {
 		return false
 	}
-	if _, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-		return true
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	return err == nil && !math.IsInf(f, 0) && f == math.Trunc(f) && math.Abs(f) <= 1<<53
+	_, err := strconv.ParseInt(string(n), 10, 64)
+	return err == nil
 }
 
 func jsonType(v any) string {
@@ -377,10 +429,15 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
+// truncate shortens s for an error message, on a rune boundary.
 func truncate(s string) string {
 	const max = 40
-	if len(s) > max {
-		return s[:max] + "…"
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
