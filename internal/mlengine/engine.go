@@ -71,6 +71,9 @@ type activeJob struct {
 	analyses  []string
 	states    map[string]provider.State
 	fractions map[string]float64
+	// jobFraction is the whole job's fraction when the analyzer reports one
+	// (-1 until then); otherwise progress is derived from the analyses.
+	jobFraction float64
 }
 
 func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer) *engine {
@@ -184,7 +187,7 @@ func (e *engine) claim(stage string) (*job, *activeJob) {
 	}
 	ctx, cancel := context.WithCancelCause(e.ctx)
 	a := &activeJob{ctx: ctx, cancel: cancel, done: make(chan struct{}), analyses: j.Analyses,
-		states: initialStates(j.Analyses, provider.StateQueued), fractions: map[string]float64{}}
+		states: initialStates(j.Analyses, provider.StateQueued), fractions: map[string]float64{}, jobFraction: -1}
 	e.active[j.ID] = a
 	return j, a
 }
@@ -424,6 +427,12 @@ func writeFileAtomic(path string, b []byte) error {
 // whenever an analysis changes state.
 func (e *engine) progress(id string, a *activeJob, p Progress) {
 	a.mu.Lock()
+	if p.Analysis == "" {
+		// The whole job's fraction.
+		a.jobFraction = min(max(p.Fraction, 0), 1)
+		a.mu.Unlock()
+		return
+	}
 	if _, ok := a.states[p.Analysis]; !ok {
 		a.mu.Unlock()
 		return
@@ -443,6 +452,9 @@ func (e *engine) progress(id string, a *activeJob, p Progress) {
 }
 
 func (a *activeJob) overallLocked() float64 {
+	if a.jobFraction >= 0 {
+		return a.jobFraction
+	}
 	if len(a.analyses) == 0 {
 		return 0
 	}

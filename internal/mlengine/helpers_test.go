@@ -318,4 +318,6 @@ func filesUnder(t *testing.T, dir string) []string {
 	return out
 }
 
-func signatureVerifier(key string) *signature.Verifier { return signature.NewVerifier([]byte(key), nil) }
+func signatureVerifier(key string) *signature.Verifier {
+	return signature.NewVerifier([]byte(key), nil)
+}
