@@ -14,8 +14,8 @@ import (
 //  1. Candidate phrases are runs of content words (not stopwords, at least
 //     three letters), at most three words long, broken by stopwords, by
 //     pauses longer than phraseGap in the transcript and by line ends in
-//     on-screen text. Longer runs (usually misrecognitions) are split into
-//     single words.
+//     on-screen text. Longer runs are cut into phrases that also occur as
+//     short runs elsewhere (longest first) and single words.
 //  2. Each word gets a score deg(w)/freq(w) + freq(w) where freq counts
 //     occurrences (on-screen lines count twice: text put on a slide is
 //     chosen on purpose) and deg adds up the lengths of the phrases the word
@@ -43,13 +43,19 @@ type occurrence struct {
 }
 
 func extractKeywords(tr *provider.Transcript, ocr []provider.OCRText) []provider.Keyword {
-	var occs []occurrence
-	// Transcript runs.
+	// Runs of content words, each with its source.
+	type run struct {
+		words []provider.Word
+		shown bool
+	}
+	var runs []run
 	if tr != nil {
-		var run []provider.Word
+		var cur []provider.Word
 		flush := func() {
-			occs = append(occs, phrasesFromRun(run, false)...)
-			run = run[:0]
+			if len(cur) > 0 {
+				runs = append(runs, run{words: cur})
+			}
+			cur = nil
 		}
 		for i, w := range tr.Words {
 			if i > 0 && w.Start-tr.Words[i-1].End > phraseGap {
@@ -59,25 +65,52 @@ func extractKeywords(tr *provider.Transcript, ocr []provider.OCRText) []provider
 				flush()
 				continue
 			}
-			run = append(run, w)
+			cur = append(cur, w)
 		}
 		flush()
 	}
-	// On-screen lines.
 	for _, t := range ocr {
-		var run []provider.Word
+		var cur []provider.Word
 		flush := func() {
-			occs = append(occs, phrasesFromRun(run, true)...)
-			run = run[:0]
+			if len(cur) > 0 {
+				runs = append(runs, run{words: cur, shown: true})
+			}
+			cur = nil
 		}
 		for _, tok := range tokenize(t.Text) {
 			if isStopword(tok) || letters(tok) < 3 {
 				flush()
 				continue
 			}
-			run = append(run, provider.Word{Word: tok, Start: t.Start, End: t.End})
+			cur = append(cur, provider.Word{Word: tok, Start: t.Start, End: t.End})
 		}
 		flush()
+	}
+	// Short runs are phrases as they stand; long runs are cut into the
+	// phrases known from short runs (longest first) and single words.
+	known := map[string]bool{}
+	for _, r := range runs {
+		if len(r.words) <= maxPhraseWords {
+			known[phraseKey(r.words)] = true
+		}
+	}
+	var occs []occurrence
+	for _, r := range runs {
+		if len(r.words) <= maxPhraseWords {
+			occs = append(occs, newOccurrence(r.words, r.shown))
+			continue
+		}
+		for i := 0; i < len(r.words); {
+			n := 1
+			for k := maxPhraseWords; k > 1; k-- {
+				if i+k <= len(r.words) && known[phraseKey(r.words[i:i+k])] {
+					n = k
+					break
+				}
+			}
+			occs = append(occs, newOccurrence(r.words[i:i+n], r.shown))
+			i += n
+		}
 	}
 	if len(occs) == 0 {
 		return nil
@@ -155,27 +188,21 @@ func extractKeywords(tr *provider.Transcript, ocr []provider.OCRText) []provider
 	return kept
 }
 
-// phrasesFromRun turns a run of content words into phrase occurrences.
-func phrasesFromRun(run []provider.Word, shown bool) []occurrence {
-	if len(run) == 0 {
-		return nil
+func phraseKey(ws []provider.Word) string {
+	keys := make([]string, len(ws))
+	for i, w := range ws {
+		keys[i] = normWord(w.Word)
 	}
-	mk := func(ws []provider.Word) occurrence {
-		o := occurrence{span: provider.Span{Start: ws[0].Start, End: ws[len(ws)-1].End}, shown: shown}
-		for _, w := range ws {
-			o.words = append(o.words, normWord(w.Word))
-			o.forms = append(o.forms, strings.ToLower(w.Word))
-		}
-		return o
+	return strings.Join(keys, " ")
+}
+
+func newOccurrence(ws []provider.Word, shown bool) occurrence {
+	o := occurrence{span: provider.Span{Start: ws[0].Start, End: ws[len(ws)-1].End}, shown: shown}
+	for _, w := range ws {
+		o.words = append(o.words, normWord(w.Word))
+		o.forms = append(o.forms, strings.ToLower(w.Word))
 	}
-	if len(run) <= maxPhraseWords {
-		return []occurrence{mk(run)}
-	}
-	var out []occurrence
-	for i := range run {
-		out = append(out, mk(run[i:i+1]))
-	}
-	return out
+	return o
 }
 
 func bestForm(forms map[string]int) string {
@@ -195,10 +222,10 @@ func mergeSpans(spans []provider.Span) []provider.Span {
 	var out []provider.Span
 	for _, s := range spans {
 		if n := len(out); n > 0 && s.Start <= out[n-1].End+mergeGap {
-			out[n-1].End = math.Max(out[n-1].End, s.End)
+			out[n-1].End = math.Max(out[n-1].End, round3(s.End))
 			continue
 		}
-		out = append(out, s)
+		out = append(out, provider.Span{Start: round3(s.Start), End: round3(s.End)})
 	}
 	return out
 }

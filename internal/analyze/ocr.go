@@ -141,13 +141,19 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 		start float64
 		conf  float64
 		n     int
+		seq   int // order of first appearance, to sort lines shown together
 	}
-	var out []provider.OCRText
+	type span struct {
+		provider.OCRText
+		seq int
+	}
+	var spans []span
+	seq := 0
 	cur := map[string]*open{}
 	var order []string
 	closeSpan := func(key string, end float64) {
 		o := cur[key]
-		out = append(out, provider.OCRText{Text: o.text, Start: round3(o.start), End: round3(end), Confidence: math.Round(o.conf/float64(o.n)*1000) / 1000})
+		spans = append(spans, span{provider.OCRText{Text: o.text, Start: round3(o.start), End: round3(end), Confidence: math.Round(o.conf/float64(o.n)*1000) / 1000}, o.seq})
 		delete(cur, key)
 	}
 	for i, f := range frames {
@@ -164,7 +170,8 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 				o.n++
 				continue
 			}
-			cur[key] = &open{text: l.Text, start: f.Time, conf: l.Confidence, n: 1}
+			seq++
+			cur[key] = &open{text: l.Text, start: f.Time, conf: l.Confidence, n: 1, seq: seq}
 			order = append(order, key)
 		}
 		var keep []string
@@ -187,7 +194,16 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 		}
 		closeSpan(key, end)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].Start != spans[j].Start {
+			return spans[i].Start < spans[j].Start
+		}
+		return spans[i].seq < spans[j].seq
+	})
+	out := make([]provider.OCRText, len(spans))
+	for i, s := range spans {
+		out[i] = s.OCRText
+	}
 	return out
 }
 
