@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 )
 
 // Names shared by the worker, the starter and tests.
@@ -44,6 +45,9 @@ type ProcessFileInput struct {
 	// EventID is the webhook event id (stable across redeliveries), if any.
 	EventID string `json:"event_id,omitempty"`
 	Trigger string `json:"trigger,omitempty"`
+	// Options tunes the run (limits, pipelines, deadlines); nil means the
+	// defaults, which is what starters normally send.
+	Options *Options `json:"options,omitempty"`
 }
 
 // JobCallback is the payload of SignalJobCallback.
@@ -51,4 +55,93 @@ type JobCallback struct {
 	Provider string `json:"provider"`
 	JobID    string `json:"job_id"`
 	Status   string `json:"status"`
+}
+
+// Values of the Stage search attribute and of Progress.Stage. The last five
+// are final: a run ends in exactly one of them.
+const (
+	StageStarting    = "starting"
+	StageDescribing  = "describing"
+	StageSubmitting  = "submitting"
+	StageProcessing  = "processing"
+	StageWriting     = "writing"
+	StageCleaningUp  = "cleaning_up"
+	StageDone        = "done"        // every analysis written
+	StagePartial     = "partial"     // some cards written, the status card names what failed
+	StageFailed      = "failed"      // no analysis succeeded, or the run itself failed
+	StageUnsupported = "unsupported" // not audio/video, empty or too large: status card only
+	StageSkipped     = "skipped"     // file gone or superseded by a newer version: nothing written
+	StageCancelled   = "cancelled"
+)
+
+// Outcomes (ProcessFileResult.Outcome).
+const (
+	OutcomeSuccess     = "success"
+	OutcomePartial     = "partial"
+	OutcomeFailed      = "failed"
+	OutcomeUnsupported = "unsupported"
+	OutcomeSuperseded  = "superseded"
+	OutcomeNotFound    = "not_found"
+)
+
+// ProcessFileResult is the workflow's result. It carries no secret.
+type ProcessFileResult struct {
+	Outcome   string   `json:"outcome"`
+	MediaKind string   `json:"media_kind"`
+	Cards     []string `json:"cards,omitempty"`
+	// Failed names what failed (analyses, jobs) when Outcome is partial or failed.
+	Failed  []string `json:"failed,omitempty"`
+	Message string   `json:"message,omitempty"`
+	// TokensIssued and TokensRevoked count downscoped tokens; expired ones
+	// (nothing left to revoke) count as revoked.
+	TokensIssued  int `json:"tokens_issued"`
+	TokensRevoked int `json:"tokens_revoked"`
+}
+
+// Progress is the answer to QueryProgress. It never holds a secret: tokens
+// appear as fingerprints.
+type Progress struct {
+	WorkflowID string          `json:"workflow_id"`
+	FileID     string          `json:"file_id"`
+	FileName   string          `json:"file_name,omitempty"`
+	Stage      string          `json:"stage"`
+	MediaKind  string          `json:"media_kind"`
+	Jobs       []JobProgress   `json:"jobs"`
+	Tokens     []TokenProgress `json:"tokens"`
+	// Callbacks counts distinct provider callbacks received.
+	Callbacks int      `json:"callbacks"`
+	Outcome   string   `json:"outcome,omitempty"`
+	Failed    []string `json:"failed,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+// Job states in JobProgress.State besides the provider.State values.
+const (
+	JobPending      = "pending"
+	JobSubmitting   = "submitting"
+	JobSubmitted    = "submitted"
+	JobSubmitFailed = "submit_failed"
+	JobTimedOut     = "timed_out"
+)
+
+// JobProgress is one ML job's state.
+type JobProgress struct {
+	Name         string    `json:"name"`
+	Provider     string    `json:"provider"`
+	JobID        string    `json:"job_id,omitempty"`
+	Analyses     []string  `json:"analyses"`
+	State        string    `json:"state"`
+	MediaFetched bool      `json:"media_fetched"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	Callback     bool      `json:"callback"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// TokenProgress is one downscoped token, by fingerprint.
+type TokenProgress struct {
+	ID        string    `json:"id"`
+	Purpose   string    `json:"purpose"`
+	Scopes    []string  `json:"scopes"`
+	State     string    `json:"state"` // issued | revoked | expired | revoke_failed
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }

@@ -1,0 +1,336 @@
+// Package activities holds ProcessFile's activities: everything that talks
+// to Box and to the ML providers. Each method is one short, retry-safe step;
+// errors are classified into Temporal application errors (see errors.go) so
+// that retry policies retry what can succeed later and stop at once on what
+// cannot.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"filesight/internal/box"
+	"filesight/internal/provider"
+	"filesight/internal/secret"
+	"filesight/internal/vault"
+)
+
+// Box is the part of the Box client the activities use (*box.Client).
+type Box interface {
+	Downscope(ctx context.Context, fileID string, scopes ...string) (box.Token, error)
+	Revoke(ctx context.Context, token secret.String) error
+	GetFile(ctx context.Context, token secret.String, fileID string, fields ...string) (*box.File, error)
+	FileContentURL(fileID string) string
+	UpsertSkillsCards(ctx context.Context, token secret.String, fileID string, cards []box.Card) error
+}
+
+// Redactor replaces sensitive values in ML output (*vault.Tokenizer).
+type Redactor interface {
+	RedactText(s string) (string, []vault.Finding)
+	RedactWords(words []string) ([]string, []vault.Finding)
+}
+
+// Options configure the activities.
+type Options struct {
+	// CallbackBaseURL is the starter's public base URL; jobs are submitted
+	// with callback URL {CallbackBaseURL}/callbacks/{provider}. Empty: no
+	// callbacks, polling only.
+	CallbackBaseURL string
+	// SkillID is the cards' skill.id (default "filesight").
+	SkillID string
+	// Limits keep card documents modest (defaults in cards.go).
+	MaxTranscriptEntries int
+	MaxKeywords          int
+	MaxTimelineEntries   int
+	// Now is the clock (default time.Now); tests replace it.
+	Now func() time.Time
+	// Logger for what the activities do (default slog.Default()). Tokens
+	// are logged by fingerprint only.
+	Logger *slog.Logger
+}
+
+// Activities is registered with the worker; the workflow calls its methods
+// by name through a nil *Activities.
+type Activities struct {
+	box       Box
+	providers map[string]provider.Provider
+	redactor  Redactor
+	opts      Options
+}
+
+// New builds the activities. Every provider is registered under its Name();
+// redactor must not be nil (sensitive values never reach the metadata store).
+func New(b Box, providers []provider.Provider, redactor Redactor, opts Options) (*Activities, error) {
+	if b == nil {
+		return nil, errors.New("activities: a Box client is required")
+	}
+	if redactor == nil {
+		return nil, errors.New("activities: a redactor (vault) is required")
+	}
+	if len(providers) == 0 {
+		return nil, errors.New("activities: at least one provider is required")
+	}
+	m := make(map[string]provider.Provider, len(providers))
+	for _, p := range providers {
+		if p == nil || p.Name() == "" {
+			return nil, errors.New("activities: a provider has no name")
+		}
+		if _, dup := m[p.Name()]; dup {
+			return nil, fmt.Errorf("activities: provider %q registered twice", p.Name())
+		}
+		m[p.Name()] = p
+	}
+	if opts.CallbackBaseURL != "" {
+		u, err := url.Parse(opts.CallbackBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("activities: callback base URL %q is not an http(s) URL", opts.CallbackBaseURL)
+		}
+		opts.CallbackBaseURL = strings.TrimRight(opts.CallbackBaseURL, "/")
+	}
+	if opts.SkillID == "" {
+		opts.SkillID = "filesight"
+	}
+	if opts.MaxTranscriptEntries <= 0 {
+		opts.MaxTranscriptEntries = defaultMaxTranscriptEntries
+	}
+	if opts.MaxKeywords <= 0 {
+		opts.MaxKeywords = defaultMaxKeywords
+	}
+	if opts.MaxTimelineEntries <= 0 {
+		opts.MaxTimelineEntries = defaultMaxTimelineEntries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Activities{box: b, providers: m, redactor: redactor, opts: opts}, nil
+}
+
+// providerNames lists the registered provider names, sorted. (Exported
+// methods of Activities are activities: keep helpers unexported.)
+func (a *Activities) providerNames() []string {
+	names := make([]string, 0, len(a.providers))
+	for n := range a.providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (a *Activities) log(ctx context.Context) *slog.Logger {
+	l := a.opts.Logger
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		l = l.With("workflow_id", info.WorkflowExecution.ID, "activity", info.ActivityType.Name, "attempt", info.Attempt)
+	}
+	return l
+}
+
+func (a *Activities) provider(name string) (provider.Provider, error) {
+	p, ok := a.providers[name]
+	if !ok {
+		return nil, permanent(fmt.Sprintf("no provider %q on this worker (have %s)", name, strings.Join(a.providerNames(), ", ")), ErrTypeUnknownProvider)
+	}
+	return p, nil
+}
+
+// IssueToken exchanges the service's token for one restricted to a file
+// and the given scopes.
+func (a *Activities) IssueToken(ctx context.Context, in IssueTokenInput) (Token, error) {
+	if in.FileID == "" || len(in.Scopes) == 0 {
+		return Token{}, permanent("issue token: file ID and scopes are required", ErrTypeInvalid)
+	}
+	t, err := a.box.Downscope(ctx, in.FileID, in.Scopes...)
+	if err != nil {
+		return Token{}, classifyBox(fmt.Sprintf("issuing a %s token for file %s", in.Purpose, in.FileID), err)
+	}
+	tok := Token{
+		ID: t.AccessToken.Fingerprint(), Purpose: in.Purpose, FileID: in.FileID,
+		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt, AccessToken: t.AccessToken,
+	}
+	a.log(ctx).InfoContext(ctx, "token issued", "token_id", tok.ID, "purpose", tok.Purpose, "file_id", tok.FileID,
+		"scopes", strings.Join(tok.Scopes, " "), "expires_at", tok.ExpiresAt)
+	return tok, nil
+}
+
+// expiryGrace is how long past its expiry a token is still revoked, in
+// case our clock runs behind Box's.
+const expiryGrace = time.Minute
+
+// RevokeToken revokes a token; one already expired is left alone (and
+// reported so). Revoking twice is harmless.
+func (a *Activities) RevokeToken(ctx context.Context, t Token) (RevokeTokenResult, error) {
+	if !t.ExpiresAt.IsZero() && a.opts.Now().After(t.ExpiresAt.Add(expiryGrace)) {
+		a.log(ctx).InfoContext(ctx, "token already expired; nothing to revoke", "token_id", t.ID, "purpose", t.Purpose)
+		return RevokeTokenResult{State: TokenExpired}, nil
+	}
+	if err := a.box.Revoke(ctx, t.AccessToken); err != nil {
+		return RevokeTokenResult{}, classifyBox(fmt.Sprintf("revoking %s token %s", t.Purpose, t.ID), err)
+	}
+	a.log(ctx).InfoContext(ctx, "token revoked", "token_id", t.ID, "purpose", t.Purpose, "file_id", t.FileID)
+	return RevokeTokenResult{State: TokenRevoked}, nil
+}
+
+// DescribeFile reads the file's name, size, extension and current version
+// with the read token. A file that is gone is not an error: Found is false.
+func (a *Activities) DescribeFile(ctx context.Context, in DescribeFileInput) (FileInfo, error) {
+	f, err := a.box.GetFile(ctx, in.Token.AccessToken, in.FileID, "name", "extension", "size", "file_version", "item_status")
+	if e, ok := box.AsError(err); ok && e.NotFound() {
+		return FileInfo{ID: in.FileID, Found: false}, nil
+	}
+	if err != nil {
+		return FileInfo{}, classifyBox("describing file "+in.FileID, err)
+	}
+	info := FileInfo{
+		ID: in.FileID, Name: f.Name, Extension: f.Extension, Size: f.Size, FileVersionID: f.VersionID(),
+		Found: f.ItemStatus == "" || f.ItemStatus == "active",
+	}
+	return info, nil
+}
+
+// WriteStatus sets the file's cards to one status card.
+func (a *Activities) WriteStatus(ctx context.Context, in WriteStatusInput) error {
+	card := box.NewStatusCard(a.meta(in.InvocationID, "Status", "status"), in.Code, truncate(in.Message, maxStatusMessage))
+	if err := a.box.UpsertSkillsCards(ctx, in.Token.AccessToken, in.FileID, []box.Card{card}); err != nil {
+		return classifyBox(fmt.Sprintf("writing the %s status card to file %s", in.Code, in.FileID), err)
+	}
+	a.log(ctx).InfoContext(ctx, "status card written", "file_id", in.FileID, "code", in.Code, "token_id", in.Token.ID)
+	return nil
+}
+
+// SubmitJob submits a job; the idempotency key makes retries land on the
+// same job.
+func (a *Activities) SubmitJob(ctx context.Context, in SubmitJobInput) (provider.JobRef, error) {
+	p, err := a.provider(in.Provider)
+	if err != nil {
+		return provider.JobRef{}, err
+	}
+	req := provider.JobRequest{
+		IdempotencyKey: in.IdempotencyKey,
+		MediaURL:       a.box.FileContentURL(in.FileID),
+		MediaToken:     in.ReadToken.AccessToken,
+		Analyses:       in.Analyses,
+		Labels:         in.Labels,
+	}
+	if a.opts.CallbackBaseURL != "" {
+		req.CallbackURL = a.opts.CallbackBaseURL + "/callbacks/" + url.PathEscape(p.Name())
+	}
+	ref, err := p.Submit(ctx, req)
+	if err != nil {
+		return provider.JobRef{}, classifyProvider(fmt.Sprintf("submitting job %s to %s", in.IdempotencyKey, in.Provider), err)
+	}
+	if ref.Provider == "" {
+		ref.Provider = p.Name()
+	}
+	a.log(ctx).InfoContext(ctx, "job submitted", "job", ref.String(), "idempotency_key", in.IdempotencyKey,
+		"analyses", strings.Join(in.Analyses, ","), "read_token_id", in.ReadToken.ID)
+	return ref, nil
+}
+
+// AwaitJob is one poll of Temporal's infrequent-polling pattern: it reads
+// the job's status once and, unless the mode's condition holds, fails with
+// a retryable ErrTypeStillRunning whose NextRetryDelay paces the next poll.
+// However long the job runs, the workflow history holds one activity.
+func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.JobStatus, error) {
+	p, err := a.provider(in.Ref.Provider)
+	if err != nil {
+		return provider.JobStatus{}, err
+	}
+	st, err := p.Status(ctx, in.Ref)
+	if err != nil {
+		return provider.JobStatus{}, classifyProvider("reading the status of job "+in.Ref.String(), err)
+	}
+	if st.State.Terminal() || (in.Mode == AwaitMediaFetched && st.MediaFetched) {
+		return st, nil
+	}
+	attempt := int32(1)
+	if activity.IsActivity(ctx) {
+		attempt = activity.GetInfo(ctx).Attempt
+	}
+	delay := PollDelay(st.RetryAfter, attempt, in.MinDelay, in.MaxDelay)
+	fetched := "media not fetched yet"
+	if st.MediaFetched {
+		fetched = "media fetched"
+	}
+	msg := fmt.Sprintf("job %s still %s (%.0f%%, %s); next poll in %s", in.Ref, st.State, st.Progress*100, fetched, delay)
+	return provider.JobStatus{}, retryable(msg, ErrTypeStillRunning, delay)
+}
+
+// PollDelay is the pause before the next poll: the provider's Retry-After
+// when it gives one, otherwise growing by half with each attempt from
+// minDelay; always within [minDelay, maxDelay].
+func PollDelay(retryAfter time.Duration, attempt int32, minDelay, maxDelay time.Duration) time.Duration {
+	if minDelay <= 0 {
+		minDelay = 2 * time.Second
+	}
+	if maxDelay < minDelay {
+		maxDelay = minDelay
+	}
+	d := retryAfter
+	if d <= 0 {
+		f := float64(minDelay) * math.Pow(1.5, float64(max(attempt, 1)-1))
+		if f > float64(maxDelay) {
+			f = float64(maxDelay)
+		}
+		d = time.Duration(f)
+	}
+	return min(max(d, minDelay), maxDelay)
+}
+
+// GetJobStatus reads a job's status once (after a callback).
+func (a *Activities) GetJobStatus(ctx context.Context, ref provider.JobRef) (provider.JobStatus, error) {
+	p, err := a.provider(ref.Provider)
+	if err != nil {
+		return provider.JobStatus{}, err
+	}
+	st, err := p.Status(ctx, ref)
+	if err != nil {
+		return provider.JobStatus{}, classifyProvider("reading the status of job "+ref.String(), err)
+	}
+	return st, nil
+}
+
+// CancelJob cancels a job at its provider. A job that is already gone is
+// not an error.
+func (a *Activities) CancelJob(ctx context.Context, ref provider.JobRef) error {
+	p, err := a.provider(ref.Provider)
+	if err != nil {
+		return err
+	}
+	if err := p.Cancel(ctx, ref); err != nil {
+		if pe, ok := provider.AsError(err); ok && pe.StatusCode == 404 {
+			return nil
+		}
+		return classifyProvider("cancelling job "+ref.String(), err)
+	}
+	a.log(ctx).InfoContext(ctx, "job cancelled at the provider", "job", ref.String())
+	return nil
+}
+
+func (a *Activities) meta(invocationID, title, code string) box.CardMeta {
+	return box.CardMeta{SkillID: a.opts.SkillID, InvocationID: invocationID, Title: title, TitleCode: code}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,156 @@
+package activities
+
+import (
+	"time"
+
+	"filesight/internal/provider"
+	"filesight/internal/secret"
+)
+
+// Box scopes used for downscoped, file-restricted tokens.
+const (
+	ScopeItemPreview  = "item_preview"
+	ScopeItemDownload = "item_download"
+	ScopeItemUpload   = "item_upload"
+)
+
+// Token purposes, shown in the workflow's progress query.
+const (
+	PurposeRead  = "read"
+	PurposeWrite = "write"
+)
+
+// Token states as the workflow tracks them.
+const (
+	TokenIssued       = "issued"
+	TokenRevoked      = "revoked"
+	TokenExpired      = "expired"
+	TokenRevokeFailed = "revoke_failed"
+)
+
+// Token is a downscoped, file-restricted Box token as it travels between
+// activities. AccessToken is the secret: it only ever exists inside
+// (encrypted) activity payloads and is never logged or queried; ID, a
+// fingerprint of the value, is what the workflow shows.
+type Token struct {
+	ID          string        `json:"id"`
+	Purpose     string        `json:"purpose"`
+	FileID      string        `json:"file_id"`
+	Scopes      []string      `json:"scopes"`
+	ExpiresAt   time.Time     `json:"expires_at"`
+	AccessToken secret.String `json:"access_token"`
+}
+
+// IssueTokenInput asks for a token restricted to one file.
+type IssueTokenInput struct {
+	FileID  string   `json:"file_id"`
+	Purpose string   `json:"purpose"`
+	Scopes  []string `json:"scopes"`
+}
+
+// RevokeTokenResult says what became of a token.
+type RevokeTokenResult struct {
+	// State is TokenRevoked, or TokenExpired when the token had already
+	// expired and there was nothing left to revoke.
+	State string `json:"state"`
+}
+
+// DescribeFileInput asks for a file's authoritative description.
+type DescribeFileInput struct {
+	FileID string `json:"file_id"`
+	Token  Token  `json:"token"`
+}
+
+// FileInfo is what the workflow needs to know about a file to choose a
+// pipeline. It carries no secret.
+type FileInfo struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Extension     string `json:"extension"`
+	Size          int64  `json:"size"`
+	FileVersionID string `json:"file_version_id"`
+	// Found is false when the file no longer exists (deleted or trashed):
+	// the workflow ends without an ML job and without a card.
+	Found bool `json:"found"`
+}
+
+// WriteStatusInput writes the status card alone (replacing any cards an
+// earlier version of the file had).
+type WriteStatusInput struct {
+	FileID string `json:"file_id"`
+	Token  Token  `json:"token"`
+	// InvocationID identifies this run on the card (the workflow ID).
+	InvocationID string `json:"invocation_id"`
+	Code         string `json:"code"` // box.Status* constant
+	Message      string `json:"message"`
+}
+
+// SubmitJobInput submits one ML job.
+type SubmitJobInput struct {
+	Provider string `json:"provider"`
+	// IdempotencyKey is derived from the workflow ID and the job's name, so
+	// every retry (and a replayed workflow task) reaches the same job.
+	IdempotencyKey string            `json:"idempotency_key"`
+	FileID         string            `json:"file_id"`
+	ReadToken      Token             `json:"read_token"`
+	Analyses       []string          `json:"analyses"`
+	Labels         map[string]string `json:"labels,omitempty"`
+}
+
+// Modes of AwaitJob.
+const (
+	// AwaitMediaFetched ends when the provider has fetched the media (so the
+	// read token can be revoked) or the job has ended.
+	AwaitMediaFetched = "media_fetched"
+	// AwaitTerminal ends when the job has ended.
+	AwaitTerminal = "terminal"
+)
+
+// AwaitJobInput polls a job until the mode's condition holds.
+type AwaitJobInput struct {
+	Ref  provider.JobRef `json:"ref"`
+	Mode string          `json:"mode"`
+	// MinDelay and MaxDelay bound the delay between polls (the provider's
+	// Retry-After, when it gives one, is clamped into this range).
+	MinDelay time.Duration `json:"min_delay"`
+	MaxDelay time.Duration `json:"max_delay"`
+}
+
+// JobOutcome.State values besides the provider.State values.
+const (
+	JobStateTimedOut     = "timed_out"
+	JobStateSubmitFailed = "submit_failed"
+)
+
+// JobOutcome is everything the card writer needs to know about one job; the
+// results themselves are fetched from the provider by the writer (claim
+// check), never carried in history.
+type JobOutcome struct {
+	Name     string                   `json:"name"`
+	Ref      provider.JobRef          `json:"ref"`
+	Analyses []string                 `json:"analyses"` // what was asked for
+	State    string                   `json:"state"`    // a provider.State, or "timed_out" / "submit_failed"
+	Status   []provider.AnalysisState `json:"status,omitempty"`
+	Error    string                   `json:"error,omitempty"`
+}
+
+// WriteCardsInput writes every card of a run plus the final status card.
+type WriteCardsInput struct {
+	FileID       string       `json:"file_id"`
+	Token        Token        `json:"token"`
+	InvocationID string       `json:"invocation_id"`
+	Jobs         []JobOutcome `json:"jobs"`
+}
+
+// WriteCardsResult summarises what was written.
+type WriteCardsResult struct {
+	// Cards names the cards written, e.g. "transcript", "keywords",
+	// "timeline:scenes", "timeline:ocr", "status".
+	Cards []string `json:"cards"`
+	// Failed names each requested analysis (or job) that produced nothing.
+	Failed     []string `json:"failed,omitempty"`
+	StatusCode string   `json:"status_code"`
+	Message    string   `json:"message"`
+	// Redactions counts sensitive values replaced before writing.
+	Redactions int `json:"redactions,omitempty"`
+}

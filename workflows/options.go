@@ -1,0 +1,188 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"filesight/internal/provider"
+)
+
+// Media kinds (the MediaKind search attribute).
+const (
+	MediaUnknown     = "unknown"
+	MediaVideo       = "video"
+	MediaAudio       = "audio"
+	MediaUnsupported = "unsupported"
+)
+
+// JobSpec is one ML job of a pipeline.
+type JobSpec struct {
+	// Name identifies the job within the run (progress, idempotency key,
+	// status messages). Unique per pipeline.
+	Name string `json:"name"`
+	// Provider is the registered provider name ("mlengine").
+	Provider string   `json:"provider"`
+	Analyses []string `json:"analyses"`
+}
+
+// Options tune one run. The zero value of every field means "the default",
+// so a starter sends only what it wants to change (usually nothing).
+type Options struct {
+	// MaxSizeBytes: larger files end with a status card and no ML job.
+	MaxSizeBytes int64 `json:"max_size_bytes,omitempty"`
+	// VideoExtensions and AudioExtensions (lower case, no dot) decide the
+	// media kind; anything else is unsupported.
+	VideoExtensions []string `json:"video_extensions,omitempty"`
+	AudioExtensions []string `json:"audio_extensions,omitempty"`
+	// VideoJobs and AudioJobs are the pipelines per media kind.
+	VideoJobs []JobSpec `json:"video_jobs,omitempty"`
+	AudioJobs []JobSpec `json:"audio_jobs,omitempty"`
+	// JobTimeout is each job's deadline, counted from its submission. On
+	// the deadline the job is cancelled at the provider.
+	JobTimeout time.Duration `json:"job_timeout,omitempty"`
+	// PollMinDelay and PollMaxDelay bound the time between two status
+	// polls of a running job (the provider's Retry-After is clamped to it).
+	PollMinDelay time.Duration `json:"poll_min_delay,omitempty"`
+	PollMaxDelay time.Duration `json:"poll_max_delay,omitempty"`
+}
+
+// Defaults. See docs/workflow.md for the reasoning.
+const (
+	DefaultMaxSizeBytes = 4 << 30 // 4 GiB
+	DefaultJobTimeout   = 4 * time.Hour
+	DefaultPollMinDelay = 2 * time.Second
+	DefaultPollMaxDelay = time.Minute
+)
+
+// DefaultVideoExtensions and DefaultAudioExtensions are the supported file types.
+func DefaultVideoExtensions() []string {
+	return []string{"mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "wmv", "flv", "3gp", "ts"}
+}
+
+func DefaultAudioExtensions() []string {
+	return []string{"mp3", "wav", "m4a", "aac", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff"}
+}
+
+// DefaultVideoJobs is one mlengine job doing every analysis: one download
+// and one decode pass serve all of them.
+func DefaultVideoJobs() []JobSpec {
+	return []JobSpec{{Name: "mlengine", Provider: "mlengine", Analyses: []string{
+		provider.AnalysisMedia, provider.AnalysisScenes, provider.AnalysisOCR, provider.AnalysisTranscript,
+		provider.AnalysisKeywords, provider.AnalysisLoudness, provider.AnalysisSilences,
+	}}}
+}
+
+// DefaultAudioJobs drops the visual analyses.
+func DefaultAudioJobs() []JobSpec {
+	return []JobSpec{{Name: "mlengine", Provider: "mlengine", Analyses: []string{
+		provider.AnalysisMedia, provider.AnalysisTranscript, provider.AnalysisKeywords,
+		provider.AnalysisLoudness, provider.AnalysisSilences,
+	}}}
+}
+
+// withDefaults fills every zero field. It is pure, so calling it in
+// workflow code is deterministic.
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.MaxSizeBytes <= 0 {
+		r.MaxSizeBytes = DefaultMaxSizeBytes
+	}
+	if len(r.VideoExtensions) == 0 {
+		r.VideoExtensions = DefaultVideoExtensions()
+	}
+	if len(r.AudioExtensions) == 0 {
+		r.AudioExtensions = DefaultAudioExtensions()
+	}
+	if len(r.VideoJobs) == 0 {
+		r.VideoJobs = DefaultVideoJobs()
+	}
+	if len(r.AudioJobs) == 0 {
+		r.AudioJobs = DefaultAudioJobs()
+	}
+	if r.JobTimeout <= 0 {
+		r.JobTimeout = DefaultJobTimeout
+	}
+	if r.PollMinDelay <= 0 {
+		r.PollMinDelay = DefaultPollMinDelay
+	}
+	if r.PollMaxDelay <= 0 {
+		r.PollMaxDelay = DefaultPollMaxDelay
+	}
+	if r.PollMaxDelay < r.PollMinDelay {
+		r.PollMaxDelay = r.PollMinDelay
+	}
+	return r
+}
+
+// validate rejects pipelines the workflow cannot run.
+func (o Options) validate() error {
+	for _, jobs := range [][]JobSpec{o.VideoJobs, o.AudioJobs} {
+		var names []string
+		for _, j := range jobs {
+			if j.Name == "" || j.Provider == "" || len(j.Analyses) == 0 {
+				return fmt.Errorf("job %q: name, provider and analyses are required", j.Name)
+			}
+			if slices.Contains(names, j.Name) {
+				return fmt.Errorf("job name %q appears twice", j.Name)
+			}
+			names = append(names, j.Name)
+		}
+	}
+	return nil
+}
+
+// classify picks the media kind and, for unsupported files, says why in
+// words fit for a status card.
+func (o Options) classify(name, ext string, size int64) (kind, reason string) {
+	ext = strings.ToLower(strings.TrimPrefix(ext, "."))
+	if ext == "" {
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			ext = strings.ToLower(name[i+1:])
+		}
+	}
+	switch {
+	case slices.Contains(o.VideoExtensions, ext):
+		kind = MediaVideo
+	case slices.Contains(o.AudioExtensions, ext):
+		kind = MediaAudio
+	case ext == "":
+		return MediaUnsupported, "This file has no extension, so it is not recognised as audio or video."
+	default:
+		return MediaUnsupported, fmt.Sprintf("Files of type .%s are not audio or video, so there is nothing to analyse.", ext)
+	}
+	if size == 0 {
+		return MediaUnsupported, "This file is empty."
+	}
+	if size > o.MaxSizeBytes {
+		return MediaUnsupported, fmt.Sprintf("This file is %s; files larger than %s are not analysed.", humanBytes(size), humanBytes(o.MaxSizeBytes))
+	}
+	return kind, ""
+}
+
+func (o Options) jobsFor(kind string) []JobSpec {
+	switch kind {
+	case MediaVideo:
+		return o.VideoJobs
+	case MediaAudio:
+		return o.AudioJobs
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
