@@ -65,16 +65,23 @@ var metadataInstanceFields = map[string]string{
 }
 
 // ValidateSkillsCards checks a global/boxSkillsCards metadata document
-// ({"cards":[...]}) against Box's skill card schemas: required fields,
-// enums and JSON types, choosing the schema by skill_card_type. It returns
-// nil or a *SchemaError naming the offending paths, e.g.
+// ({"cards":[...]}) against Box's skill card schemas, choosing the schema by
+// skill_card_type: required members, enums and JSON types. It returns nil or
+// a *SchemaError naming every offending path, e.g.
 // "cards[2].entries[0].appears[0].start: required".
 //
-// Beyond cards, only Box's read-only $-prefixed instance fields are
-// accepted at the top level (the template has no other fields). Unknown
-// fields inside cards are allowed, as the schemas do not forbid them.
-// The "required" Box lists beside each "appears" array is applied to its
-// items: transcript appearances need start, timeline appearances start and end.
+// Where the schemas are loose, it is strict in the same way as localbox:
+//   - members a card schema does not define are refused (a typo fails here
+//     rather than being dropped), and at the top level only "cards" and Box's
+//     read-only "$" fields are accepted;
+//   - the "required" Box lists beside each "appears" array applies to its
+//     items: transcript appearances need start, timeline ones start and end;
+//   - times are whole, non-negative seconds (integers without fraction or
+//     exponent, so 2.0 is refused), and end is not before start;
+//   - skill.id and invocation.id are non-empty;
+//   - duplicate object keys are refused.
+//
+// A document it accepts always decodes into SkillsDocument.
 func ValidateSkillsCards(doc []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
@@ -200,14 +207,56 @@ func (c *checker) document(v any) {
 	}
 }
 
+// cardSchema is what one card schema allows: its members, which are
+// required, and the members of its entries and of their appearances.
+type cardSchema struct {
+	members, required []string
+	entryMembers      []string // nil: the card has no entries
+	appearsMembers    []string // all required when present
+}
+
+var cardSchemas = map[string]cardSchema{
+	CardTypeKeyword: {
+		members:      []string{"created_at", "type", "skill_card_type", "skill_card_title", "skill", "invocation", "entries"},
+		required:     []string{"type", "skill_card_type", "skill", "invocation", "entries"},
+		entryMembers: []string{"text"},
+	},
+	CardTypeTranscript: {
+		members:        []string{"created_at", "type", "skill_card_type", "skill_card_title", "skill", "invocation", "duration", "entries"},
+		required:       []string{"type", "skill_card_type", "skill", "invocation", "entries"},
+		entryMembers:   []string{"text", "appears"},
+		appearsMembers: []string{"start"},
+	},
+	CardTypeTimeline: {
+		members:        []string{"created_at", "type", "skill_card_type", "skill_card_title", "skill", "invocation", "duration", "entries"},
+		required:       []string{"type", "skill_card_type", "skill", "invocation", "entries"},
+		entryMembers:   []string{"text", "appears", "image_url"},
+		appearsMembers: []string{"start", "end"},
+	},
+	CardTypeStatus: {
+		members:  []string{"created_at", "type", "skill_card_type", "skill_card_title", "status", "skill", "invocation"},
+		required: []string{"type", "skill_card_type", "skill", "invocation", "status"},
+	},
+}
+
 func (c *checker) card(path string, v any) {
-	obj, ok := v.(map[string]any)
+	obj, ok := c.object(path, v)
 	if !ok {
-		c.add(path, "must be an object, got %s", jsonType(v))
 		return
 	}
 	kind, kindOK := c.enum(obj, path, "skill_card_type", cardTypes, true)
 	c.enum(obj, path, "type", []string{CardObjectType}, true)
+	if !kindOK {
+		// Without a known skill_card_type there is no schema for the rest.
+		return
+	}
+	schema := cardSchemas[kind]
+	c.members(obj, path, schema.members)
+	for _, k := range schema.required {
+		if _, ok := obj[k]; !ok && k != "type" && k != "skill_card_type" {
+			c.add(path+"."+k, "required")
+		}
+	}
 	if t, ok := obj["created_at"]; ok {
 		if s, ok := c.typed(path+".created_at", t, "string"); ok {
 			// time.Time's own JSON decoding, so that valid means decodable.
@@ -219,32 +268,25 @@ func (c *checker) card(path string, v any) {
 	}
 	if t, ok := obj["skill_card_title"]; ok {
 		if title, ok := c.object(path+".skill_card_title", t); ok {
+			c.members(title, path+".skill_card_title", []string{"code", "message"})
 			c.optString(title, path+".skill_card_title", "code")
 			c.reqString(title, path+".skill_card_title", "message")
 		}
 	}
 	c.ref(obj, path, "skill", SkillObjectType)
 	c.ref(obj, path, "invocation", InvocationObjectType)
-	// The fields of every card schema are type-checked on every card: the
-	// schemas allow extra fields, and checking them keeps the promise that a
-	// valid document decodes into Card. Required-ness follows the card's own
-	// schema (none when skill_card_type is unknown).
 	if d, ok := obj["duration"]; ok {
-		c.typed(path+".duration", d, "integer")
+		c.seconds(path+".duration", d)
 	}
 	if sv, ok := obj["status"]; ok {
 		if st, ok := c.object(path+".status", sv); ok {
-			c.enum(st, path+".status", "code", statusCodes, kindOK && kind == CardTypeStatus)
+			c.members(st, path+".status", []string{"code", "message"})
+			c.enum(st, path+".status", "code", statusCodes, true)
 			c.optString(st, path+".status", "message")
 		}
-	} else if kindOK && kind == CardTypeStatus {
-		c.add(path+".status", "required")
 	}
 	ev, ok := obj["entries"]
-	if !ok {
-		if kindOK && kind != CardTypeStatus {
-			c.add(path+".entries", "required")
-		}
+	if !ok || schema.entryMembers == nil {
 		return
 	}
 	entries, ok := ev.([]any)
@@ -256,34 +298,28 @@ func (c *checker) card(path string, v any) {
 		if c.full() {
 			return
 		}
-		c.entry(fmt.Sprintf("%s.entries[%d]", path, i), kind, e)
+		c.entry(fmt.Sprintf("%s.entries[%d]", path, i), schema, e)
 	}
 }
 
-// entry checks one entry; kind decides which appearance fields are required
-// (transcript: start; timeline: start and end).
-func (c *checker) entry(path, kind string, v any) {
+func (c *checker) entry(path string, schema cardSchema, v any) {
 	obj, ok := c.object(path, v)
 	if !ok {
 		return
 	}
+	c.members(obj, path, schema.entryMembers)
 	c.optString(obj, path, "text")
-	c.optString(obj, path, "image_url")
+	if slices.Contains(schema.entryMembers, "image_url") {
+		c.optString(obj, path, "image_url")
+	}
 	av, ok := obj["appears"]
-	if !ok {
+	if !ok || schema.appearsMembers == nil {
 		return
 	}
 	appears, ok := av.([]any)
 	if !ok {
 		c.add(path+".appears", "must be an array, got %s", jsonType(av))
 		return
-	}
-	var required []string
-	switch kind {
-	case CardTypeTranscript:
-		required = []string{"start"}
-	case CardTypeTimeline:
-		required = []string{"start", "end"}
 	}
 	for i, a := range appears {
 		if c.full() {
@@ -294,29 +330,65 @@ func (c *checker) entry(path, kind string, v any) {
 		if !ok {
 			continue
 		}
-		for _, f := range []string{"start", "end"} {
-			if fv, present := ao[f]; present {
-				c.typed(ap+"."+f, fv, "integer")
-			} else if slices.Contains(required, f) {
+		c.members(ao, ap, schema.appearsMembers)
+		times := map[string]int64{}
+		for _, f := range schema.appearsMembers {
+			fv, present := ao[f]
+			if !present {
 				c.add(ap+"."+f, "required")
+				continue
 			}
+			if n, ok := c.seconds(ap+"."+f, fv); ok {
+				times[f] = n
+			}
+		}
+		start, okS := times["start"]
+		if end, okE := times["end"]; okS && okE && end < start {
+			c.add(ap+".end", "is before start (%d < %d)", end, start)
 		}
 	}
 }
 
-// ref checks a required {type: <fixed>, id: string} object (skill, invocation).
+// members reports every member of obj that allowed does not list.
+func (c *checker) members(obj map[string]any, path string, allowed []string) {
+	for _, k := range sortedKeys(obj) {
+		if !slices.Contains(allowed, k) {
+			c.add(path+"."+k, "unknown member (allowed: %s)", strings.Join(allowed, ", "))
+		}
+	}
+}
+
+// seconds checks a time in whole seconds: an integer, not negative.
+func (c *checker) seconds(path string, v any) (int64, bool) {
+	if _, ok := c.typed(path, v, "integer"); !ok {
+		return 0, false
+	}
+	n, _ := strconv.ParseInt(string(v.(json.Number)), 10, 64)
+	if n < 0 {
+		c.add(path, "must not be negative")
+		return 0, false
+	}
+	return n, true
+}
+
+// ref checks a required {type: <fixed>, id: non-empty string} object (skill, invocation).
 func (c *checker) ref(obj map[string]any, path, field, typ string) {
 	v, ok := obj[field]
 	if !ok {
-		c.add(path+"."+field, "required")
-		return
+		return // reported with the card's required members
 	}
-	o, ok := c.object(path+"."+field, v)
+	p := path + "." + field
+	o, ok := c.object(p, v)
 	if !ok {
 		return
 	}
-	c.enum(o, path+"."+field, "type", []string{typ}, true)
-	c.reqString(o, path+"."+field, "id")
+	c.members(o, p, []string{"type", "id"})
+	c.enum(o, p, "type", []string{typ}, true)
+	if id, ok := o["id"]; !ok {
+		c.add(p+".id", "required")
+	} else if s, ok := c.typed(p+".id", id, "string"); ok && s == "" {
+		c.add(p+".id", "must not be empty")
+	}
 }
 
 func (c *checker) enum(obj map[string]any, path, field string, allowed []string, required bool) (string, bool) {
