@@ -157,8 +157,11 @@ func TestJobLifecycle(t *testing.T) {
 	if err := ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM jobs WHERE media_token IS NOT NULL`).Scan(&stored); err != nil || stored != 0 {
 		t.Fatalf("tokens still stored: %d (%v)", stored, err)
 	}
-	if strings.Contains(logs.String(), token) {
-		t.Fatal("the media token appears in the logs")
+	if f := fmt.Sprintf("%v %+v %#v", ts.Server(), ts.Server(), ts.Server()); strings.Contains(f, ts.APIKey) || strings.Contains(f, ts.CallbackKey) {
+		t.Fatalf("formatting the server shows a key: %s", f)
+	}
+	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), ts.APIKey) || strings.Contains(logs.String(), ts.CallbackKey) {
+		t.Fatal("a secret appears in the logs")
 	}
 	if !strings.Contains(logs.String(), id) {
 		t.Fatal("the logs do not mention the job (is the logger wired?)")

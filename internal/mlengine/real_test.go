@@ -203,4 +203,3 @@ func mapValuesOf(m map[int]string) []string {
 	}
 	return out
 }
-

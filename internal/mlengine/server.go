@@ -100,6 +100,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 	return s, nil
 }
 
+// String describes the server without its keys (fmt would print the
+// secrets in the unexported config field raw).
+func (s *Server) String() string { return "mlengine.Server{data_dir: " + s.cfg.DataDir + "}" }
+
+// GoString is String, for %#v.
+func (s *Server) GoString() string { return s.String() }
+
 // Handler is the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
 

@@ -52,6 +52,16 @@ func New(cfg Config) *Client {
 	return c
 }
 
+// String describes the client without its key. (fmt cannot reach the
+// redacting methods of secret.String in an unexported field, so the Client
+// formats itself.)
+func (c *Client) String() string {
+	return fmt.Sprintf("mlengine.Client{name: %s, base: %s}", c.name, c.base)
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
 // Name is the provider name.
 func (c *Client) Name() string { return c.name }
 

@@ -1,0 +1,305 @@
+package mlengine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	server "filesight/internal/mlengine"
+	"filesight/internal/provider"
+	"filesight/internal/provider/mlengine"
+	"filesight/internal/secret"
+	"filesight/internal/signature"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func provErr(t *testing.T, err error) *provider.Error {
+	t.Helper()
+	pe, ok := provider.AsError(err)
+	if !ok {
+		t.Fatalf("error %v (%T) is not a *provider.Error", err, err)
+	}
+	return pe
+}
+
+// TestClient drives a real mlengine (with a fake analyzer) through the client.
+func TestClient(t *testing.T) {
+	const token = "media-token-1f2e3d"
+	media := []byte("media bytes")
+	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(401)
+			return
+		}
+		w.Write(media)
+	}))
+	defer mediaSrv.Close()
+	release := make(chan struct{})
+	thumb := []byte("\x89PNG\r\n\x1a\nnot really")
+	fake := server.AnalyzerFunc(func(ctx context.Context, task server.Task) (*server.Output, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		p := filepath.Join(task.WorkDir, "t.png")
+		if err := os.WriteFile(p, thumb, 0o600); err != nil {
+			return nil, err
+		}
+		return &server.Output{
+			Result:    provider.Result{Keywords: []provider.Keyword{{Text: "data", Score: 1}}, Scenes: []provider.Scene{{Start: 0, End: 1, Thumbnail: "scene-1.png"}}},
+			Artifacts: map[string]string{"scene-1.png": p},
+		}, nil
+	})
+	ts := server.StartForTest(t, server.WithAnalyzer(fake))
+	ctx := t.Context()
+	c := mlengine.New(mlengine.Config{BaseURL: ts.URL + "/", APIKey: secret.String(ts.APIKey)})
+	if c.Name() != "mlengine" {
+		t.Fatalf("name %q", c.Name())
+	}
+	req := provider.JobRequest{IdempotencyKey: "file-1-v1/mlengine", MediaURL: mediaSrv.URL + "/f", MediaToken: token,
+		Analyses: []string{"scenes", "keywords", "media"}, Labels: map[string]string{"workflow_id": "file-1-v1"}}
+
+	ref, err := c.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Provider != "mlengine" || ref.ID == "" {
+		t.Fatalf("ref %+v", ref)
+	}
+	if again, err := c.Submit(ctx, req); err != nil || again != ref {
+		t.Fatalf("repeat submit: %+v %v", again, err)
+	}
+
+	var st provider.JobStatus
+	waitFor(t, "the job to run", func() bool {
+		st, err = c.Status(ctx, ref)
+		return err == nil && st.State == provider.StateRunning
+	})
+	if st.Ref != ref || !st.MediaFetched || st.RetryAfter != time.Second || st.UpdatedAt.IsZero() {
+		t.Fatalf("running status %+v", st)
+	}
+	names := []string{}
+	for _, a := range st.Analyses {
+		names = append(names, a.Name)
+	}
+	if !slices.Equal(names, []string{"keywords", "media", "scenes"}) {
+		t.Fatalf("analyses not sorted by name: %v", names)
+	}
+	_, err = c.Result(ctx, ref)
+	if pe := provErr(t, err); pe.StatusCode != 409 || !pe.Retryable || pe.Code != "not_finished" || pe.RetryAfter <= 0 {
+		t.Fatalf("result while running: %+v", pe)
+	}
+
+	close(release)
+	waitFor(t, "the job to succeed", func() bool {
+		st, err = c.Status(ctx, ref)
+		return err == nil && st.State == provider.StateSucceeded
+	})
+	if st.RetryAfter != 0 || st.Progress != 1 {
+		t.Fatalf("final status %+v", st)
+	}
+	res, err := c.Result(ctx, ref)
+	if err != nil || len(res.Keywords) != 1 || res.Keywords[0].Text != "data" {
+		t.Fatalf("result %+v %v", res, err)
+	}
+	rc, err := c.Artifact(ctx, ref, res.Scenes[0].Thumbnail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, thumb) {
+		t.Fatalf("artifact %q", got)
+	}
+	if _, err := c.Artifact(ctx, ref, "other.png"); provErr(t, err).StatusCode != 404 {
+		t.Fatalf("missing artifact: %v", err)
+	}
+	// Canceling a finished job is a no-op success; it stays succeeded.
+	if err := c.Cancel(ctx, ref); err != nil {
+		t.Fatalf("cancel finished job: %v", err)
+	}
+	if st, _ := c.Status(ctx, ref); st.State != provider.StateSucceeded {
+		t.Fatalf("finished job became %s", st.State)
+	}
+
+	unknown := provider.JobRef{Provider: "mlengine", ID: "no-such-job"}
+	for name, f := range map[string]func() error{
+		"status": func() error { _, err := c.Status(ctx, unknown); return err },
+		"result": func() error { _, err := c.Result(ctx, unknown); return err },
+		"cancel": func() error { return c.Cancel(ctx, unknown) },
+	} {
+		if pe := provErr(t, f()); pe.StatusCode != 404 || pe.Retryable || pe.Op != name || pe.Code != "not_found" {
+			t.Fatalf("%s of unknown job: %+v", name, pe)
+		}
+	}
+	if _, err := c.Status(ctx, provider.JobRef{Provider: "other", ID: ref.ID}); err == nil {
+		t.Fatal("a ref of another provider was accepted")
+	}
+
+	bad := req
+	bad.IdempotencyKey, bad.MediaURL = "bad", "ftp://example/x"
+	_, err = c.Submit(ctx, bad)
+	if pe := provErr(t, err); pe.StatusCode != 400 || pe.Retryable || !strings.Contains(pe.Message, "http or https") {
+		t.Fatalf("invalid submit: %+v", pe)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Fatal("error shows the media token")
+	}
+
+	wrong := mlengine.New(mlengine.Config{BaseURL: ts.URL, APIKey: "wrong-key-abc"})
+	_, err = wrong.Status(ctx, ref)
+	if pe := provErr(t, err); pe.StatusCode != 401 || pe.Retryable {
+		t.Fatalf("wrong key: %+v", pe)
+	}
+	if strings.Contains(err.Error(), "wrong-key-abc") || strings.Contains(fmt.Sprintf("%v %+v %#v %s", wrong, wrong, wrong, wrong), "wrong-key-abc") {
+		t.Fatal("API key leaked in an error or in the client's formatting")
+	}
+}
+
+func TestClientCancelRunning(t *testing.T) {
+	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m")) }))
+	defer mediaSrv.Close()
+	started := make(chan struct{}, 1)
+	ts := server.StartForTest(t, server.WithAnalyzer(server.AnalyzerFunc(func(ctx context.Context, task server.Task) (*server.Output, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})))
+	c := mlengine.New(mlengine.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey), Name: "local"})
+	ref, err := c.Submit(t.Context(), provider.JobRequest{MediaURL: mediaSrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Provider != "local" {
+		t.Fatalf("ref %+v", ref)
+	}
+	<-started
+	if err := c.Cancel(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(t.Context(), ref)
+	if err != nil || st.State != provider.StateCanceled || st.Error == nil || st.Error.Code != "canceled" {
+		t.Fatalf("after cancel: %+v %v", st, err)
+	}
+	_, err = c.Result(t.Context(), ref)
+	if pe := provErr(t, err); pe.StatusCode != 409 || pe.Retryable {
+		t.Fatalf("result of canceled job: %+v", pe)
+	}
+}
+
+func TestClientErrorMapping(t *testing.T) {
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		status     int
+		retryable  bool
+		retryAfter time.Duration
+		code       string
+	}{
+		{"queue full", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(429)
+			w.Write([]byte(`{"error":{"code":"queue_full","message":"full","retryable":true}}`))
+		}, 429, true, 7 * time.Second, "queue_full"},
+		{"5xx without body", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) }, 502, true, 0, ""},
+		{"503 says not retryable: still retryable", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(503)
+			w.Write([]byte(`{"error":{"code":"unavailable","message":"x","retryable":false}}`))
+		}, 503, true, 0, "unavailable"},
+		{"400", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":{"code":"invalid_request","message":"bad","retryable":false}}`))
+		}, 400, false, 0, "invalid_request"},
+		{"413 html", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(413); w.Write([]byte("<html>")) }, 413, false, 0, ""},
+		{"garbage 200", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202); w.Write([]byte("{")) }, 202, true, 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+			_, err := c.Submit(t.Context(), provider.JobRequest{MediaURL: "http://x/y"})
+			pe := provErr(t, err)
+			if pe.Op != "submit" || pe.StatusCode != tc.status || pe.Retryable != tc.retryable || pe.RetryAfter != tc.retryAfter || pe.Code != tc.code {
+				t.Fatalf("error %+v", pe)
+			}
+		})
+	}
+	t.Run("network error", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close()
+		c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+		_, err := c.Status(t.Context(), provider.JobRef{ID: "x"})
+		if pe := provErr(t, err); pe.StatusCode != 0 || !pe.Retryable || pe.Err == nil {
+			t.Fatalf("error %+v", pe)
+		}
+	})
+	t.Run("caller canceled", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		defer srv.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+		_, err := c.Status(ctx, provider.JobRef{ID: "x"})
+		if pe := provErr(t, err); pe.Retryable || !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %+v", pe)
+		}
+	})
+}
+
+func TestVerifyCallback(t *testing.T) {
+	body := []byte(`{"job_id":"j1","status":"succeeded","labels":{"workflow_id":"file-1-v1"}}`)
+	now := time.Now().UTC()
+	sign := func(key string, ts time.Time, b []byte) http.Header {
+		h := http.Header{}
+		stamp := ts.Format(time.RFC3339)
+		h.Set(mlengine.HeaderDeliveryID, "d1")
+		h.Set(mlengine.HeaderTimestamp, stamp)
+		h.Set(mlengine.HeaderSignature, signature.Sign([]byte(key), b, stamp))
+		return h
+	}
+	v := signature.NewVerifier([]byte("new-key"), []byte("old-key"))
+	if err := mlengine.VerifyCallback(v, sign("new-key", now, body), body); err != nil {
+		t.Fatalf("primary key: %v", err)
+	}
+	if err := mlengine.VerifyCallback(v, sign("old-key", now, body), body); err != nil {
+		t.Fatalf("secondary key (rotation): %v", err)
+	}
+	for name, tc := range map[string]struct {
+		h http.Header
+		b []byte
+	}{
+		"other key":  {sign("evil", now, body), body},
+		"tampered":   {sign("new-key", now, body), bytes.Replace(body, []byte("succeeded"), []byte("failed"), 1)},
+		"stale":      {sign("new-key", now.Add(-11*time.Minute), body), body},
+		"no headers": {http.Header{}, body},
+	} {
+		if err := mlengine.VerifyCallback(v, tc.h, tc.b); !errors.Is(err, mlengine.ErrCallbackSignature) {
+			t.Errorf("%s: %v, want ErrCallbackSignature", name, err)
+		}
+	}
+	if err := mlengine.VerifyCallback(nil, sign("new-key", now, body), body); err == nil {
+		t.Error("nil verifier accepted a callback")
+	}
+}
