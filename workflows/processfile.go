@@ -643,30 +643,30 @@ func (r *run) warn(format string, args ...any) {
 // the Temporal UI shows on the workflow page. No secret ever goes in.
 func (r *run) updateDetails(ctx workflow.Context) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Stage:** %s  \n**File:** %s", r.stage, r.in.FileID)
+	b.WriteString(fmt.Sprintf("**Stage:** %s  \n**File:** %s", r.stage, r.in.FileID))
 	if r.in.FileVersionID != "" {
-		fmt.Fprintf(&b, " v%s", r.in.FileVersionID)
+		b.WriteString(fmt.Sprintf(" v%s", r.in.FileVersionID))
 	}
 	if r.fileName != "" {
-		fmt.Fprintf(&b, " (%s)", r.fileName)
+		b.WriteString(fmt.Sprintf(" (%s)", r.fileName))
 	}
-	fmt.Fprintf(&b, "  \n**Media:** %s\n", r.mediaKind)
+	b.WriteString(fmt.Sprintf("  \n**Media:** %s\n", r.mediaKind))
 	for _, j := range r.jobs {
-		fmt.Fprintf(&b, "\n- job `%s` on %s: **%s**", j.spec.Name, j.spec.Provider, j.state)
+		b.WriteString(fmt.Sprintf("\n- job `%s` on %s: **%s**", j.spec.Name, j.spec.Provider, j.state))
 		if j.ref.ID != "" {
-			fmt.Fprintf(&b, " (id %s)", j.ref.ID)
+			b.WriteString(fmt.Sprintf(" (id %s)", j.ref.ID))
 		}
 		if j.mediaFetched {
 			b.WriteString(", media fetched")
 		}
 		if j.err != "" {
-			fmt.Fprintf(&b, " — %s", j.err)
+			b.WriteString(fmt.Sprintf(" — %s", j.err))
 		}
 	}
 	if len(r.tokens) > 0 {
 		b.WriteString("\n\n**Tokens:**")
 		for _, t := range r.tokens {
-			fmt.Fprintf(&b, " %s %s=%s;", t.tok.Purpose, t.tok.ID, t.state)
+			b.WriteString(fmt.Sprintf(" %s %s=%s;", t.tok.Purpose, t.tok.ID, t.state))
 		}
 	}
 	workflow.SetCurrentDetails(ctx, b.String())

@@ -45,9 +45,9 @@ type harness struct {
 	providers []*activitiestest.Provider
 
 	mu       sync.Mutex
-	started  []string                  // activity types, in start order
-	attempts map[string]int            // activity type -> attempts started
-	sa       []string // "Name=value" in upsert order
+	started  []string       // activity types, in start order
+	attempts map[string]int // activity type -> attempts started
+	sa       []string       // "Name=value" in upsert order
 	commands *commandCounter
 }
 

@@ -284,10 +284,10 @@ type Plan struct {
 
 // Job is a fake job.
 type Job struct {
-	Ref       provider.JobRef
-	Request   provider.JobRequest
-	Submitted time.Time
-	Canceled  bool
+	Ref        provider.JobRef
+	Request    provider.JobRequest
+	Submitted  time.Time
+	Canceled   bool
 	CanceledAt time.Time
 }
 
