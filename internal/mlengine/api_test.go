@@ -507,3 +507,42 @@ func TestAnalysisFailures(t *testing.T) {
 		}
 	})
 }
+
+func TestCancelDuringDownload(t *testing.T) {
+	ms := newMediaServer(t, []byte("media"), "tok")
+	inFlight := make(chan struct{}, 1)
+	ms.override = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Content-Length", "5")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		inFlight <- struct{}{}
+		<-r.Context().Done()
+		return true
+	}
+	fake := newFake(t, nil)
+	ts := StartForTest(t, WithAnalyzer(fake))
+	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	<-inFlight
+	code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+id, nil, nil)
+	if j := decodeJSON[api.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
+		t.Fatalf("DELETE during download: HTTP %d %s", code, body)
+	}
+	if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
+		t.Fatalf("partial download left: %v", filesUnder(t, ts.Server().eng.jobDir(id)))
+	}
+	if fake.calls.Load() != 0 {
+		t.Fatal("analyzer ran for a canceled job")
+	}
+}
+
+func TestJobTimeout(t *testing.T) {
+	ms := newMediaServer(t, []byte("m"), "tok")
+	fake := newFake(t, nil)
+	fake.block.Store(true)
+	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.JobTimeout = 100 * time.Millisecond }))
+	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	j := waitStatus(t, ts, id, provider.StateFailed)
+	if j.Error == nil || j.Error.Code != CodeTimeout || !j.Error.Retryable {
+		t.Fatalf("timed-out job error %+v", j.Error)
+	}
+}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
+	"filesight/internal/config"
 	"filesight/internal/secret"
 )
 
@@ -42,6 +42,8 @@ type Config struct {
 	MaxDuration time.Duration `env:"MLENGINE_MAX_DURATION, default=2h"`
 	// JobTimeout bounds one analysis run of one job.
 	JobTimeout time.Duration `env:"MLENGINE_JOB_TIMEOUT, default=4h"`
+	// LogLevel is used by mlengine/main.go for its slog handler.
+	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
 
 	// FetchConcurrency is how many media downloads run at once (default 2).
 	// Downloads run ahead of analysis so that a queued job's short-lived
@@ -86,30 +88,10 @@ func LoadConfig(ctx context.Context) (Config, error) {
 
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var cfg Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: fileLookuper{l}}); err != nil {
-		return Config{}, fmt.Errorf("mlengine config: %w", err)
+	if err := config.LoadFrom(ctx, &cfg, l); err != nil {
+		return Config{}, fmt.Errorf("mlengine: %w", err)
 	}
 	return cfg, nil
-}
-
-// fileLookuper resolves NAME from NAME_FILE when NAME itself is unset.
-type fileLookuper struct{ next envconfig.Lookuper }
-
-func (f fileLookuper) Lookup(key string) (string, bool) {
-	if v, ok := f.next.Lookup(key); ok {
-		return v, true
-	}
-	path, ok := f.next.Lookup(key + "_FILE")
-	if !ok || path == "" {
-		return "", false
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		// Lookuper cannot return an error; an unreadable file reads as unset,
-		// which fails "required" with the variable's name.
-		return "", false
-	}
-	return strings.TrimRight(string(b), "\r\n"), true
 }
 
 // withDefaults fills zero values and checks the configuration.

@@ -211,7 +211,7 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 		log.Info("fetching media", "media_url", redactURL(j.MediaURL))
 		size, err = e.fetchMedia(a.ctx, j, e.mediaPath(j.ID))
 		if err == nil {
-			log.Info("media fetched", "bytes", size, "took", time.Since(start).Round(time.Millisecond))
+			log.Info("media fetched", "bytes", size, "took", time.Since(start).Round(time.Millisecond).String())
 		}
 	}
 	// Temporary files go before the terminal state is recorded, so a client
@@ -279,7 +279,7 @@ func (e *engine) runJob(j *job, a *activeJob) {
 				Message: fmt.Sprintf("analysis did not finish within %s", e.cfg.JobTimeout)}
 		}
 		tcancel()
-		log.Info("analysis ended", "took", time.Since(start).Round(time.Millisecond), "error", errString(err))
+		log.Info("analysis ended", "took", time.Since(start).Round(time.Millisecond).String(), "error", errString(err))
 	}
 	shutdown := err != nil && e.ctx.Err() != nil && context.Cause(a.ctx) != errCanceledByUser
 	final := *j
