@@ -312,11 +312,12 @@ func sec(f float64) int {
 // span makes a timeline appearance of at least one second, within the media.
 func span(start, end float64, dur int) box.Appearance {
 	s, e := sec(start), int(math.Ceil(end))
+	if dur > 0 {
+		s = min(s, dur-1)
+		e = min(e, dur)
+	}
 	if e <= s {
 		e = s + 1
-	}
-	if dur > 0 && e > dur {
-		e = max(dur, s+1)
 	}
 	return box.Span(s, e)
 }
@@ -336,8 +337,6 @@ func (b *cardBuilder) transcript(t *provider.Transcript) (entries []box.CardEntr
 		if len(cur) == 0 {
 			return
 		}
-		// A token replaces every word of a number: show it once.
-		cur = slices.Compact(cur)
 		text, f := b.a.redactor.RedactText(strings.Join(cur, " "))
 		b.redactions += len(f)
 		entries = append(entries, box.CardEntry{Text: truncate(text, maxEntryText), Appears: []box.Appearance{box.At(sec(start))}})
@@ -346,6 +345,13 @@ func (b *cardBuilder) transcript(t *provider.Transcript) (entries []box.CardEntr
 	for i, w := range t.Words {
 		word := strings.TrimSpace(red[i])
 		if word == "" {
+			continue
+		}
+		if len(cur) > 0 && word == cur[len(cur)-1] && isVaultToken(word) {
+			// Every word of a redacted number became the same token: keep
+			// one, and never split a number across two entries.
+			lastEnd = w.End
+			words++
 			continue
 		}
 		if len(cur) > 0 && (w.Start-lastEnd > transcriptGap || len(cur) >= transcriptEntryWords) {
@@ -366,6 +372,10 @@ func (b *cardBuilder) transcript(t *provider.Transcript) (entries []box.CardEntr
 		return entries[:b.a.opts.MaxTranscriptEntries], words, true
 	}
 	return entries, words, false
+}
+
+func isVaultToken(w string) bool {
+	return strings.HasPrefix(w, "[") && strings.HasSuffix(w, "]") && strings.Contains(w, ":")
 }
 
 func (b *cardBuilder) keywords(ks []provider.Keyword) []string {

@@ -792,3 +792,9 @@ func (nopLogger) Debug(string, ...any) {}
 func (nopLogger) Info(string, ...any)  {}
 func (nopLogger) Warn(string, ...any)  {}
 func (nopLogger) Error(string, ...any) {}
+
+func TestJobStateNamesAgree(t *testing.T) {
+	if workflows.JobTimedOut != activities.JobStateTimedOut || workflows.JobSubmitFailed != activities.JobStateSubmitFailed {
+		t.Fatal("the workflow and the card writer disagree on job state names")
+	}
+}
