@@ -63,10 +63,19 @@ func TestNewValidates(t *testing.T) {
 	tok, _ := vault.New("activities-test-vault-key-000")
 	p := activitiestest.NewProvider("x", nil, activitiestest.Plan{})
 	for name, fn := range map[string]func() error{
-		"no box":       func() error { _, err := activities.New(nil, []provider.Provider{p}, tok, activities.Options{}); return err },
-		"no redactor":  func() error { _, err := activities.New(b, []provider.Provider{p}, nil, activities.Options{}); return err },
-		"no provider":  func() error { _, err := activities.New(b, nil, tok, activities.Options{}); return err },
-		"dup provider": func() error { _, err := activities.New(b, []provider.Provider{p, p}, tok, activities.Options{}); return err },
+		"no box": func() error {
+			_, err := activities.New(nil, []provider.Provider{p}, tok, activities.Options{})
+			return err
+		},
+		"no redactor": func() error {
+			_, err := activities.New(b, []provider.Provider{p}, nil, activities.Options{})
+			return err
+		},
+		"no provider": func() error { _, err := activities.New(b, nil, tok, activities.Options{}); return err },
+		"dup provider": func() error {
+			_, err := activities.New(b, []provider.Provider{p, p}, tok, activities.Options{})
+			return err
+		},
 		"bad callback": func() error {
 			_, err := activities.New(b, []provider.Provider{p}, tok, activities.Options{CallbackBaseURL: "ftp://x"})
 			return err
