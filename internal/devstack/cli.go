@@ -1,0 +1,124 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const usage = `usage: devstack [flags] [up]              bring everything up (make up)
+       devstack [flags] upload [-no-wait] FILE   upload FILE into the inbox (make upload FILE=...)
+
+flags:
+`
+
+// Main runs the devstack command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	dataDir := fs.String("data-dir", ".data", "directory for all state, logs and dev.env")
+	binDir := fs.String("bin-dir", "", "directory of the programs and the temporal CLI (default: bin/ at the module root)")
+	noSample := fs.Bool("no-sample", false, "do not upload the sample video")
+	exitAfter := fs.Bool("exit-after-sample", false, "stop everything once the sample has been processed; exit status says whether it worked")
+	sampleTimeout := fs.Duration("sample-timeout", 20*time.Minute, "how long to wait for the sample's workflow")
+	color := fs.String("color", "auto", "prefix colors: auto, always, never")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cmd, rest := "up", fs.Args()
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
+	switch cmd {
+	case "up":
+		if len(rest) > 0 {
+			fs.Usage()
+			return 2
+		}
+		err := Up(ctx, Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
+			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor})
+		if err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
+			return 1
+		}
+		return 0
+	case "upload":
+		ufs := flag.NewFlagSet("upload", flag.ContinueOnError)
+		ufs.SetOutput(stderr)
+		noWait := ufs.Bool("no-wait", false, "return after the upload instead of following the workflow")
+		name := ufs.String("name", "", "name in the inbox (default: the file's base name)")
+		if err := ufs.Parse(rest); err != nil || ufs.NArg() != 1 {
+			fs.Usage()
+			return 2
+		}
+		out := NewOutput(stdout, useColor)
+		if err := UploadCommand(ctx, *dataDir, ufs.Arg(0), *name, !*noWait, *sampleTimeout, out); err != nil {
+			fmt.Fprintf(stderr, "devstack upload: %v\n", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(stderr, "devstack: unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// UploadCommand uploads a file into the inbox of a running dev stack and,
+// with wait, follows its workflow to the end.
+func UploadCommand(ctx context.Context, dataDir, path, name string, wait bool, timeout time.Duration, out *Output) error {
+	envPath := filepath.Join(dataDir, "dev.env")
+	if _, err := os.Stat(envPath); err != nil {
+		return fmt.Errorf("%s not found: bring the dev stack up first (make up)", envPath)
+	}
+	env, err := LoadEnvFile(envPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(out.Prefixed("devstack", 7), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	bc, err := boxClient(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	folderID, _ := env.Get("FILESIGHT_INBOX_FOLDER_ID")
+	if folderID == "" {
+		if folderID, _, err = EnsureInbox(ctx, bc); err != nil {
+			return err
+		}
+	}
+	f, err := Upload(ctx, bc, folderID, path, name)
+	if err != nil {
+		return err
+	}
+	out.Printf("uploaded %s as file %s version %s into %s", f.Name, f.ID, f.VersionID(), InboxFolderName)
+	if !wait {
+		return nil
+	}
+	tc, err := temporalClient(ctx, env, log)
+	if err != nil {
+		return fmt.Errorf("connecting to Temporal: %w", err)
+	}
+	defer tc.Close()
+	_, err = FollowWorkflow(ctx, tc, bc, env, f, out.Printf, timeout)
+	return err
+}

@@ -1,0 +1,215 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filesight/internal/codec"
+	"filesight/internal/config"
+)
+
+func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dev.env")
+	env, err := LoadEnvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Resolve(env, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("dev.env mode %v, want 0600", st.Mode().Perm())
+	}
+	for _, k := range []string{"LOCALBOX_PUBLIC_URL", "LOCALBOX_CLIENT_ID", "LOCALBOX_CLIENT_SECRET", "LOCALBOX_ENTERPRISE_ID",
+		"LOCALBOX_ADMIN_KEY", "TEMPORAL_ADDRESS", "FILESIGHT_CODEC_KEYS", "CODEC_AUTH_TOKEN", "MLENGINE_API_KEY",
+		"MLENGINE_CALLBACK_KEY", "BOX_CLIENT_SECRET", "BOX_WEBHOOK_PRIMARY_KEY"} {
+		if v, ok := env.Get(k); !ok || v == "" {
+			t.Errorf("%s missing", k)
+		}
+	}
+	get := func(e *EnvFile, k string) string { v, _ := e.Get(k); return v }
+	if get(env, "BOX_CLIENT_SECRET") != get(env, "LOCALBOX_CLIENT_SECRET") || get(env, "BOX_WEBHOOK_PRIMARY_KEY") != get(env, "LOCALBOX_WEBHOOK_PRIMARY_KEY") {
+		t.Error("the worker/starter view of Box does not match localbox's credentials")
+	}
+	if get(env, "BOX_UPLOAD_URL") != "http://127.0.0.1:8700/api" || get(env, "LOCALBOX_DATA_DIR") != filepath.Join(dir, "localbox") {
+		t.Errorf("derived values: %s, %s", get(env, "BOX_UPLOAD_URL"), get(env, "LOCALBOX_DATA_DIR"))
+	}
+	// The generated codec keys and token are accepted by the codec package.
+	var ccfg codec.Config
+	if err := config.LoadFrom(context.Background(), &ccfg, env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ccfg.Keyring(); err != nil {
+		t.Fatal(err)
+	}
+	var scfg codec.ServerConfig
+	if err := config.LoadFrom(context.Background(), &scfg, env); err != nil {
+		t.Fatalf("codec server config from dev.env: %v", err)
+	}
+
+	// A second run keeps secrets and edited base values, recomputes derived ones.
+	secretBefore := get(env, "LOCALBOX_CLIENT_SECRET")
+	data, _ := os.ReadFile(path)
+	edited := strings.Replace(string(data), "LOCALBOX_ADDR=127.0.0.1:8700", "LOCALBOX_ADDR=127.0.0.1:18700", 1)
+	edited += "FILESIGHT_INBOX_FOLDER_ID=\"42\"\n"
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env2, err := LoadEnvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Resolve(env2, dir); err != nil {
+		t.Fatal(err)
+	}
+	if get(env2, "LOCALBOX_CLIENT_SECRET") != secretBefore {
+		t.Error("secret regenerated on the second run")
+	}
+	if get(env2, "BOX_API_URL") != "http://127.0.0.1:18700" {
+		t.Errorf("derived BOX_API_URL not recomputed: %s", get(env2, "BOX_API_URL"))
+	}
+	if get(env2, "FILESIGHT_INBOX_FOLDER_ID") != "42" {
+		t.Errorf("unknown variable not kept: %q", get(env2, "FILESIGHT_INBOX_FOLDER_ID"))
+	}
+}
+
+func TestResolveRejectsBadAddress(t *testing.T) {
+	env := &EnvFile{vals: map[string]string{}}
+	env.Set("STARTER_ADDR", "nonsense")
+	if err := Resolve(env, t.TempDir()); err == nil || !strings.Contains(err.Error(), "STARTER_ADDR") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadEnvFileRejectsGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev.env")
+	os.WriteFile(path, []byte("# c\nGOOD=1\nthis is not a variable\n"), 0o600)
+	if _, err := LoadEnvFile(path); err == nil || !strings.Contains(err.Error(), ":3:") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOutputPrefixesWholeLines(t *testing.T) {
+	var buf bytes.Buffer
+	o := NewOutput(&buf, false)
+	a, b := o.Prefixed("alpha", 0), o.Prefixed("beta", 1)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(2)
+		go func() { defer wg.Done(); a.Write([]byte("one ")); a.Write([]byte("line\n")) }()
+		go func() { defer wg.Done(); b.Write([]byte("two\r\nthree\n")) }()
+		_ = i
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 150 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, l := range lines {
+		switch l {
+		case "alpha    | one line", "beta     | two", "beta     | three":
+		default:
+			t.Fatalf("mangled line %q", l)
+		}
+	}
+}
+
+func TestProcStopAndUnexpectedExit(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("process groups and signals as on Linux")
+	}
+	buf := &syncWriter{w: &bytes.Buffer{}}
+	out := NewOutput(buf, false)
+	logPath := filepath.Join(t.TempDir(), "sleeper.log")
+	p := &Proc{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "echo ready; trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"}, LogPath: logPath}
+	if err := p.Start(out.Prefixed("sleeper", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !p.Stopping() {
+		t.Error("Stopping false after Stop")
+	}
+	log, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(log), "sleeper started") {
+		t.Errorf("log file: %q", log)
+	}
+
+	q := &Proc{Name: "crasher", Path: "/bin/sh", Args: []string{"-c", "echo boom >&2; exit 3"}}
+	if err := q.Start(out.Prefixed("crasher", 1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-q.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("crasher did not exit")
+	}
+	if q.Err() == nil || q.Stopping() {
+		t.Fatalf("err %v stopping %v", q.Err(), q.Stopping())
+	}
+	if !strings.Contains(buf.String(), "crasher  | boom") {
+		t.Errorf("output %q", buf.String())
+	}
+
+	// A process ignoring SIGTERM is killed after the grace period.
+	r := &Proc{Name: "stubborn", Path: "/bin/sh", Args: []string{"-c", "trap '' TERM; echo up; while :; do sleep 0.05; done"}}
+	if err := r.Start(out.Prefixed("stubborn", 2)); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, buf, "stubborn | up")
+	if err := r.Stop(200 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("stop of a stubborn process: %v", err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
+
+func waitOutput(t *testing.T, buf *syncWriter, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUIWorkflowURL(t *testing.T) {
+	got := UIWorkflowURL("http://127.0.0.1:8233/", "default", "file-1-v2", "abc")
+	if got != "http://127.0.0.1:8233/namespaces/default/workflows/file-1-v2/abc/history" {
+		t.Fatal(got)
+	}
+}
+

@@ -1,0 +1,157 @@
+package devstack
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"filesight/internal/codec"
+)
+
+// kinds of dev.env variables.
+type kind int
+
+const (
+	// kindBase: kept when present (the user may edit it), else the default.
+	kindBase kind = iota
+	// kindSecret: kept when present, else freshly generated.
+	kindSecret
+	// kindDerived: recomputed from other variables on every run, so an
+	// edited address or a moved checkout never leaves a stale copy behind.
+	kindDerived
+)
+
+type varSpec struct {
+	key  string
+	kind kind
+	// value computes the default, the generated secret or the derived
+	// value; get reads variables resolved earlier.
+	value func(get func(string) string, dataDir string) (string, error)
+}
+
+func lit(v string) func(func(string) string, string) (string, error) {
+	return func(func(string) string, string) (string, error) { return v, nil }
+}
+
+func randomToken(n int) func(func(string) string, string) (string, error) {
+	return func(func(string) string, string) (string, error) {
+		b := make([]byte, n)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return base64.RawURLEncoding.EncodeToString(b), nil
+	}
+}
+
+func httpURL(addrKey string, suffix string) func(func(string) string, string) (string, error) {
+	return func(get func(string) string, _ string) (string, error) {
+		return "http://" + get(addrKey) + suffix, nil
+	}
+}
+
+func under(sub string) func(func(string) string, string) (string, error) {
+	return func(_ func(string) string, dataDir string) (string, error) { return filepath.Join(dataDir, sub), nil }
+}
+
+func same(key string) func(func(string) string, string) (string, error) {
+	return func(get func(string) string, _ string) (string, error) { return get(key), nil }
+}
+
+// specs lists every variable of dev.env, in file order. The names are the
+// programs' own variable names, so `set -a; . .data/dev.env` configures the
+// worker, the starter, localbox, mlengine and the temporal CLI alike.
+var specs = []varSpec{
+	// Temporal dev server and UI.
+	{"TEMPORAL_ADDRESS", kindBase, lit("127.0.0.1:7233")},
+	{"TEMPORAL_NAMESPACE", kindBase, lit("default")},
+	{"TEMPORAL_UI_URL", kindBase, lit("http://127.0.0.1:8233")},
+	// Payload encryption (every program) and the codec server (starter).
+	{"FILESIGHT_CODEC_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("dev-1")
+		return s.Reveal(), err
+	}},
+	{"CODEC_AUTH_TOKEN", kindSecret, randomToken(24)},
+	{"STARTER_ADDR", kindBase, lit("127.0.0.1:8088")},
+	{"STARTER_CODEC_ADDR", kindBase, lit("127.0.0.1:8081")},
+	{"CODEC_CORS_ORIGINS", kindDerived, func(get func(string) string, _ string) (string, error) {
+		u, err := url.Parse(get("TEMPORAL_UI_URL"))
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("TEMPORAL_UI_URL %q is not a URL", get("TEMPORAL_UI_URL"))
+		}
+		origins := []string{u.Scheme + "://" + u.Host}
+		if host, port, err := net.SplitHostPort(u.Host); err == nil && host == "127.0.0.1" {
+			origins = append(origins, u.Scheme+"://localhost:"+port)
+		}
+		return strings.Join(origins, ","), nil
+	}},
+	// The temporal CLI decodes payloads through the codec server with these.
+	{"TEMPORAL_CODEC_ENDPOINT", kindDerived, httpURL("STARTER_CODEC_ADDR", "")},
+	{"TEMPORAL_CODEC_AUTH", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "Bearer " + get("CODEC_AUTH_TOKEN"), nil
+	}},
+	// localbox, the Box-compatible content store.
+	{"LOCALBOX_ADDR", kindBase, lit("127.0.0.1:8700")},
+	{"LOCALBOX_PUBLIC_URL", kindDerived, httpURL("LOCALBOX_ADDR", "")},
+	{"LOCALBOX_DATA_DIR", kindDerived, under("localbox")},
+	{"LOCALBOX_CLIENT_ID", kindSecret, func(func(string) string, string) (string, error) {
+		b := make([]byte, 6)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return "filesight-dev-" + hex.EncodeToString(b), nil
+	}},
+	{"LOCALBOX_CLIENT_SECRET", kindSecret, randomToken(32)},
+	{"LOCALBOX_ENTERPRISE_ID", kindBase, lit("1000001")},
+	{"LOCALBOX_ADMIN_KEY", kindSecret, randomToken(32)},
+	{"LOCALBOX_WEBHOOK_PRIMARY_KEY", kindSecret, randomToken(32)},
+	{"LOCALBOX_WEBHOOK_SECONDARY_KEY", kindSecret, randomToken(32)},
+	// mlengine, the local ML job service.
+	{"MLENGINE_ADDR", kindBase, lit("127.0.0.1:8710")},
+	{"MLENGINE_URL", kindDerived, httpURL("MLENGINE_ADDR", "")},
+	{"MLENGINE_DATA_DIR", kindDerived, under("mlengine")},
+	{"MLENGINE_API_KEY", kindSecret, randomToken(32)},
+	{"MLENGINE_CALLBACK_KEY", kindSecret, randomToken(32)},
+	// The worker's and the starter's view of the content store: localbox
+	// under Box's variable names (point these at api.box.com for real Box).
+	{"BOX_API_URL", kindDerived, same("LOCALBOX_PUBLIC_URL")},
+	{"BOX_UPLOAD_URL", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return get("LOCALBOX_PUBLIC_URL") + "/api", nil
+	}},
+	{"BOX_CLIENT_ID", kindDerived, same("LOCALBOX_CLIENT_ID")},
+	{"BOX_CLIENT_SECRET", kindDerived, same("LOCALBOX_CLIENT_SECRET")},
+	{"BOX_SUBJECT_TYPE", kindDerived, lit("enterprise")},
+	{"BOX_SUBJECT_ID", kindDerived, same("LOCALBOX_ENTERPRISE_ID")},
+	{"BOX_WEBHOOK_PRIMARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_PRIMARY_KEY")},
+	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
+	// Worker.
+	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
+	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
+}
+
+// Resolve fills env with every dev stack variable: keeps existing base
+// values and secrets, generates missing secrets, recomputes derived values.
+// Variables it does not know (for example the inbox IDs) are left alone.
+func Resolve(env *EnvFile, dataDir string) error {
+	get := func(k string) string { v, _ := env.Get(k); return v }
+	for _, s := range specs {
+		if cur, ok := env.Get(s.key); ok && cur != "" && s.kind != kindDerived {
+			continue
+		}
+		v, err := s.value(get, dataDir)
+		if err != nil {
+			return fmt.Errorf("dev.env: %s: %w", s.key, err)
+		}
+		env.Set(s.key, v)
+	}
+	for _, k := range []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "WORKER_METRICS_ADDR"} {
+		if _, _, err := net.SplitHostPort(get(k)); err != nil {
+			return fmt.Errorf("dev.env: %s=%q is not host:port: %w", k, get(k), err)
+		}
+	}
+	return nil
+}
