@@ -212,4 +212,3 @@ func TestUIWorkflowURL(t *testing.T) {
 		t.Fatal(got)
 	}
 }
-

@@ -328,4 +328,3 @@ func ellipsize(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
-

@@ -447,7 +447,6 @@ func (s *Stack) workerPolling(ctx context.Context) error {
 	return nil
 }
 
-
 func (s *Stack) printAddresses() {
 	s.out.Printf("Temporal UI      %s", s.get("TEMPORAL_UI_URL"))
 	s.out.Printf("Temporal gRPC    %s (namespace %s)", s.get("TEMPORAL_ADDRESS"), s.get("TEMPORAL_NAMESPACE"))
@@ -491,4 +490,3 @@ func boxClient(ctx context.Context, env *EnvFile, log *slog.Logger) (*box.Client
 	}
 	return box.NewClient(bcfg.Config(nil, log))
 }
-
