@@ -474,7 +474,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	for _, s := range secrets {
 		if strings.Contains(out, s) {
-			t.Errorf("secret %q… in logs", s[:6])
+			t.Errorf("secret (fingerprint %s) in logs", secret.String(s).Fingerprint())
 		}
 	}
 	// The Token type itself never prints its value.
@@ -835,10 +835,14 @@ func TestUpsertMetadata(t *testing.T) {
 	if err := c.UpsertMetadata(ctx, "", "1", "enterprise_42", "media", map[string]any{"kind": "audio", "dur": 12}); err != nil || len(stored("1/enterprise_42/media")) != 2 {
 		t.Fatalf("repeat: %v %v", err, stored("1/enterprise_42/media"))
 	}
-	// A write-only token cannot read: every key is replaced.
+	// A write-only token cannot read: every key is added (add sets existing members too).
 	locked(func() { forbidRead = true })
-	if err := c.UpsertMetadata(ctx, "", "1", "enterprise_42", "media", map[string]any{"kind": "image"}); err != nil || stored("1/enterprise_42/media")["kind"] != "image" {
-		t.Fatalf("forbidden read: %v", err)
+	if err := c.UpsertMetadata(ctx, "", "1", "enterprise_42", "media", map[string]any{"kind": "image", "new": true}); err != nil ||
+		stored("1/enterprise_42/media")["kind"] != "image" || stored("1/enterprise_42/media")["new"] != true {
+		t.Fatalf("forbidden read: %v %v", err, stored("1/enterprise_42/media"))
+	}
+	if p, _ := patches(); p[len(p)-1][0].Op != PatchAdd || p[len(p)-1][1].Op != PatchAdd {
+		t.Fatalf("forbidden read patch: %+v", p[len(p)-1])
 	}
 	locked(func() { forbidRead = false })
 

@@ -90,9 +90,10 @@ func (c *Client) DeleteMetadata(ctx context.Context, token secret.String, fileID
 // which is what activity retries need. Keys of the instance that doc does
 // not name are left untouched; "$" keys of doc are ignored.
 //
-// To tell replace from add it reads the instance first, except for
-// global/boxSkillsCards, whose only key "cards" always exists. If that read
-// is refused (403, e.g. a write-only token) every key is replaced.
+// To tell replace from add it reads the instance first. If that read is
+// refused (403: a write-only token) every key gets "add", which RFC 6902
+// defines to replace an existing member. global/boxSkillsCards is not read:
+// its only key "cards" always exists and Box documents only "replace" for it.
 func (c *Client) UpsertMetadata(ctx context.Context, token secret.String, fileID, scope, template string, doc map[string]any) error {
 	const opPost = "POST /2.0/files/{id}/metadata/{scope}/{template}"
 	const opPut = "PUT /2.0/files/{id}/metadata/{scope}/{template}"
@@ -116,8 +117,11 @@ func (c *Client) UpsertMetadata(ctx context.Context, token secret.String, fileID
 		if err == nil || !isBox || e.StatusCode != http.StatusConflict || e.Code != CodeTupleAlreadyExists {
 			return err
 		}
-		var existing map[string]any
-		if !(scope == SkillsScope && template == SkillsTemplate) {
+		var ops []PatchOp
+		if scope == SkillsScope && template == SkillsTemplate {
+			ops = UpsertPatch(map[string]any{"cards": true}, clean)
+		} else {
+			var existing map[string]any
 			err := c.GetMetadata(ctx, token, fileID, scope, template, &existing)
 			switch {
 			case err == nil:
@@ -128,8 +132,8 @@ func (c *Client) UpsertMetadata(ctx context.Context, token secret.String, fileID
 			default:
 				return err
 			}
+			ops = UpsertPatch(existing, clean)
 		}
-		ops := UpsertPatch(existing, clean)
 		if len(ops) == 0 {
 			return nil
 		}

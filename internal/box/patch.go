@@ -60,10 +60,12 @@ func PointerUnescape(token string) string {
 
 // UpsertPatch builds the patch that sets every top-level key of doc on an
 // existing metadata instance: "replace" for keys the instance already has,
-// "add" for the others. existing may be nil when unknown, in which case
-// every key is replaced. Box's read-only "$" fields of doc are skipped, keys
-// of the instance that doc does not mention are left alone, and operations
-// are in key order so the same input always gives the same patch.
+// "add" for the others. existing may be nil when the instance could not be
+// read; then every key gets "add", which RFC 6902 (§4.1) defines to replace
+// an existing member and create a missing one. Box's read-only "$" fields
+// of doc are skipped, keys of the instance that doc does not mention are
+// left alone, and operations are in key order so the same input always
+// gives the same patch.
 func UpsertPatch(existing, doc map[string]any) []PatchOp {
 	keys := make([]string, 0, len(doc))
 	for k := range doc {
@@ -75,11 +77,9 @@ func UpsertPatch(existing, doc map[string]any) []PatchOp {
 	slices.Sort(keys)
 	ops := make([]PatchOp, 0, len(keys))
 	for _, k := range keys {
-		op := PatchReplace
-		if existing != nil {
-			if _, ok := existing[k]; !ok {
-				op = PatchAdd
-			}
+		op := PatchAdd
+		if _, ok := existing[k]; ok {
+			op = PatchReplace
 		}
 		ops = append(ops, PatchOp{Op: op, Path: "/" + PointerEscape(k), Value: doc[k]})
 	}

@@ -192,9 +192,9 @@ func TestUpsertPatch(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("patch\n got %s\nwant %s", b, want)
 	}
-	// Unknown instance: everything is replaced.
+	// Unknown instance: everything is added (RFC 6902 add replaces an existing member).
 	ops = UpsertPatch(nil, map[string]any{"k": 1})
-	if len(ops) != 1 || ops[0].Op != PatchReplace {
+	if len(ops) != 1 || ops[0].Op != PatchAdd {
 		t.Fatalf("%+v", ops)
 	}
 	b, _ = json.Marshal(PatchOp{Op: PatchRemove, Path: "/k"})
