@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -43,26 +44,36 @@ type TestServer struct {
 	cancel context.CancelFunc
 	done   chan error
 	addr   string
+	log    *slog.Logger
 }
 
-// Option changes the configuration StartForTest uses.
-type Option func(*Config)
+// Option changes how StartForTest starts localbox.
+type Option func(*testOptions)
+
+type testOptions struct {
+	cfg *Config
+	log *slog.Logger
+}
 
 // WithTokenTTL sets LOCALBOX_TOKEN_TTL.
-func WithTokenTTL(d time.Duration) Option { return func(c *Config) { c.TokenTTL = d } }
+func WithTokenTTL(d time.Duration) Option { return func(o *testOptions) { o.cfg.TokenTTL = d } }
 
 // WithRetryDelays sets LOCALBOX_WEBHOOK_RETRY_DELAYS.
 func WithRetryDelays(d ...time.Duration) Option {
-	return func(c *Config) { c.WebhookRetryDelays = d }
+	return func(o *testOptions) { o.cfg.WebhookRetryDelays = d }
 }
 
 // WithRateLimit sets LOCALBOX_RATE_LIMIT and LOCALBOX_RATE_BURST.
 func WithRateLimit(perSecond float64, burst int) Option {
-	return func(c *Config) { c.RateLimit, c.RateBurst = perSecond, burst }
+	return func(o *testOptions) { o.cfg.RateLimit, o.cfg.RateBurst = perSecond, burst }
 }
 
-// WithConfig lets a test change anything else.
-func WithConfig(f func(*Config)) Option { return Option(f) }
+// WithConfig lets a test change anything else in the configuration.
+func WithConfig(f func(*Config)) Option { return func(o *testOptions) { f(o.cfg) } }
+
+// WithLogger sends localbox's log to l. By default the log is discarded,
+// unless LOCALBOX_TEST_LOG is set (then it goes to stderr at debug level).
+func WithLogger(l *slog.Logger) Option { return func(o *testOptions) { o.log = l } }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -98,8 +109,9 @@ func StartForTest(t testing.TB, opts ...Option) *TestServer {
 		MaxUploadBytes:      16 << 30,
 		MaxJSONBytes:        16 << 20,
 	}
+	to := testOptions{cfg: &cfg, log: testLog()}
 	for _, o := range opts {
-		o(&cfg)
+		o(&to)
 	}
 	if err := cfg.Validate(); err != nil {
 		_ = ln.Close()
@@ -109,7 +121,7 @@ func StartForTest(t testing.TB, opts ...Option) *TestServer {
 		URL: cfg.PublicURL, UploadURL: cfg.PublicURL + "/api",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, EnterpriseID: cfg.EnterpriseID,
 		AdminKey: cfg.AdminKey, WebhookPrimaryKey: cfg.WebhookPrimaryKey, WebhookSecondaryKey: cfg.WebhookSecondaryKey,
-		Config: cfg, addr: addr,
+		Config: cfg, addr: addr, log: to.log,
 	}
 	if err := ts.start(ln); err != nil {
 		t.Fatalf("localbox: %v", err)
@@ -119,7 +131,7 @@ func StartForTest(t testing.TB, opts ...Option) *TestServer {
 }
 
 func (ts *TestServer) start(ln net.Listener) error {
-	srv, err := New(context.Background(), ts.Config, testLog())
+	srv, err := New(context.Background(), ts.Config, ts.log)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -134,6 +146,9 @@ func (ts *TestServer) start(ln net.Listener) error {
 }
 
 func testLog() *slog.Logger {
+	if os.Getenv("LOCALBOX_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return slog.New(slog.DiscardHandler)
 }
 
