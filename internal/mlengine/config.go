@@ -42,6 +42,10 @@ type Config struct {
 	MaxDuration time.Duration `env:"MLENGINE_MAX_DURATION, default=2h"`
 	// JobTimeout bounds one analysis run of one job.
 	JobTimeout time.Duration `env:"MLENGINE_JOB_TIMEOUT, default=4h"`
+	// Retention is how long a finished job (its record, result and
+	// thumbnails) is kept; after it GET answers 404 and its idempotency key
+	// is free again.
+	Retention time.Duration `env:"MLENGINE_RETENTION, default=168h"`
 	// LogLevel is used by mlengine/main.go for its slog handler.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
 
@@ -71,6 +75,8 @@ type Config struct {
 	// MaxJobAttempts is how many times a job interrupted by a restart is
 	// started before it is failed with code "interrupted" (default 3).
 	MaxJobAttempts int
+	// JanitorInterval is how often expired jobs are deleted (default 1h).
+	JanitorInterval time.Duration
 	// QueueRetryAfter is the Retry-After sent with 429 (default 30s).
 	QueueRetryAfter time.Duration
 	// PollRetryAfter is the Retry-After sent with a non-terminal job (default 5s).
@@ -127,6 +133,8 @@ func (c Config) withDefaults() (Config, error) {
 	defD(&c.CallbackBackoff, time.Second)
 	defD(&c.CallbackTimeout, 10*time.Second)
 	def(&c.MaxJobAttempts, 3)
+	defD(&c.Retention, 7*24*time.Hour)
+	defD(&c.JanitorInterval, time.Hour)
 	defD(&c.QueueRetryAfter, 30*time.Second)
 	defD(&c.PollRetryAfter, 5*time.Second)
 	defD(&c.CancelWait, 30*time.Second)

@@ -126,6 +126,7 @@ func (e *engine) start(ctx context.Context) error {
 		e.goWorker(fetchDone, e.runWake, e.runJob)
 	}
 	e.wg.Go(e.callbackLoop)
+	e.wg.Go(e.janitor)
 	poke(e.fetchWake)
 	poke(e.runWake)
 	return nil
@@ -687,4 +688,42 @@ func (e *engine) sweep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// janitor deletes finished jobs older than Retention: record, result and
+// thumbnails. Its files go first, so a crash in between leaves a record
+// without files at worst (its result then answers 503 until the next pass).
+func (e *engine) janitor() {
+	t := time.NewTicker(e.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		for {
+			ids, err := e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), 100)
+			if err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Error("finding expired jobs failed", "error", err)
+				}
+				break
+			}
+			for _, id := range ids {
+				if err := os.RemoveAll(e.jobDir(id)); err != nil {
+					e.log.Warn("removing an expired job's files failed", "job_id", id, "error", err)
+					continue
+				}
+				if err := e.store.remove(e.ctx, id); err != nil {
+					e.log.Warn("removing an expired job failed", "job_id", id, "error", err)
+					continue
+				}
+				e.log.Info("expired job removed", "job_id", id)
+			}
+			if len(ids) < 100 {
+				break
+			}
+		}
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -198,3 +198,28 @@ func TestCallbackRetries(t *testing.T) {
 		}
 	})
 }
+
+func TestRetention(t *testing.T) {
+	ms := newMediaServer(t, []byte("m"), "tok")
+	fake := newFake(t, nil)
+	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+		c.Retention, c.JanitorInterval = 200*time.Millisecond, 20*time.Millisecond
+	}))
+	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"scenes"}}
+	id := submit(t, ts, "k", req)
+	waitStatus(t, ts, id, provider.StateSucceeded)
+	if len(filesUnder(t, ts.Server().eng.jobDir(id))) == 0 {
+		t.Fatal("no result files right after the job")
+	}
+	waitFor(t, "the job to expire", 10*time.Second, func() bool {
+		code, _, _ := call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
+		return code == http.StatusNotFound
+	})
+	if got := filesUnder(t, ts.Server().eng.jobDir(id)); len(got) != 0 {
+		t.Fatalf("expired job's files left: %v", got)
+	}
+	// The key is free again: a new job.
+	if again := submit(t, ts, "k", req); again == id {
+		t.Fatal("expired idempotency key returned the old job")
+	}
+}

@@ -382,3 +382,43 @@ func (s *store) callbackFailed(ctx context.Context, id string, attempts int, nex
 	return s.exec(ctx, "record callback "+id+" failure", `UPDATE callbacks SET attempts = ?, next_at = ?, gave_up_at = ?, last_error = ? WHERE id = ?`,
 		attempts, ms(next), gaveUp, lastErr, id)
 }
+
+// expired returns finished jobs last updated before cutoff that have no
+// callback still to deliver.
+func (s *store) expired(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN (?, ?, ?) AND updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.job_id = jobs.id AND c.delivered_at IS NULL AND c.gave_up_at IS NULL)
+		ORDER BY seq LIMIT ?`, provider.StateSucceeded, provider.StateFailed, provider.StateCanceled, ms(cutoff), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list expired jobs: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list expired jobs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// remove deletes a job and its callbacks.
+func (s *store) remove(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("remove job %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM callbacks WHERE job_id = ?`, id); err != nil {
+		return fmt.Errorf("remove job %s callbacks: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("remove job %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("remove job %s: %w", id, err)
+	}
+	return nil
+}
