@@ -34,7 +34,6 @@ const (
 var (
 	errCanceledByUser = errors.New("job canceled by request")
 	errJobTimeout     = errors.New("job timeout")
-	errShuttingDown   = errors.New("mlengine is shutting down")
 	errCancelPending  = errors.New("cancellation requested, job still stopping")
 )
 

@@ -152,12 +152,9 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 		return 0, &Failure{Code: CodeMediaRejected, Message: fmt.Sprintf("media URL answered %d", code)}
 	}
 	limit := e.cfg.MaxMediaBytes
-	tooLarge := func(n int64) error {
-		return &Failure{Code: CodeMediaTooLarge,
-			Message: fmt.Sprintf("media is larger than the limit of %d bytes (%d bytes)", limit, n)}
-	}
 	if resp.ContentLength > limit {
-		return 0, tooLarge(resp.ContentLength)
+		return 0, &Failure{Code: CodeMediaTooLarge,
+			Message: fmt.Sprintf("media is larger than the limit of %d bytes (%d bytes)", limit, resp.ContentLength)}
 	}
 	part := dest + ".part"
 	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
