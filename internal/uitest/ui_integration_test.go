@@ -228,7 +228,7 @@ func TestTemporalUIShowsDecodedWorkflow(t *testing.T) {
 	// shown after the UI had them decoded by the codec server.
 	waitText("history page", "temporal-ui-history.png",
 		`"file_name": "keynote-talk.mp4"`, `"source": "webhook"`, `"outcome": "success"`, `"media_kind": "video"`,
-		"Analyze keynote-talk.mp4 (file 4242, version 777) from webhook", // static summary
+		"Analyze keynote-talk.mp4 (file 4242, version 777) from webhook",    // static summary
 		`Submit mlengine job "mlengine"`, "Write skills cards to file 4242", // activity summaries
 	)
 	if decodeCalls.Load() == 0 {
