@@ -83,6 +83,9 @@ type tokenAnswer struct {
 	} `json:"restricted_to"`
 }
 
+// errNoExpiry marks a token answer without a positive expires_in.
+var errNoExpiry = errors.New("answer has no positive expires_in")
+
 func (c *Client) tokenRequest(ctx context.Context, op string, form url.Values, out *tokenAnswer, secrets ...string) error {
 	r := request{
 		op: op, method: http.MethodPost, url: c.cfg.APIURL + "/oauth2/token", noAuth: true,
@@ -96,7 +99,7 @@ func (c *Client) tokenRequest(ctx context.Context, op string, form url.Values, o
 		return &Error{StatusCode: http.StatusOK, Op: op, Code: "invalid_response", Message: "answer has no access_token"}
 	}
 	if out.ExpiresIn <= 0 {
-		return &Error{StatusCode: http.StatusOK, Op: op, Code: "invalid_response", Message: "answer has no positive expires_in"}
+		return &Error{StatusCode: http.StatusOK, Op: op, Code: "invalid_response", Message: errNoExpiry.Error(), Err: errNoExpiry}
 	}
 	return nil
 }
@@ -209,9 +212,11 @@ func (c *Client) Downscope(ctx context.Context, fileID string, scopes ...string)
 		if err != nil {
 			// A refused subject token may be a parent revoked or expired
 			// early: refresh it once. (A scope the parent lacks is refused
-			// the same way; the second refusal is returned.)
+			// the same way; the second refusal is returned.) A token issued
+			// already expired means the parent is at its end (a child never
+			// outlives its parent): refresh once too.
 			if e, ok := AsError(err); ok && attempt == 0 && (e.StatusCode == http.StatusUnauthorized ||
-				(e.StatusCode == http.StatusBadRequest && e.Code == "invalid_grant")) {
+				(e.StatusCode == http.StatusBadRequest && e.Code == "invalid_grant") || errors.Is(err, errNoExpiry)) {
 				c.auth.invalidate(parent)
 				continue
 			}

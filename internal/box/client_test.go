@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"filesight/internal/config"
 	"filesight/internal/secret"
 )
 
@@ -244,6 +246,17 @@ func TestDownscope(t *testing.T) {
 	calls := f.ccgCount()
 	if _, err := c.Downscope(ctx, "9", ScopeItemPreview); err != nil || f.ccgCount() != calls+1 {
 		t.Fatalf("revoked parent not refreshed: %v (ccg %d→%d)", err, calls, f.ccgCount())
+	}
+	// A child issued already expired (parent at its end): the parent is
+	// refreshed and the exchange tried once more before giving up.
+	f.with(func() { f.childTTL = 0; f.parentScp = []string{ScopeItemPreview} })
+	calls = f.ccgCount()
+	var nex int
+	f.with(func() { nex = len(f.exchanges) })
+	_, err = c.Downscope(ctx, "9", ScopeItemPreview)
+	f.with(func() { nex = len(f.exchanges) - nex })
+	if e, ok := AsError(err); !ok || e.Code != "invalid_response" || f.ccgCount() != calls+1 || nex != 2 {
+		t.Fatalf("expired child: %v (ccg %d→%d, exchanges %d)", err, calls, f.ccgCount(), nex)
 	}
 	for _, bad := range [][]string{nil, {""}, {"a b"}} {
 		if _, err := c.Downscope(ctx, "9", bad...); err == nil {
@@ -934,5 +947,40 @@ func TestWebhookCRUD(t *testing.T) {
 		if _, err := c.CreateWebhook(ctx, "", args[0], args[1], args[2]); err == nil {
 			t.Errorf("accepted %q", args)
 		}
+	}
+}
+
+func TestEnvConfig(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := dir + "/secret"
+	if err := os.WriteFile(secretFile, []byte("from-file-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ec EnvConfig
+	err := config.LoadFrom(context.Background(), &ec, config.MapLookuper(map[string]string{
+		"BOX_API_URL": "http://127.0.0.1:8700", "BOX_UPLOAD_URL": "http://127.0.0.1:8700/api",
+		"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET_FILE": secretFile, "BOX_SUBJECT_ID": "1000001",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ec.ClientSecret.Reveal() != "from-file-secret" || ec.SubjectType != "enterprise" || ec.UploadURL != "http://127.0.0.1:8700/api" {
+		t.Fatalf("%+v", ec)
+	}
+	var defaults EnvConfig
+	if err := config.LoadFrom(context.Background(), &defaults, config.MapLookuper(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if defaults.APIURL != DefaultAPIURL || defaults.UploadURL != DefaultUploadURL {
+		t.Fatalf("defaults: %+v", defaults)
+	}
+	// The caller's HTTP client is used but not modified.
+	hc := &http.Client{Timeout: time.Minute}
+	c, err := NewClient(ec.Config(hc, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.CheckRedirect != nil || c.hc == hc || c.hc.Timeout != time.Minute || c.hc.CheckRedirect == nil {
+		t.Fatal("HTTP client handling")
 	}
 }

@@ -152,6 +152,7 @@ func sha1hex(b []byte) string {
 }
 
 func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, ctx := e.c, ctxFor(t)
 
@@ -273,6 +274,7 @@ func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
 }
 
 func TestLocalboxParentTokenRevokedIsRefreshed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, ctx := e.c, ctxFor(t)
 	f, err := c.UploadFile(ctx, "", "0", "x.txt", strings.NewReader("x"))
@@ -314,6 +316,7 @@ func TestLocalboxParentTokenRevokedIsRefreshed(t *testing.T) {
 }
 
 func TestLocalboxTokenExpiry(t *testing.T) {
+	t.Parallel()
 	const ttl = 2 * time.Second
 	e := newEnv(t, localbox.WithTokenTTL(ttl))
 	c, ctx := e.c, ctxFor(t)
@@ -359,6 +362,7 @@ func TestLocalboxTokenExpiry(t *testing.T) {
 }
 
 func TestLocalboxMetadataUpsert(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, ctx := e.c, ctxFor(t)
 	f, err := c.UploadFile(ctx, "", "0", "talk.mp4", strings.NewReader("not really a video"))
@@ -444,6 +448,7 @@ type delivery struct {
 }
 
 func TestLocalboxWebhooksVerifiedByClient(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, ctx := e.c, ctxFor(t)
 	got := make(chan delivery, 16)
@@ -518,6 +523,7 @@ func TestLocalboxWebhooksVerifiedByClient(t *testing.T) {
 }
 
 func TestLocalboxFaultsAreClassified(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, ctx := e.c, ctxFor(t)
 	f, err := c.UploadFile(ctx, "", "0", "x.txt", strings.NewReader("payload"))
