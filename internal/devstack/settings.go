@@ -130,6 +130,8 @@ var specs = []varSpec{
 	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
 	// Worker.
 	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
+	{"FILESIGHT_VAULT_KEY", kindSecret, randomToken(32)},
+	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
 

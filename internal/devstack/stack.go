@@ -290,7 +290,7 @@ func (s *Stack) startAll(ctx context.Context, cancel context.CancelCauseFunc) er
 		"--db-filename", filepath.Join(s.dataDir, "temporal.db"),
 		"--namespace", s.get("TEMPORAL_NAMESPACE"),
 		"--ui-codec-endpoint", codecEndpoint,
-		"--log-level", "warn",
+		"--log-level", "error",
 	}
 	for _, sa := range []string{workflows.SearchAttrFileID, workflows.SearchAttrMediaKind, workflows.SearchAttrStage} {
 		args = append(args, "--search-attribute", sa+"=Keyword")
