@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"filesight/internal/box"
 )
 
 type metaRow struct {
@@ -94,8 +96,9 @@ func (s *Server) metadataTarget(r *http.Request, act action) (fileID int64, scop
 
 // validateInstance checks an instance's data for its template. localbox
 // knows two global templates (properties: free key/values; boxSkillsCards:
-// skills cards); enterprise templates are accepted with any data, since
-// localbox has no template registry.
+// skills cards, checked with internal/box's ValidateSkillsCards, the same
+// check the client makes before writing); enterprise templates are
+// accepted with any data, since localbox has no template registry.
 func validateInstance(scope, tmpl string, doc map[string]any) error {
 	for k := range doc {
 		if strings.HasPrefix(k, "$") {
@@ -108,15 +111,18 @@ func validateInstance(scope, tmpl string, doc map[string]any) error {
 	switch tmpl {
 	case "properties":
 		for k, v := range doc {
-			switch v.(type) {
-			case map[string]any:
+			if _, ok := v.(map[string]any); ok {
 				return errf(http.StatusBadRequest, "schema_validation_failed", "global.properties values must not be objects (key %q)", k)
 			}
 		}
 		return nil
 	case "boxSkillsCards":
-		if err := validateSkillsCards(doc); err != nil {
-			return errf(http.StatusBadRequest, "schema_validation_failed", "Invalid boxSkillsCards document: %v", err)
+		raw, err := json.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("encoding metadata: %w", err)
+		}
+		if err := box.ValidateSkillsCards(raw); err != nil {
+			return errf(http.StatusBadRequest, "schema_validation_failed", "%v", err)
 		}
 		return nil
 	}
