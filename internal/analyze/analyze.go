@@ -62,7 +62,11 @@ type Options struct {
 	MinOCRConfidence float64       // tesseract word confidence 0..100, default 60
 	SilenceNoiseDB   float64       // silencedetect threshold, default -40 (dBFS)
 	MinSilence       time.Duration // shortest reported silence, default 0.5s
-	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [8s, 30s]
+	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [8s, 20s]
+	// ExactSpeech decodes speech with pocketsphinx's default search beams.
+	// By default the search is pruned harder (-maxhmmpf 3000 -maxwpf 10),
+	// which here took about 25 % less CPU at the same word error rate.
+	ExactSpeech bool
 }
 
 // Progress reports a change: the state of one analysis, or (Analysis == "")
@@ -88,6 +92,7 @@ type Stats struct {
 	Wall            time.Duration
 	Stages          map[string]time.Duration // probe, decode, transcript, ocr, keywords: wall time until the stage finished its work
 	ToolWall        map[string]time.Duration // summed wall time of each tool's processes
+	ToolCPU         map[string]time.Duration // summed CPU time (user+system) of each tool's processes
 	MaxToolRSSKiB   int64                    // largest max-RSS of any tool process
 	SpeechChunks    int
 	OCRFramesRead   int
@@ -130,6 +135,7 @@ func Run(ctx context.Context, opts Options) (*Output, error) {
 	out.Stats.Stages = j.stages
 	j.r.mu.Lock()
 	out.Stats.ToolWall = j.r.usage
+	out.Stats.ToolCPU = j.r.cpu
 	out.Stats.MaxToolRSSKiB = j.r.maxRSS
 	j.r.mu.Unlock()
 	opts.Logger.Info("analysis finished", "input", filepath.Base(opts.Input), "wall", out.Stats.Wall,
@@ -288,14 +294,14 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 		}
 		target := opts.ChunkTarget.Seconds()
 		if target <= 0 {
-			target = math.Min(30, math.Max(8, pr.duration/float64(2*opts.Concurrency)))
+			target = math.Min(20, math.Max(8, pr.duration/float64(2*opts.Concurrency)))
 		}
 		ck := &chunker{dir: asrDir, target: target, emit: func(c chunk) {
 			asr.add(c)
 			asrWG.Add(1)
 			go func() {
 				defer asrWG.Done()
-				words, err := recognize(jobCtx, j.r, c)
+				words, err := recognize(jobCtx, j.r, c, opts.ExactSpeech)
 				asr.done(c, words, err)
 				j.prog.asrDone(c.Length)
 				if err != nil && jobCtx.Err() == nil {

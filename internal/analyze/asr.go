@@ -188,12 +188,16 @@ func writeWAV(path string, pcm []byte) error {
 
 // recognize runs pocketsphinx on one chunk and returns its words with
 // times relative to the start of the media.
-func recognize(ctx context.Context, r *runner, c chunk) ([]provider.Word, error) {
+func recognize(ctx context.Context, r *runner, c chunk, exact bool) ([]provider.Word, error) {
 	if err := r.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer r.release()
-	cmd := r.command(ctx, "pocketsphinx_continuous", "-infile", c.Path, "-time", "yes", "-logfn", "/dev/null")
+	args := []string{"-infile", c.Path, "-time", "yes", "-logfn", "/dev/null"}
+	if !exact {
+		args = append(args, "-maxhmmpf", "3000", "-maxwpf", "10")
+	}
+	cmd := r.command(ctx, "pocketsphinx_continuous", args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("pocketsphinx stdout: %w", err)

@@ -25,10 +25,11 @@ type runner struct {
 	mu     sync.Mutex
 	maxRSS int64 // largest child max-RSS seen, KiB
 	usage  map[string]time.Duration
+	cpu    map[string]time.Duration
 }
 
 func newRunner(concurrency int, logger *slog.Logger) *runner {
-	return &runner{slots: make(chan struct{}, concurrency), logger: logger, usage: map[string]time.Duration{}}
+	return &runner{slots: make(chan struct{}, concurrency), logger: logger, usage: map[string]time.Duration{}, cpu: map[string]time.Duration{}}
 }
 
 // acquire takes a process slot, or fails when ctx ends first.
@@ -72,6 +73,7 @@ func (r *runner) finished(name string, cmd *exec.Cmd, started time.Time) {
 		r.maxRSS = ru.Maxrss
 	}
 	r.usage[name] += wall
+	r.cpu[name] += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.logger.Debug("tool finished", "tool", name, "wall", wall, "user", cmd.ProcessState.UserTime(), "exit", cmd.ProcessState.ExitCode())
 }
 
