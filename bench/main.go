@@ -30,6 +30,7 @@ import (
 
 	"filesight/internal/analyze"
 	"filesight/internal/mediatest"
+	"filesight/internal/provider"
 )
 
 func main() {
@@ -55,6 +56,7 @@ type config struct {
 	rounds      int
 	keep        string
 	script      string
+	via         string
 }
 
 func run() error {
@@ -67,6 +69,7 @@ func run() error {
 	flag.IntVar(&c.rounds, "rounds", 1, "measure engine and script this many times each (alternating) and report medians")
 	flag.StringVar(&c.keep, "keep", "", "keep the generated media and work files in this directory")
 	flag.StringVar(&c.script, "script", "bench/sequential.sh", "the sequential baseline script")
+	flag.StringVar(&c.via, "via", "http", "http: submit to an mlengine server started in the engine process; direct: call analyze.Run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,7 +105,7 @@ func run() error {
 	var engines []engineRun
 	var seqs []seqRun
 	for i := 0; i < c.rounds; i++ {
-		e, err := runEngine(ctx, self, talk.Path, filepath.Join(dir, fmt.Sprintf("engine-%d", i)), c.concurrency)
+		e, err := runEngine(ctx, self, c.via, talk.Path, filepath.Join(dir, fmt.Sprintf("engine-%d", i)), c.concurrency)
 		if err != nil {
 			return err
 		}
@@ -161,7 +164,8 @@ type engineRun struct {
 type childReport struct {
 	States     map[string]string `json:"states"`
 	Errors     map[string]string `json:"errors,omitempty"`
-	Stats      analyze.Stats     `json:"stats"`
+	Stats      *analyze.Stats    `json:"stats,omitempty"` // direct runs only
+	Via        string            `json:"via"`
 	Words      []string          `json:"words"`
 	Scenes     int               `json:"scenes"`
 	OCRSpans   int               `json:"ocr_spans"`
@@ -170,8 +174,8 @@ type childReport struct {
 	Concurrent int               `json:"concurrency"`
 }
 
-func runEngine(ctx context.Context, self, input, work string, concurrency int) (engineRun, error) {
-	cmd := exec.CommandContext(ctx, self, "-engine-child", input, work, strconv.Itoa(concurrency))
+func runEngine(ctx context.Context, self, via, input, work string, concurrency int) (engineRun, error) {
+	cmd := exec.CommandContext(ctx, self, "-engine-child", via, input, work, strconv.Itoa(concurrency))
 	cmd.Stderr = os.Stderr
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
@@ -212,31 +216,51 @@ func runEngine(ctx context.Context, self, input, work string, concurrency int) (
 	return r, nil
 }
 
-// engineChild runs in the child process: analyze.Run with every analysis.
+// engineChild runs in the child process: every analysis, through an
+// mlengine server (via "http") or analyze.Run (via "direct").
 func engineChild(args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: -engine-child INPUT WORKDIR CONCURRENCY")
+	if len(args) != 4 {
+		return errors.New("usage: -engine-child http|direct INPUT WORKDIR CONCURRENCY")
 	}
-	conc, err := strconv.Atoi(args[2])
+	via, input, work := args[0], args[1], args[2]
+	conc, err := strconv.Atoi(args[3])
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	out, err := analyze.Run(context.Background(), analyze.Options{Input: args[0], WorkDir: args[1], Concurrency: conc, Logger: logger})
-	if err != nil {
-		return err
+	rep := childReport{States: map[string]string{}, Concurrent: conc, Via: via}
+	var res *provider.Result
+	switch via {
+	case "direct":
+		out, err := analyze.Run(context.Background(), analyze.Options{Input: input, WorkDir: work, Concurrency: conc, Logger: logger})
+		if err != nil {
+			return err
+		}
+		res = &out.Result
+		rep.Errors, rep.Stats = out.Errors, &out.Stats
+		for k, v := range out.States {
+			rep.States[k] = string(v)
+		}
+	case "http":
+		r, job, err := viaHTTP(context.Background(), input, work, conc, logger)
+		if err != nil {
+			return err
+		}
+		res = r
+		rep.Errors = job.AnalysisErrors
+		for k, v := range job.Analyses {
+			rep.States[k] = string(v)
+		}
+	default:
+		return fmt.Errorf("unknown -via %q", via)
 	}
-	rep := childReport{States: map[string]string{}, Errors: out.Errors, Stats: out.Stats, Concurrent: conc,
-		Scenes: len(out.Result.Scenes), OCRSpans: len(out.Result.OCR), VmHWMKiB: vmHWM()}
-	for k, v := range out.States {
-		rep.States[k] = string(v)
-	}
-	if out.Result.Transcript != nil {
-		for _, w := range out.Result.Transcript.Words {
+	rep.Scenes, rep.OCRSpans, rep.VmHWMKiB = len(res.Scenes), len(res.OCR), vmHWM()
+	if res.Transcript != nil {
+		for _, w := range res.Transcript.Words {
 			rep.Words = append(rep.Words, w.Word)
 		}
 	}
-	for _, k := range out.Result.Keywords {
+	for _, k := range res.Keywords {
 		rep.Keywords = append(rep.Keywords, k.Text)
 	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
@@ -366,7 +390,9 @@ func report(talk *mediatest.Talk, engines []engineRun, seqs []seqRun, c config) 
 		ecpu = append(ecpu, e.CPU.Seconds())
 		rss = max(rss, e.TreeRSSKiB)
 		hwm = max(hwm, e.Child.VmHWMKiB)
-		toolRSS = max(toolRSS, e.Child.Stats.MaxToolRSSKiB)
+		if e.Child.Stats != nil {
+			toolRSS = max(toolRSS, e.Child.Stats.MaxToolRSSKiB)
+		}
 	}
 	for _, s := range seqs {
 		sw = append(sw, s.Total)
@@ -375,28 +401,35 @@ func report(talk *mediatest.Talk, engines []engineRun, seqs []seqRun, c config) 
 	last := engines[len(engines)-1]
 
 	fmt.Println()
-	fmt.Printf("engine (analyze.Run, all analyses, concurrency %d), %d round(s): wall %s s\n", c.concurrency, len(engines), fmtList(ew))
-	var stages []string
-	for k, v := range last.Child.Stats.Stages {
-		stages = append(stages, fmt.Sprintf("%s@%.1fs", k, v.Seconds()))
+	how := "mlengine over HTTP"
+	if c.via == "direct" {
+		how = "analyze.Run"
 	}
-	sort.Strings(stages)
-	fmt.Printf("  stages finished at: %s\n", strings.Join(stages, " "))
-	var tools []string
-	for k, v := range last.Child.Stats.ToolWall {
-		tools = append(tools, fmt.Sprintf("%s=%.1fs", k, v.Seconds()))
+	fmt.Printf("engine (%s, all analyses, concurrency %d), %d round(s): wall %s s\n", how, c.concurrency, len(engines), fmtList(ew))
+	if st := last.Child.Stats; st != nil {
+		var stages []string
+		for k, v := range st.Stages {
+			stages = append(stages, fmt.Sprintf("%s@%.1fs", k, v.Seconds()))
+		}
+		sort.Strings(stages)
+		fmt.Printf("  stages finished at: %s\n", strings.Join(stages, " "))
+		var tools []string
+		for k, v := range st.ToolWall {
+			tools = append(tools, fmt.Sprintf("%s=%.1fs", k, v.Seconds()))
+		}
+		sort.Strings(tools)
+		fmt.Printf("  tool process time (summed wall): %s\n", strings.Join(tools, " "))
+		tools = tools[:0]
+		for k, v := range st.ToolCPU {
+			tools = append(tools, fmt.Sprintf("%s=%.1fs", k, v.Seconds()))
+		}
+		sort.Strings(tools)
+		fmt.Printf("  tool CPU time (user+sys): %s\n", strings.Join(tools, " "))
+		fmt.Printf("  speech chunks %d, OCR frames read %d (reused %d)\n", st.SpeechChunks, st.OCRFramesRead, st.OCRFramesReused)
+	} else {
+		fmt.Printf("  (per-stage figures: run with -via direct)\n")
 	}
-	sort.Strings(tools)
-	fmt.Printf("  tool process time (summed wall): %s\n", strings.Join(tools, " "))
-	tools = tools[:0]
-	for k, v := range last.Child.Stats.ToolCPU {
-		tools = append(tools, fmt.Sprintf("%s=%.1fs", k, v.Seconds()))
-	}
-	sort.Strings(tools)
-	fmt.Printf("  tool CPU time (user+sys): %s\n", strings.Join(tools, " "))
-	fmt.Printf("  speech chunks %d, OCR frames read %d (reused %d), scenes %d, OCR spans %d\n",
-		last.Child.Stats.SpeechChunks, last.Child.Stats.OCRFramesRead, last.Child.Stats.OCRFramesReused, last.Child.Scenes, last.Child.OCRSpans)
-	fmt.Printf("  states: %v\n", last.Child.States)
+	fmt.Printf("  scenes %d, OCR spans %d, states: %v\n", last.Child.Scenes, last.Child.OCRSpans, last.Child.States)
 	if len(last.Child.Errors) > 0 {
 		fmt.Printf("  errors: %v\n", last.Child.Errors)
 	}
@@ -418,8 +451,11 @@ func report(talk *mediatest.Talk, engines []engineRun, seqs []seqRun, c config) 
 	fmt.Printf("RESULT media %.2f min | engine %.1f s = %.2f s/min | sequential %.1f s = %.2f s/min | ratio engine/sequential %.2f\n",
 		minutes, em, em/minutes, sm, sm/minutes, em/sm)
 	fmt.Printf("RESULT CPU time (user+sys incl. tools): engine %.1f s, sequential %.1f s (ratio %.2f)\n", median(ecpu), median(scpu), median(ecpu)/median(scpu))
-	fmt.Printf("RESULT peak RSS: engine process %.1f MiB (VmHWM); engine with its running tools %.1f MiB; largest single tool %.1f MiB\n",
-		float64(hwm)/1024, float64(rss)/1024, float64(toolRSS)/1024)
+	fmt.Printf("RESULT peak RSS: engine process %.1f MiB (VmHWM); engine with its running tools %.1f MiB (sampled)", float64(hwm)/1024, float64(rss)/1024)
+	if toolRSS > 0 {
+		fmt.Printf("; largest single tool %.1f MiB", float64(toolRSS)/1024)
+	}
+	fmt.Println()
 	fmt.Printf("TARGET ≤ 9 s per minute of media on 2 cores (≈0.5× sequential), RSS < 300 MiB (engine with tools): %s\n",
 		verdict(em/minutes <= 9 && rss < 300*1024))
 	fmt.Printf("note: load average now %s; other work on the machine makes these figures noisy\n", loadavg())
