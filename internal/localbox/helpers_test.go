@@ -180,3 +180,5 @@ func str(m map[string]any, keys ...string) string {
 	s, _ := cur.(string)
 	return s
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
