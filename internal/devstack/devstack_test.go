@@ -212,3 +212,17 @@ func TestUIWorkflowURL(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestSaveRefusesValuesNeedingQuotes(t *testing.T) {
+	env, _ := LoadEnvFile(filepath.Join(t.TempDir(), "dev.env"))
+	env.Set("OK", "http://127.0.0.1:1/a_b-c.d,e@f+g=h%")
+	if err := env.Save(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"a b", "a'b", "a$b", "a\nb", "a;b"} {
+		env.Set("BAD", bad)
+		if err := env.Save(); err == nil {
+			t.Errorf("value %q saved", bad)
+		}
+	}
+}

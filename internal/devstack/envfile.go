@@ -74,6 +74,20 @@ func (e *EnvFile) Set(k, v string) {
 	e.vals[k] = v
 }
 
+// Delete removes a variable.
+func (e *EnvFile) Delete(k string) {
+	if _, ok := e.vals[k]; !ok {
+		return
+	}
+	delete(e.vals, k)
+	for i, x := range e.keys {
+		if x == k {
+			e.keys = append(e.keys[:i], e.keys[i+1:]...)
+			break
+		}
+	}
+}
+
 // Keys returns the variable names in file order.
 func (e *EnvFile) Keys() []string { return append([]string(nil), e.keys...) }
 
@@ -94,14 +108,24 @@ const envHeader = `# filesight dev stack: generated development credentials and 
 # machine's dev stack only. Load into a shell with:  set -a; . .data/dev.env; set +a
 `
 
+func needsQuoting(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("_-.,:/@+=%", r)
+}
+
 // Save writes the file atomically with mode 0600 (it holds credentials).
 func (e *EnvFile) Save() error {
 	var b strings.Builder
 	b.WriteString(envHeader)
 	for _, k := range e.keys {
 		v := e.vals[k]
-		if strings.ContainsAny(v, "\n\r") {
-			return fmt.Errorf("dev.env: value of %s has a line break", k)
+		// Values stay plain KEY=VALUE (readable by shells and env-file
+		// parsers alike), so they must not need quoting.
+		if i := strings.IndexFunc(v, needsQuoting); i >= 0 {
+			return fmt.Errorf("dev.env: value of %s has a character (%q) that would need shell quoting", k, v[i])
 		}
 		fmt.Fprintf(&b, "%s=%s\n", k, v)
 	}

@@ -89,10 +89,10 @@ var specs = []varSpec{
 		}
 		return strings.Join(origins, ","), nil
 	}},
-	// The temporal CLI decodes payloads through the codec server with these.
-	{"TEMPORAL_CODEC_ENDPOINT", kindDerived, httpURL("STARTER_CODEC_ADDR", "")},
-	{"TEMPORAL_CODEC_AUTH", kindDerived, func(get func(string) string, _ string) (string, error) {
-		return "Bearer " + get("CODEC_AUTH_TOKEN"), nil
+	// The temporal CLI decodes payloads through the codec server with this
+	// (the token travels as the first path segment, see internal/codec).
+	{"TEMPORAL_CODEC_ENDPOINT", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "http://" + get("STARTER_CODEC_ADDR") + "/" + get("CODEC_AUTH_TOKEN"), nil
 	}},
 	// localbox, the Box-compatible content store.
 	{"LOCALBOX_ADDR", kindBase, lit("127.0.0.1:8700")},
@@ -135,10 +135,16 @@ var specs = []varSpec{
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
 
+// retired variables were written by earlier versions and are removed.
+var retired = []string{"TEMPORAL_CODEC_AUTH"}
+
 // Resolve fills env with every dev stack variable: keeps existing base
 // values and secrets, generates missing secrets, recomputes derived values.
 // Variables it does not know (for example the inbox IDs) are left alone.
 func Resolve(env *EnvFile, dataDir string) error {
+	for _, k := range retired {
+		env.Delete(k)
+	}
 	get := func(k string) string { v, _ := env.Get(k); return v }
 	for _, s := range specs {
 		if cur, ok := env.Get(s.key); ok && cur != "" && s.kind != kindDerived {

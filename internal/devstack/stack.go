@@ -284,7 +284,7 @@ func (s *Stack) startAll(ctx context.Context, cancel context.CancelCauseFunc) er
 	// internal/codec); the endpoint URL is therefore a credential.
 	thost, tport, _ := net.SplitHostPort(s.get("TEMPORAL_ADDRESS"))
 	uhost, uport, _ := net.SplitHostPort(s.uiHostPort())
-	codecEndpoint := "http://" + s.get("STARTER_CODEC_ADDR") + "/" + s.get("CODEC_AUTH_TOKEN")
+	codecEndpoint := s.get("TEMPORAL_CODEC_ENDPOINT")
 	args := []string{"server", "start-dev",
 		"--ip", thost, "--port", tport, "--ui-ip", uhost, "--ui-port", uport,
 		"--db-filename", filepath.Join(s.dataDir, "temporal.db"),
@@ -451,7 +451,7 @@ func (s *Stack) printAddresses() {
 	s.out.Printf("Temporal UI      %s", s.get("TEMPORAL_UI_URL"))
 	s.out.Printf("Temporal gRPC    %s (namespace %s)", s.get("TEMPORAL_ADDRESS"), s.get("TEMPORAL_NAMESPACE"))
 	s.out.Printf("starter          http://%s (webhooks /webhooks/box)", s.get("STARTER_ADDR"))
-	s.out.Printf("codec server     %s (endpoint with token: see TEMPORAL_CODEC_* in dev.env)", s.get("TEMPORAL_CODEC_ENDPOINT"))
+	s.out.Printf("codec server     http://%s (the endpoint URL with its token is TEMPORAL_CODEC_ENDPOINT in dev.env)", s.get("STARTER_CODEC_ADDR"))
 	s.out.Printf("localbox         %s", s.get("LOCALBOX_PUBLIC_URL"))
 	s.out.Printf("mlengine         %s", s.get("MLENGINE_URL"))
 	s.out.Printf("inbox folder     %s (id %s)", InboxFolderName, s.get("FILESIGHT_INBOX_FOLDER_ID"))
