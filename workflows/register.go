@@ -6,18 +6,25 @@ import (
 	"filesight/activities"
 )
 
-// Registry is what Register needs: a worker.Worker, a replayer's worker
+// WorkflowRegistry is what RegisterWorkflows needs: a worker, a replayer
 // or the test environment.
-type Registry interface {
+type WorkflowRegistry interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Registry also registers activities (a worker, the test environment).
+type Registry interface {
+	WorkflowRegistry
 	RegisterActivity(a any)
 }
 
-// Register registers ProcessFile under its contract name and, when acts is
-// not nil, the activities (a replayer needs no activities).
-func Register(r Registry, acts *activities.Activities) {
+// RegisterWorkflows registers ProcessFile under its contract name.
+func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(ProcessFile, workflow.RegisterOptions{Name: ProcessFileName})
-	if acts != nil {
-		r.RegisterActivity(acts)
-	}
+}
+
+// Register registers ProcessFile and the activities.
+func Register(r Registry, acts *activities.Activities) {
+	RegisterWorkflows(r)
+	r.RegisterActivity(acts)
 }

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"filesight/internal/box"
+	"filesight/internal/codec"
+	"filesight/internal/config"
+	"filesight/internal/secret"
+)
+
+// Config is the worker's environment (every variable also as NAME_FILE).
+type Config struct {
+	Temporal config.Temporal
+	Codec    codec.Config
+	Box      box.EnvConfig
+
+	MLEngineURL    string        `env:"MLENGINE_URL, default=http://127.0.0.1:8710"`
+	MLEngineAPIKey secret.String `env:"MLENGINE_API_KEY, required"`
+	// CallbackBaseURL is the starter's address as the providers reach it;
+	// empty disables callbacks (polling alone then ends the waits).
+	CallbackBaseURL string `env:"FILESIGHT_CALLBACK_BASE_URL"`
+	// VaultKey keys the tokenisation of sensitive values found in ML output.
+	VaultKey secret.String `env:"FILESIGHT_VAULT_KEY, required"`
+
+	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=:9090"`
+	LogLevel    string `env:"LOG_LEVEL, default=info"`
+	LogFormat   string `env:"LOG_FORMAT, default=json"`
+
+	// Worker tuning; defaults are for a 2-core machine (docs/workflow.md).
+	MaxConcurrentActivities    int           `env:"WORKER_MAX_CONCURRENT_ACTIVITIES, default=16"`
+	MaxConcurrentWorkflowTasks int           `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, default=4"`
+	ActivityPollers            int           `env:"WORKER_ACTIVITY_POLLERS, default=2"`
+	WorkflowPollers            int           `env:"WORKER_WORKFLOW_POLLERS, default=2"`
+	StopTimeout                time.Duration `env:"WORKER_STOP_TIMEOUT, default=30s"`
+}
+
+// Validate checks what envconfig cannot; every message names its variable.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Temporal.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Codec.Keys.IsZero() {
+		errs = append(errs, errors.New("FILESIGHT_CODEC_KEYS is required"))
+	} else if _, err := c.Codec.Keyring(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, v := range []struct{ name, value string }{
+		{"BOX_CLIENT_ID", c.Box.ClientID}, {"BOX_CLIENT_SECRET", c.Box.ClientSecret.Reveal()}, {"BOX_SUBJECT_ID", c.Box.SubjectID},
+	} {
+		if v.value == "" {
+			errs = append(errs, fmt.Errorf("%s is required", v.name))
+		}
+	}
+	if c.Box.SubjectType != "enterprise" && c.Box.SubjectType != "user" {
+		errs = append(errs, fmt.Errorf("BOX_SUBJECT_TYPE must be enterprise or user, not %q", c.Box.SubjectType))
+	}
+	for _, v := range []struct {
+		name, value string
+		optional    bool
+	}{
+		{"BOX_API_URL", c.Box.APIURL, false}, {"BOX_UPLOAD_URL", c.Box.UploadURL, false},
+		{"MLENGINE_URL", c.MLEngineURL, false}, {"FILESIGHT_CALLBACK_BASE_URL", c.CallbackBaseURL, true},
+	} {
+		if v.optional && v.value == "" {
+			continue
+		}
+		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
+		}
+	}
+	if len(c.VaultKey.Reveal()) < 16 {
+		errs = append(errs, errors.New("FILESIGHT_VAULT_KEY must be at least 16 characters"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat))
+	}
+	for _, v := range []struct {
+		name  string
+		value int
+	}{
+		{"WORKER_MAX_CONCURRENT_ACTIVITIES", c.MaxConcurrentActivities}, {"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", c.MaxConcurrentWorkflowTasks},
+		{"WORKER_ACTIVITY_POLLERS", c.ActivityPollers}, {"WORKER_WORKFLOW_POLLERS", c.WorkflowPollers},
+	} {
+		if v.value < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1", v.name))
+		}
+	}
+	// A workflow task poller needs a free execution slot, and sticky
+	// queues need two pollers.
+	if c.WorkflowPollers > c.MaxConcurrentWorkflowTasks || c.WorkflowPollers == 1 {
+		errs = append(errs, fmt.Errorf("WORKER_WORKFLOW_POLLERS must be at least 2 and at most WORKER_MAX_CONCURRENT_WORKFLOW_TASKS (%d)", c.MaxConcurrentWorkflowTasks))
+	}
+	if c.StopTimeout <= 0 {
+		errs = append(errs, errors.New("WORKER_STOP_TIMEOUT must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return l, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"filesight/activities"
+	"filesight/internal/box"
+	"filesight/internal/codec"
+	"filesight/internal/provider"
+	mlclient "filesight/internal/provider/mlengine"
+	"filesight/internal/vault"
+	"filesight/workflows"
+)
+
+func newLogger(cfg Config) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// workerOptions are tuned for a 2-core machine; docs/workflow.md explains.
+func workerOptions(cfg Config) worker.Options {
+	return worker.Options{
+		// Activities wait on HTTP (Box, the providers): the CPU-heavy work
+		// happens in the providers, so more slots than cores is right.
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+		// Workflow tasks are short and CPU-bound: about two per core.
+		MaxConcurrentWorkflowTaskExecutionSize: cfg.MaxConcurrentWorkflowTasks,
+		MaxConcurrentActivityTaskPollers:       cfg.ActivityPollers,
+		MaxConcurrentWorkflowTaskPollers:       cfg.WorkflowPollers,
+		// Stop() stops polling, then waits this long for running activities
+		// to finish before cancelling their contexts.
+		WorkerStopTimeout: cfg.StopTimeout,
+	}
+}
+
+// run starts the worker and blocks until ctx is done, then drains: it
+// stops polling, lets in-flight activity tasks finish (up to
+// WORKER_STOP_TIMEOUT) and closes the client. ready, if not nil, is called
+// once the worker polls.
+func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAddr string)) error {
+	kr, err := cfg.Codec.Keyring()
+	if err != nil {
+		return err
+	}
+	dc := codec.NewDataConverter(kr, codec.Options{Compress: cfg.Codec.Compress})
+
+	m := newMetrics()
+	copts, err := cfg.Temporal.ClientOptions(log, dc)
+	if err != nil {
+		return err
+	}
+	copts.MetricsHandler = m
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		return fmt.Errorf("connecting to Temporal at %s (TEMPORAL_ADDRESS): %w", cfg.Temporal.Address, err)
+	}
+	defer c.Close()
+
+	acts, err := newActivities(cfg, log)
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, workflows.TaskQueue, workerOptions(cfg))
+	workflows.Register(w, acts)
+
+	// Metrics and health.
+	var running atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !running.Load() {
+			http.Error(w, "not polling", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listening on WORKER_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the worker on task queue %s: %w", workflows.TaskQueue, err)
+	}
+	running.Store(true)
+	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
+		"metrics", ln.Addr().String(), "codec_key", kr.ActiveKeyID(), "max_activities", cfg.MaxConcurrentActivities,
+		"max_workflow_tasks", cfg.MaxConcurrentWorkflowTasks, "callbacks", cfg.CallbackBaseURL != "")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed; stopping", "error", err)
+		}
+	}
+	log.Info("stopping: draining in-flight activities", "timeout", cfg.StopTimeout)
+	running.Store(false)
+	stopped := time.Now()
+	w.Stop()
+	log.Info("worker stopped", "drained_in", time.Since(stopped).Round(time.Millisecond))
+	return nil
+}
+
+func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error) {
+	bc, err := box.NewClient(cfg.Box.Config(nil, log))
+	if err != nil {
+		return nil, fmt.Errorf("box client (BOX_*): %w", err)
+	}
+	ml := mlclient.New(mlclient.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
+	tok, err := vault.New(cfg.VaultKey)
+	if err != nil {
+		return nil, fmt.Errorf("FILESIGHT_VAULT_KEY: %w", err)
+	}
+	return activities.New(bc, []provider.Provider{ml}, tok, activities.Options{
+		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log,
+	})
+}

@@ -1,0 +1,119 @@
+package workflows_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"filesight/internal/codec"
+	"filesight/internal/provider"
+	"filesight/internal/replay"
+	"filesight/internal/secret"
+	"filesight/workflows"
+)
+
+// The histories in testdata were recorded from real runs on the Temporal
+// dev server (the integration test, FILESIGHT_RECORD_HISTORIES=1) and are
+// encrypted with the production codec under a committed, test-only key.
+func productionConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "TEST-ONLY-codec-key.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(secret.String(strings.TrimSpace(string(b))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := codec.NewKeyring(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec.NewDataConverter(kr, codec.Options{Compress: true})
+}
+
+func histories(t *testing.T) []string {
+	t.Helper()
+	paths, err := replay.Histories("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout"} {
+		found := false
+		for _, p := range paths {
+			found = found || filepath.Base(p) == want+".json"
+		}
+		if !found {
+			t.Errorf("testdata/%s.json is missing (record it with FILESIGHT_RECORD_HISTORIES=1 go test -tags integration -run TestIntegration ./workflows/)", want)
+		}
+	}
+	return paths
+}
+
+func TestReplayRecordedHistories(t *testing.T) {
+	r, err := replay.NewReplayer(productionConverter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := histories(t)
+	for _, res := range replay.ReplayFiles(r, nil, paths...) {
+		if res.Err != nil {
+			t.Errorf("%s does not replay: %v", res.Name, res.Err)
+		}
+	}
+}
+
+// The replay test is only worth something if it catches a change that
+// would break running workflows. Adding an activity in front of the
+// existing ones, unguarded, must fail; the same change behind
+// workflow.GetVersion must replay.
+func TestReplayCatchesUnversionedChange(t *testing.T) {
+	dc := productionConverter(t)
+	paths := histories(t)
+
+	extraStep := func(ctx workflow.Context) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+		return workflow.ExecuteActivity(ctx, "GetJobStatus", provider.JobRef{Provider: "mlengine", ID: "x"}).Get(ctx, nil)
+	}
+	unversioned := func(ctx workflow.Context, in workflows.ProcessFileInput) (*workflows.ProcessFileResult, error) {
+		if err := extraStep(ctx); err != nil {
+			return nil, err
+		}
+		return workflows.ProcessFile(ctx, in)
+	}
+	versioned := func(ctx workflow.Context, in workflows.ProcessFileInput) (*workflows.ProcessFileResult, error) {
+		if workflow.GetVersion(ctx, "extra-status-read", workflow.DefaultVersion, 1) == 1 {
+			if err := extraStep(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return workflows.ProcessFile(ctx, in)
+	}
+	replayWith := func(fn any) []replay.Result {
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: workflows.ProcessFileName})
+		return replay.ReplayFiles(r, nil, paths...)
+	}
+	for _, res := range replayWith(unversioned) {
+		if res.Err == nil {
+			t.Errorf("%s replayed although an activity was added without GetVersion", res.Name)
+		} else if msg := res.Err.Error(); !strings.Contains(msg, "TMPRL1100") && !strings.Contains(strings.ToLower(msg), "nondetermin") {
+			// TMPRL1100 is the SDK's code for a non-determinism error.
+			t.Errorf("%s failed for another reason than non-determinism: %v", res.Name, res.Err)
+		}
+	}
+	for _, res := range replayWith(versioned) {
+		if res.Err != nil {
+			t.Errorf("%s: the change behind GetVersion should replay: %v", res.Name, res.Err)
+		}
+	}
+}
