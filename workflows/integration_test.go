@@ -489,6 +489,40 @@ func TestIntegration(t *testing.T) {
 			t.Fatalf("history grew with the job's duration: %d events vs %d", longEvents, shortEvents)
 		}
 	})
+
+	// The pre-deploy check and the exporter, against this server's runs.
+	t.Run("replay from server", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r, err := replay.NewReplayer(codec.NewDataConverter(testKeyring(t), codec.Options{Compress: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Visibility is eventually consistent: wait for every closed run.
+		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+			execs, err := replay.List(ctx, s.c, replay.DefaultQuery, 100)
+			if err != nil || len(execs) < 6 {
+				return fmt.Errorf("%d closed executions listed (%v)", len(execs), err)
+			}
+			return nil
+		})
+		results, err := replay.ReplayFromServer(ctx, s.c, r, nil, replay.DefaultQuery, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := replay.Failed(results); err != nil || len(results) < 6 {
+			t.Fatalf("%d replayed: %v", len(results), err)
+		}
+		dir := t.TempDir()
+		paths, err := replay.Export(ctx, s.c, replay.DefaultQuery, 3, dir)
+		if err != nil || len(paths) != 3 {
+			t.Fatalf("export: %v %v", paths, err)
+		}
+		if err := replay.Failed(replay.ReplayFiles(r, nil, paths...)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // simProvider is a provider whose clock is simulated: every status read
