@@ -86,7 +86,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 		}
 	}
 	// Every process' lines are prefixed with its name.
-	for _, p := range append([]string{"temporal", "devstack"}, Programs...) {
+	for _, p := range append([]string{"temporal", "devstack"}, Programs()...) {
 		if !strings.Contains(logs, fmt.Sprintf("%-8s | ", p)) {
 			t.Errorf("no output prefixed %q", p)
 		}

@@ -33,8 +33,9 @@ import (
 	"filesight/workflows"
 )
 
-// Programs devstack runs from the bin directory, in start order after Temporal.
-var Programs = []string{"localbox", "mlengine", "starter", "worker"}
+// Programs lists what devstack runs from the bin directory, in start order
+// after Temporal.
+func Programs() []string { return []string{"localbox", "mlengine", "starter", "worker"} }
 
 // InboxFolderName is the folder whose uploads are processed.
 const InboxFolderName = "filesight-inbox"
@@ -225,7 +226,7 @@ func (s *Stack) findBinaries() error {
 		return fmt.Errorf("the Temporal CLI is missing at %s: run `make tools` first", filepath.Join(s.opts.BinDir, "temporal"))
 	}
 	var missing []string
-	for _, p := range Programs {
+	for _, p := range Programs() {
 		if _, err := os.Stat(filepath.Join(s.opts.BinDir, p)); err != nil {
 			missing = append(missing, "./"+p)
 		}
@@ -313,7 +314,7 @@ func (s *Stack) startAll(ctx context.Context, cancel context.CancelCauseFunc) er
 		"mlengine": s.get("MLENGINE_URL") + "/healthz",
 		"starter":  "http://" + s.get("STARTER_ADDR") + "/healthz",
 	}
-	for i, name := range Programs {
+	for i, name := range Programs() {
 		args := []string{}
 		if name == "starter" {
 			args = []string{"serve"}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -482,4 +483,24 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 
 func fileIDKey() temporal.SearchAttributeKeyKeyword {
 	return temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrFileID)
+}
+
+// BenchmarkBoxWebhookHandler measures the handler's own cost (verification,
+// parsing, decision, JSON answer) over an in-memory Temporal fake; see
+// BenchmarkWebhookLoopback (integration) for the round trip to a real server.
+func BenchmarkBoxWebhookHandler(b *testing.B) {
+	srv := newTestServer(b, newFakeTemporal(), starter.Options{})
+	bodies := make([][]byte, b.N)
+	hdrs := make([]http.Header, b.N)
+	for i := range b.N {
+		bodies[i] = boxEventJSON(b, "ev", "FILE.UPLOADED", "f"+strconv.Itoa(i), "1", "a.mp4", 1)
+		hdrs[i] = http.Header{}
+		signBox(hdrs[i], bodies[i], time.Now(), primaryKey, "")
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if rec := srv.do(b, http.MethodPost, "/webhooks/box", bodies[i], hdrs[i]); rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
 }
