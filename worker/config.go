@@ -28,7 +28,7 @@ type Config struct {
 	// VaultKey keys the tokenisation of sensitive values found in ML output.
 	VaultKey secret.String `env:"FILESIGHT_VAULT_KEY, required"`
 
-	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=:9090"`
+	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=127.0.0.1:9090"`
 	LogLevel    string `env:"LOG_LEVEL, default=info"`
 	LogFormat   string `env:"LOG_FORMAT, default=json"`
 

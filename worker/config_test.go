@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"filesight/internal/config"
+)
+
+const codecKey = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"FILESIGHT_CODEC_KEYS": codecKey,
+		"BOX_API_URL":          "http://127.0.0.1:8700", "BOX_UPLOAD_URL": "http://127.0.0.1:8700/api",
+		"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET": "client-secret-value", "BOX_SUBJECT_ID": "1000001",
+		"MLENGINE_API_KEY": "engine-key-value", "FILESIGHT_VAULT_KEY": "vault-key-0123456789",
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	if err := config.LoadFrom(context.Background(), &c, config.MapLookuper(validEnv())); err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsAddr != "127.0.0.1:9090" || c.MLEngineURL != "http://127.0.0.1:8710" || c.MaxConcurrentActivities != 16 ||
+		c.MaxConcurrentWorkflowTasks != 4 || c.StopTimeout != 30*time.Second || c.Box.SubjectType != "enterprise" || c.CallbackBaseURL != "" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	o := workerOptions(c)
+	if o.MaxConcurrentActivityExecutionSize != 16 || o.WorkerStopTimeout != 30*time.Second || o.MaxConcurrentWorkflowTaskPollers != 2 {
+		t.Fatalf("worker options %+v", o)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		unset []string
+		set   map[string]string
+		want  string
+	}{
+		{unset: []string{"MLENGINE_API_KEY"}, want: "MLENGINE_API_KEY"},
+		{unset: []string{"FILESIGHT_VAULT_KEY"}, want: "FILESIGHT_VAULT_KEY"},
+		{unset: []string{"FILESIGHT_CODEC_KEYS"}, want: "FILESIGHT_CODEC_KEYS"},
+		{unset: []string{"BOX_CLIENT_ID"}, want: "BOX_CLIENT_ID"},
+		{unset: []string{"BOX_CLIENT_SECRET"}, want: "BOX_CLIENT_SECRET"},
+		{set: map[string]string{"FILESIGHT_VAULT_KEY": "short-secret"}, want: "FILESIGHT_VAULT_KEY must be at least 16"},
+		{set: map[string]string{"FILESIGHT_CALLBACK_BASE_URL": "starter:8088"}, want: "FILESIGHT_CALLBACK_BASE_URL"},
+		{set: map[string]string{"MLENGINE_URL": "ftp://x"}, want: "MLENGINE_URL"},
+		{set: map[string]string{"BOX_SUBJECT_TYPE": "group"}, want: "BOX_SUBJECT_TYPE"},
+		{set: map[string]string{"LOG_LEVEL": "loud"}, want: "LOG_LEVEL"},
+		{set: map[string]string{"WORKER_MAX_CONCURRENT_ACTIVITIES": "0"}, want: "WORKER_MAX_CONCURRENT_ACTIVITIES"},
+		{set: map[string]string{"WORKER_WORKFLOW_POLLERS": "8"}, want: "WORKER_WORKFLOW_POLLERS"},
+		{set: map[string]string{"FILESIGHT_CODEC_KEYS": "k1:short"}, want: "FILESIGHT_CODEC_KEYS"},
+	} {
+		env := validEnv()
+		for _, k := range tc.unset {
+			delete(env, k)
+		}
+		for k, v := range tc.set {
+			env[k] = v
+		}
+		var c Config
+		err := config.LoadFrom(context.Background(), &c, config.MapLookuper(env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: want an error naming %s, got %v", tc.unset, tc.set, tc.want, err)
+			continue
+		}
+		for _, secretValue := range []string{"client-secret-value", "engine-key-value", "short-secret", "MDEyMzQ1Njc4OWFi"} {
+			if strings.Contains(err.Error(), secretValue) {
+				t.Errorf("error leaks a secret: %v", err)
+			}
+		}
+	}
+}

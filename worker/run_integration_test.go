@@ -1,0 +1,198 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"filesight/internal/box"
+	"filesight/internal/codec"
+	"filesight/internal/config"
+	"filesight/internal/localbox"
+	"filesight/internal/mlengine"
+	"filesight/internal/replay"
+	"filesight/internal/secret"
+	"filesight/internal/testenv"
+	"filesight/workflows"
+)
+
+// The real worker program (run) against the dev server, localbox and
+// mlengine: it serves health and metrics, processes work, and on shutdown
+// drains an activity that is in flight instead of abandoning it.
+func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
+	tm := testenv.StartTemporal(t)
+	lb := localbox.StartForTest(t)
+	ml := mlengine.StartForTest(t)
+
+	keys, err := codec.NewKeyString("worker-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Temporal:       config.Temporal{Address: tm.HostPort, Namespace: tm.Namespace},
+		Codec:          codec.Config{Keys: keys, Compress: true},
+		Box:            box.EnvConfig{APIURL: lb.URL, UploadURL: lb.UploadURL, ClientID: lb.ClientID, ClientSecret: lb.ClientSecret, SubjectType: "enterprise", SubjectID: lb.EnterpriseID},
+		MLEngineURL:    ml.URL,
+		MLEngineAPIKey: secret.String(ml.APIKey),
+		VaultKey:       "worker-test-vault-key-000",
+		MetricsAddr:    "127.0.0.1:0",
+		LogLevel:       "info", LogFormat: "json",
+		MaxConcurrentActivities: 16, MaxConcurrentWorkflowTasks: 4, ActivityPollers: 2, WorkflowPollers: 2,
+		StopTimeout: 20 * time.Second,
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	metricsAddr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, log, func(addr string) { metricsAddr <- addr }) }()
+	var addr string
+	select {
+	case addr = <-metricsAddr:
+	case err := <-done:
+		t.Fatalf("worker exited: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("worker did not start")
+	}
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
+	}
+	// The SDK reports through our handler as soon as it polls.
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, "temporal_") {
+			return fmt.Errorf("no SDK metrics yet: %q", body)
+		}
+		return nil
+	})
+
+	// The worker's converter, to start workflows and read results.
+	kr, _ := cfg.Codec.Keyring()
+	c, err := client.Dial(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: codec.NewDataConverter(kr, codec.Options{Compress: true})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Slow down the "processing" card write by 3 s, then stop the worker
+	// while that activity runs.
+	setFaults(t, lb, `{"rules":[{"path_prefix":"/2.0/files/","method":"POST","latency_ms":3000,"count":1}]}`)
+	f := lb.UploadFile(t, "0", "clip.mp4", []byte("not a real video"))
+	id := workflows.WorkflowID(f.ID, f.VersionID)
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue},
+		workflows.ProcessFileName, workflows.ProcessFileInput{FileID: f.ID, FileVersionID: f.VersionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") }()
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+		d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			return err
+		}
+		for _, pa := range d.PendingActivities {
+			if pa.ActivityType.GetName() == "WriteStatus" && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				return nil
+			}
+		}
+		return io.EOF
+	})
+	stopAt := time.Now()
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("worker did not stop")
+	}
+	t.Logf("worker stopped %v after the signal", time.Since(stopAt).Round(time.Millisecond))
+
+	h, err := replay.History(context.Background(), c, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed := false
+	var scheduled int64
+	for _, ev := range h.Events {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.ActivityType.GetName() == "WriteStatus" {
+			scheduled = ev.EventId
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && a.ScheduledEventId == scheduled && scheduled != 0 {
+			completed = true
+		}
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && a.ScheduledEventId == scheduled && scheduled != 0 {
+			t.Fatalf("the in-flight activity failed on shutdown: %v", a.Failure)
+		}
+	}
+	if !completed {
+		t.Fatal("the in-flight WriteStatus did not complete before the worker exited")
+	}
+	if !strings.Contains(logs.String(), `"msg":"worker stopped"`) || strings.Contains(logs.String(), ml.APIKey) || strings.Contains(logs.String(), lb.ClientSecret.Reveal()) {
+		t.Errorf("logs: %s", logs.String())
+	}
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func setFaults(t *testing.T, lb *localbox.TestServer, body string) {
+	t.Helper()
+	if !json.Valid([]byte(body)) {
+		t.Fatal("bad faults JSON")
+	}
+	req, _ := http.NewRequest(http.MethodPut, lb.URL+"/_localbox/faults", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+lb.AdminKey.Reveal())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("faults: HTTP %d", resp.StatusCode)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
