@@ -352,3 +352,21 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestFileTargetWebhookFiresOnNewVersion(t *testing.T) {
+	ts := StartForTest(t)
+	rc := newReceiver(t, nil)
+	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.wav", []byte("a"))
+	sendJSON(t, http.MethodPost, ts.URL+"/2.0/webhooks", ts.ParentToken(t), map[string]any{
+		"target": map[string]string{"id": f.ID, "type": "file"}, "address": rc.URL, "triggers": []string{"FILE.UPLOADED"},
+	}).wantStatus(t, http.StatusCreated)
+	ts.UploadFile(t, "0", "unrelated.wav", []byte("u"))
+	v2 := ts.UploadVersion(t, f.ID, []byte("a2"))
+	d := rc.wait(t, 1)[0]
+	if str(d.Event, "source", "id") != f.ID || str(d.Event, "source", "file_version", "id") != v2.VersionID {
+		t.Fatalf("event = %s", d.Body)
+	}
+	if evs := events(t, ts, ""); len(evs) != 1 {
+		t.Fatalf("events = %+v, want only the new version's", evs)
+	}
+}
