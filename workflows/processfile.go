@@ -452,10 +452,14 @@ func hasType(err error, typ string) bool {
 	return err != nil && errors.As(err, &app) && app.Type() == typ
 }
 
+// cancelJob cancels one job at its provider, on a disconnected context: a
+// workflow cancellation arriving meanwhile must not stop it, since finish
+// skips jobs that already count as ended.
 func (r *run) cancelJob(ctx workflow.Context, j *jobRun) {
 	if j.ref.ID == "" {
 		return
 	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	err := workflow.ExecuteActivity(r.ao(ctx, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref).Get(ctx, nil)
 	if err != nil {
 		r.warn("cancelling %s failed: %v", j.ref, failureText(err))
