@@ -437,11 +437,9 @@ func (s *Server) preflightUpload(w http.ResponseWriter, r *http.Request) error {
 	if req.Name == nil || req.Parent == nil {
 		return badRequest("name and parent.id are required")
 	}
-	parentID, err := s.checkNewFile(r, *req.Name, req.Parent.ID)
-	if err != nil {
+	if _, err := s.checkNewFile(r, *req.Name, req.Parent.ID); err != nil {
 		return err
 	}
-	_ = parentID
 	if req.Size != nil && *req.Size > s.cfg.MaxUploadBytes {
 		return errf(http.StatusConflict, "file_size_limit_exceeded", "File size %d exceeds the limit of %d bytes", *req.Size, s.cfg.MaxUploadBytes)
 	}

@@ -348,3 +348,20 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 		t.Fatalf("healthz = %v", h)
 	}
 }
+
+func TestPreflightUpload(t *testing.T) {
+	ts := StartForTest(t, WithConfig(func(c *Config) { c.MaxUploadBytes = 100 }))
+	tok := ts.ParentToken(t)
+	folder := ts.CreateFolder(t, "0", "in")
+	ts.UploadFile(t, folder, "taken.wav", []byte("x"))
+	pre := func(name string, size int) *resp {
+		return sendJSON(t, http.MethodOptions, ts.UploadURL+"/2.0/files/content", tok,
+			map[string]any{"name": name, "size": size, "parent": map[string]string{"id": folder}})
+	}
+	ok := pre("new.wav", 10).wantStatus(t, http.StatusOK).json(t)
+	if str(ok, "upload_url") != ts.URL+"/api/2.0/files/content" {
+		t.Fatalf("preflight = %v", ok)
+	}
+	pre("TAKEN.wav", 10).wantError(t, http.StatusConflict, "item_name_in_use")
+	pre("big.wav", 101).wantError(t, http.StatusConflict, "file_size_limit_exceeded")
+}

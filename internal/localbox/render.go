@@ -2,7 +2,6 @@ package localbox
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"path"
 	"strings"
@@ -303,6 +302,3 @@ func (s *Server) itemCollection(ctx context.Context, q querier, folderID int64, 
 		"order": []any{map[string]string{"by": "type", "direction": "ASC"}, map[string]string{"by": "name", "direction": "ASC"}},
 	}, nil
 }
-
-// rawJSON embeds already-encoded JSON in a response map.
-type rawJSON = json.RawMessage
