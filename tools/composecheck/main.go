@@ -32,7 +32,7 @@ func check(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	env := []string{"BOX_CLIENT_ID=check", "BOX_SUBJECT_ID=1", "TEMPORAL_DB_PASSWORD=check"}
+	env := []string{"TEMPORAL_CODEC_ENDPOINT=http://localhost:8081/check", "BOX_CLIENT_ID=check", "BOX_SUBJECT_ID=1", "TEMPORAL_DB_PASSWORD=check"}
 	opts, err := cli.NewProjectOptions([]string{abs},
 		cli.WithWorkingDirectory(filepath.Dir(abs)),
 		cli.WithEnv(env),
