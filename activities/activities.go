@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/box"
 	"filesight/internal/provider"
@@ -264,7 +265,11 @@ func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.J
 		fetched = "media fetched"
 	}
 	msg := fmt.Sprintf("job %s still %s (%.0f%%, %s); next poll in %s", in.Ref, st.State, st.Progress*100, fetched, delay)
-	return provider.JobStatus{}, retryable(msg, ErrTypeStillRunning, delay)
+	// Benign: an expected "not yet", which the SDK logs at debug level and
+	// keeps out of its failure metrics (every poll is one such failure).
+	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, ErrTypeStillRunning, temporal.ApplicationErrorOptions{
+		NextRetryDelay: delay, Category: temporal.ApplicationErrorCategoryBenign,
+	})
 }
 
 // PollDelay is the pause before the next poll: the provider's Retry-After

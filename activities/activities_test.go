@@ -190,7 +190,8 @@ func TestSubmitPollCancel(t *testing.T) {
 	poll := activities.AwaitJobInput{Ref: ref, Mode: activities.AwaitMediaFetched, MinDelay: 2 * time.Second, MaxDelay: time.Minute}
 	_, err = f.acts.AwaitJob(ctx, poll)
 	app := appErr(t, err)
-	if app.Type() != activities.ErrTypeStillRunning || app.NonRetryable() || app.NextRetryDelay() != 7*time.Second {
+	if app.Type() != activities.ErrTypeStillRunning || app.NonRetryable() || app.NextRetryDelay() != 7*time.Second ||
+		app.Category() != temporal.ApplicationErrorCategoryBenign {
 		t.Fatalf("still running: %v (delay %v)", err, app.NextRetryDelay())
 	}
 	f.now = f.now.Add(10 * time.Second)
