@@ -31,6 +31,16 @@ func productionConverter(t *testing.T) converter.DataConverter {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Histories exported from another server (make replay-export) are
+	// encrypted with that server's keys: pass them to replay such files
+	// locally. Committed histories use the test key only.
+	if extra := os.Getenv("FILESIGHT_REPLAY_CODEC_KEYS"); extra != "" {
+		more, err := codec.ParseKeys(secret.String(extra))
+		if err != nil {
+			t.Fatalf("FILESIGHT_REPLAY_CODEC_KEYS: %v", err)
+		}
+		keys = append(more, keys...)
+	}
 	kr, err := codec.NewKeyring(keys...)
 	if err != nil {
 		t.Fatal(err)
