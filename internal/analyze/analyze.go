@@ -348,9 +348,11 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	}
 
 	// Results of the pass itself.
-	var scenes []provider.Scene
+	if pass != nil {
+		pass.sceneFrames = dropShortScenes(pass.sceneFrames)
+	}
 	if pass != nil && needScenes {
-		scenes = j.buildScenes(pass.sceneFrames, pr.duration)
+		scenes := j.buildScenes(pass.sceneFrames, pr.duration)
 		if j.want[provider.AnalysisScenes] {
 			j.out.Result.Scenes = scenes
 			j.setState(provider.AnalysisScenes, provider.StateSucceeded, "")
@@ -437,12 +439,21 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 // one (a flash, a fast fade) is not a new scene.
 const minScene = 1.0
 
+// dropShortScenes removes cuts closer than minScene to the previous kept cut.
+func dropShortScenes(frames []frameInfo) []frameInfo {
+	var kept []frameInfo
+	for _, f := range frames {
+		if n := len(kept); n > 0 && f.Time-kept[n-1].Time < minScene {
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
 func (j *job) buildScenes(frames []frameInfo, duration float64) []provider.Scene {
 	var scenes []provider.Scene
 	for _, f := range frames {
-		if n := len(scenes); n > 0 && f.Time-scenes[n-1].Start < minScene {
-			continue
-		}
 		s := provider.Scene{Start: round3(f.Time)}
 		if _, err := os.Stat(f.Path); err == nil && j.want[provider.AnalysisScenes] {
 			s.Thumbnail = filepath.Base(f.Path)

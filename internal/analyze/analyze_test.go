@@ -308,7 +308,8 @@ func TestAudioOnly(t *testing.T) {
 func TestVideoOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := Run(ctx, Options{Input: fx.videoOnly, WorkDir: t.TempDir(), Concurrency: 2,
+	// A work directory with a % in its name: image2 output names are patterns.
+	out, err := Run(ctx, Options{Input: fx.videoOnly, WorkDir: filepath.Join(t.TempDir(), "50%d done"), Concurrency: 2,
 		Analyses: []string{provider.AnalysisOCR, provider.AnalysisTranscript, provider.AnalysisKeywords, provider.AnalysisSilences}})
 	if err != nil {
 		t.Fatal(err)

@@ -275,3 +275,14 @@ func TestKeywordsRanking(t *testing.T) {
 		t.Errorf("keywords from nothing")
 	}
 }
+
+func TestDropShortScenes(t *testing.T) {
+	in := []frameInfo{{Time: 0}, {Time: 0.4}, {Time: 5}, {Time: 5.9}, {Time: 6.1}, {Time: 20}}
+	var got []float64
+	for _, f := range dropShortScenes(in) {
+		got = append(got, f.Time)
+	}
+	if want := []float64{0, 5, 6.1, 20}; !slices.Equal(got, want) {
+		t.Errorf("kept cuts %v, want %v", got, want)
+	}
+}

@@ -56,6 +56,8 @@ func (c *passConfig) needed() bool {
 // args builds the ffmpeg command line: one decode of the input feeding every
 // output through one filter graph.
 func (c *passConfig) args() []string {
+	// image2 output names are patterns: a literal % in the directory must be doubled.
+	dir := strings.ReplaceAll(c.workDir, "%", "%%")
 	var graph []string
 	var outs []string
 	if c.video >= 0 && (c.scenes || c.frameInterval > 0) {
@@ -70,11 +72,11 @@ func (c *passConfig) args() []string {
 		if c.scenes {
 			// The first frame always starts a scene.
 			graph = append(graph, fmt.Sprintf("[vs]select='eq(n\\,0)+gt(scene\\,%.3f)',showinfo@scene[sc]", c.sceneThreshold))
-			outs = append(outs, "-map", "[sc]", "-fps_mode", "vfr", "-f", "image2", filepath.Join(c.workDir, "scene-%04d.png"))
+			outs = append(outs, "-map", "[sc]", "-fps_mode", "vfr", "-f", "image2", filepath.Join(dir, "scene-%04d.png"))
 		}
 		if c.frameInterval > 0 {
 			graph = append(graph, fmt.Sprintf("[vf]fps=fps=1/%.3f,showinfo@frame[fr]", c.frameInterval))
-			outs = append(outs, "-map", "[fr]", "-fps_mode", "vfr", "-f", "image2", filepath.Join(c.workDir, "frame-%04d.png"))
+			outs = append(outs, "-map", "[fr]", "-fps_mode", "vfr", "-f", "image2", filepath.Join(dir, "frame-%04d.png"))
 		}
 	}
 	if c.audio >= 0 && (c.loudness || c.silences || c.pcm != nil) {
