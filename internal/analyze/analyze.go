@@ -287,6 +287,10 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	defer cancelJob(nil)
 	asr := &asrState{}
 	var asrWG sync.WaitGroup
+	// A failed chunk fails the transcript: asrCtx stops the other chunks
+	// without touching the rest of the job.
+	asrCtx, cancelASR := context.WithCancel(jobCtx)
+	defer cancelASR()
 	if needASR {
 		asrDir := filepath.Join(opts.WorkDir, "speech")
 		if err := os.MkdirAll(asrDir, 0o755); err != nil {
@@ -301,12 +305,12 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 			asrWG.Add(1)
 			go func() {
 				defer asrWG.Done()
-				words, err := recognize(jobCtx, j.r, c, opts.ExactSpeech)
+				words, err := recognize(asrCtx, j.r, c, opts.ExactSpeech)
 				asr.done(c, words, err)
 				j.prog.asrDone(c.Length)
-				if err != nil && jobCtx.Err() == nil {
-					// One failed chunk fails the transcript; stop the others.
+				if err != nil && asrCtx.Err() == nil {
 					log.Warn("speech recognition failed", "chunk", c.Index, "error", err)
+					cancelASR()
 				}
 			}()
 		}}
@@ -411,8 +415,8 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 
 	if j.want[provider.AnalysisKeywords] {
 		switch {
-		case (needASR && asrErr != nil) && (!needOCR || ocrErr != nil):
-			j.setState(provider.AnalysisKeywords, provider.StateFailed, "no text to extract keywords from: transcript and on-screen text failed")
+		case !(needASR && asrErr == nil) && !(needOCR && ocrErr == nil):
+			j.setState(provider.AnalysisKeywords, provider.StateFailed, "no text to extract keywords from: speech recognition and on-screen text reading failed")
 		default:
 			var tr *provider.Transcript
 			if asrErr == nil {

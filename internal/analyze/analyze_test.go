@@ -556,3 +556,35 @@ func children(t *testing.T, pid int) map[int]string {
 	}
 	return out
 }
+
+// TestPartialFailure breaks the speech recogniser: the transcript fails with
+// the tool's message and everything else still succeeds.
+func TestPartialFailure(t *testing.T) {
+	bin := t.TempDir()
+	fake := "#!/bin/sh\necho 'ERROR: \"acmod.c\", line 83: Acoustic model definition is not specified' >&2\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(bin, "pocketsphinx_continuous"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := Run(ctx, Options{Input: fx.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
+		Analyses: []string{provider.AnalysisTranscript, provider.AnalysisKeywords, provider.AnalysisOCR, provider.AnalysisSilences}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.States[provider.AnalysisTranscript] != provider.StateFailed || !strings.Contains(out.Errors[provider.AnalysisTranscript], "Acoustic model") {
+		t.Errorf("transcript %q: %q, want failed with the tool's message", out.States[provider.AnalysisTranscript], out.Errors[provider.AnalysisTranscript])
+	}
+	if out.Result.Transcript != nil {
+		t.Errorf("a failed transcript is in the result: %+v", out.Result.Transcript)
+	}
+	for _, a := range []string{provider.AnalysisKeywords, provider.AnalysisOCR, provider.AnalysisSilences} {
+		if out.States[a] != provider.StateSucceeded {
+			t.Errorf("%s: %q (%s), want succeeded", a, out.States[a], out.Errors[a])
+		}
+	}
+	if len(out.Result.Keywords) == 0 {
+		t.Errorf("no keywords from the on-screen text")
+	}
+}
