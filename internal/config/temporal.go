@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/secret"
 )
@@ -51,6 +52,9 @@ func (t Temporal) ClientOptions(logger *slog.Logger, dc converter.DataConverter)
 		Namespace:     t.Namespace,
 		DataConverter: dc,
 	}
+	if dc != nil {
+		opts.FailureConverter = FailureConverter(dc)
+	}
 	if logger != nil {
 		opts.Logger = tlog.NewStructuredLogger(logger)
 	}
@@ -81,4 +85,10 @@ func (t Temporal) ClientOptions(logger *slog.Logger, dc converter.DataConverter)
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey.Reveal())
 	}
 	return opts, nil
+}
+
+// FailureConverter encodes failure messages and stack traces with dc too:
+// Temporal stores them in plain text by default, and they name files.
+func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true})
 }

@@ -9,6 +9,7 @@ package replay
 import (
 	"context"
 	"errors"
+	"filesight/internal/config"
 	"fmt"
 	"log/slog"
 	"os"
@@ -143,7 +144,7 @@ func Export(ctx context.Context, c client.Client, query string, limit int, dir s
 // NewReplayer returns a replayer with ProcessFile registered under its
 // contract name and the given (production) data converter.
 func NewReplayer(dc converter.DataConverter) (worker.WorkflowReplayer, error) {
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: config.FailureConverter(dc)})
 	if err != nil {
 		return nil, err
 	}

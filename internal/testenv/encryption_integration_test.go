@@ -5,6 +5,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,50 @@ type echoInput struct {
 }
 
 func echoWorkflow(ctx workflow.Context, in echoInput) (string, error) {
+	if in.FileID == "fail" {
+		return "", errors.New("failed on " + in.Marker)
+	}
 	return "seen " + in.Marker, nil
+}
+
+// TestFailureMessagesStoredEncrypted: Temporal keeps failure messages in
+// plain text unless the failure converter encodes them; ours does.
+func TestFailureMessagesStoredEncrypted(t *testing.T) {
+	tm := StartTemporal(t)
+	const marker = "failure-marker-91c2"
+	w := worker.New(tm.Client, "testenv-failure", worker.Options{})
+	w.RegisterWorkflow(echoWorkflow)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "failure-check", TaskQueue: "testenv-failure"}, echoWorkflow, echoInput{FileID: "fail", Marker: marker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), marker) {
+		t.Fatalf("the codec client must see the decoded failure, got %v", err)
+	}
+	raw := tm.NewClient(t, converter.GetDefaultDataConverter())
+	it := raw.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	found := false
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+			found = true
+			if strings.Contains(a.GetFailure().GetMessage(), marker) || a.GetFailure().GetEncodedAttributes() == nil {
+				t.Fatalf("failure stored in plain text: %q", a.GetFailure().GetMessage())
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no failed event")
+	}
 }
 
 // TestPayloadsStoredEncrypted runs a workflow through the real dev server and

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"filesight/internal/codec"
+	"filesight/internal/config"
 	"filesight/workflows"
 )
 
@@ -166,10 +167,11 @@ func StartTemporal(t testing.TB, opts ...Option) *Temporal {
 	dso := testsuite.DevServerOptions{
 		ExistingPath: TemporalCLI(t),
 		ClientOptions: &client.Options{
-			HostPort:      hostPort,
-			Namespace:     "default",
-			DataConverter: dc,
-			Logger:        tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+			HostPort:         hostPort,
+			Namespace:        "default",
+			DataConverter:    dc,
+			FailureConverter: config.FailureConverter(dc),
+			Logger:           tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		},
 		DBFilename:       o.dbFile,
 		LogLevel:         "warn",
