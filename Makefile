@@ -16,7 +16,7 @@ PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps tools build test unit vet workflowcheck lint fmt bench up upload \
-	replay-export replay-check composecheck clean help
+	replay-export replay-check histories composecheck clean help
 
 all: build
 
@@ -89,6 +89,9 @@ upload: ## upload FILE=path into the inbox of a running `make up`
 
 replay-export: ## export histories of closed workflows from a running server into workflows/testdata
 	$(GO) run ./replayer export -out workflows/testdata
+
+histories: tools ## re-record workflows/testdata from real dev-server runs (after an intended, versioned change)
+	FILESIGHT_RECORD_HISTORIES=1 $(GO) test -count=1 -tags integration -run TestIntegration ./workflows/
 
 replay-check: ## replay the last N closed workflows from a running server (pre-deploy check)
 	$(GO) run ./replayer check -last $${N:-50}
