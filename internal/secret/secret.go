@@ -4,6 +4,11 @@
 // A Token still marshals to JSON as its value, because tokens must travel
 // between activities (inside encrypted Temporal payloads) and over HTTP; what
 // it prevents is the accidental leak through %v, %s, slog or an error message.
+//
+// One gap fmt leaves open: it cannot call methods on an unexported struct
+// field, so %v of a struct holding a String in an unexported field prints the
+// raw value. Types that keep a String unexported (clients, servers) implement
+// String/GoString themselves, and tests check their formatting.
 package secret
 
 import (
