@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"filesight/internal/replay"
 	"filesight/internal/secret"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
 
@@ -56,7 +55,7 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -178,21 +177,4 @@ func setFaults(t *testing.T, lb *localbox.TestServer, body string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("faults: HTTP %d", resp.StatusCode)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package box
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"filesight/internal/testutil"
 )
 
 // fakeBox is an httptest server answering the OAuth2 endpoints the way Box
@@ -167,26 +168,8 @@ func (f *fakeBox) expireAll() {
 	f.valid = map[string]bool{}
 }
 
-// logBuffer is a concurrency-safe slog sink capturing everything at debug level.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func newLogger() (*slog.Logger, *testutil.SyncBuffer) {
+	lb := &testutil.SyncBuffer{}
 	return slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 

@@ -25,25 +25,8 @@ import (
 	"filesight/internal/localbox"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
+	"filesight/internal/testutil"
 )
-
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // env is one localbox plus a client for it, with the client's debug log
 // captured and every secret the test sees remembered, so that the test can
@@ -52,7 +35,7 @@ type env struct {
 	t       *testing.T
 	ts      *localbox.TestServer
 	c       *box.Client
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	mu      sync.Mutex
 	secrets []string
 }
@@ -60,7 +43,7 @@ type env struct {
 func newEnv(t *testing.T, opts ...localbox.Option) *env {
 	t.Helper()
 	ts := localbox.StartForTest(t, opts...)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	c, err := box.NewClient(box.Config{
 		APIURL: ts.URL, UploadURL: ts.UploadURL, ClientID: ts.ClientID, ClientSecret: ts.ClientSecret,
 		SubjectType: "enterprise", SubjectID: ts.EnterpriseID,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/testutil"
 )
 
 func ccgForm(ts *TestServer) url.Values {
@@ -247,7 +249,7 @@ func TestMissingAndMalformedTokens(t *testing.T) {
 // TestSecretsStayOutOfLogs runs a session and checks the log for every
 // secret it handled.
 func TestSecretsStayOutOfLogs(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	ts := StartForTest(t, WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("abc"))

@@ -14,6 +14,7 @@ import (
 
 	"filesight/internal/provider"
 	api "filesight/internal/provider/mlengine"
+	"filesight/internal/testutil"
 )
 
 func TestAuth(t *testing.T) {
@@ -97,7 +98,7 @@ func TestJobLifecycle(t *testing.T) {
 	const token = "read-token-7f3a9c1e5b"
 	ms := newMediaServer(t, media, token)
 	fake := newFake(t, media)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	ts := StartForTest(t, WithAnalyzer(fake), WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 

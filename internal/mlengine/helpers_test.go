@@ -286,24 +286,6 @@ func (cr *callbackReceiver) received() []receivedCallback {
 	return append([]receivedCallback(nil), cr.got...)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // filesUnder lists the files below dir, relative, sorted.
 func filesUnder(t *testing.T, dir string) []string {
 	t.Helper()
