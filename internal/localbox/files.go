@@ -66,6 +66,36 @@ func checkIfMatch(r *http.Request, etag int64) error {
 	return errf(http.StatusPreconditionFailed, "precondition_failed", "The resource has been modified (etag %s, If-Match %s)", idString(etag), im)
 }
 
+// fileForUpdate re-reads file id inside tx and answers 412 when the
+// request's If-Match names another etag.
+func fileForUpdate(r *http.Request, tx *sql.Tx, id int64) (*fileRow, error) {
+	cur, err := getFile(r.Context(), tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIfMatch(r, cur.Etag); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
+// respondTx runs fn in a write transaction and answers status with the JSON
+// object fn renders. An error from fn rolls the transaction back and is
+// returned for the handler's error path; nothing is written then.
+func (s *Server) respondTx(w http.ResponseWriter, r *http.Request, status int, fn func(tx *sql.Tx) (map[string]any, error)) error {
+	var out map[string]any
+	err := s.store.tx(r.Context(), func(tx *sql.Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
 	u := s.user.mini()
 	u["status"] = "active"
@@ -108,30 +138,23 @@ func (s *Server) createFolder(w http.ResponseWriter, r *http.Request) error {
 	if err := principalFrom(r.Context()).authorize(actWrite, "folder", parentID); err != nil {
 		return err
 	}
-	var out map[string]any
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.respondTx(w, r, http.StatusCreated, func(tx *sql.Tx) (map[string]any, error) {
 		if _, err := getFolder(r.Context(), tx, parentID); err != nil {
-			return err
+			return nil, err
 		}
 		if err := nameConflict(r.Context(), tx, parentID, *req.Name, 0); err != nil {
-			return err
+			return nil, err
 		}
 		id, err := insertFolder(r.Context(), tx, parentID, *req.Name, millis(s.now()))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		f, err := getFolder(r.Context(), tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = s.folderJSON(r.Context(), tx, f, parseFields(r))
-		return err
+		return s.folderJSON(r.Context(), tx, f, parseFields(r))
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
 }
 
 func (s *Server) getFolderInfo(w http.ResponseWriter, r *http.Request) error {
@@ -271,14 +294,10 @@ func (s *Server) updateFile(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	var out map[string]any
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
-		cur, err := getFile(r.Context(), tx, f.ID)
+	return s.respondTx(w, r, http.StatusOK, func(tx *sql.Tx) (map[string]any, error) {
+		cur, err := fileForUpdate(r, tx, f.ID)
 		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Etag); err != nil {
-			return err
+			return nil, err
 		}
 		name, desc := cur.Name, cur.Description
 		if req.Name != nil {
@@ -288,28 +307,22 @@ func (s *Server) updateFile(w http.ResponseWriter, r *http.Request) error {
 			desc = *req.Description
 		}
 		if _, err := getFolder(r.Context(), tx, newParent); err != nil {
-			return err
+			return nil, err
 		}
 		if name != cur.Name || newParent != cur.ParentID {
 			if err := nameConflict(r.Context(), tx, newParent, name, cur.ID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if _, err := tx.ExecContext(r.Context(), `UPDATE files SET name = ?, name_key = ?, description = ?, parent_id = ?, etag = etag + 1, modified_at = ? WHERE id = ?`,
 			name, nameKey(name), desc, newParent, millis(s.now()), cur.ID); err != nil {
-			return fmt.Errorf("updating file: %w", err)
+			return nil, fmt.Errorf("updating file: %w", err)
 		}
 		if cur, err = getFile(r.Context(), tx, f.ID); err != nil {
-			return err
+			return nil, err
 		}
-		out, err = s.fileJSON(r.Context(), tx, cur, parseFields(r))
-		return err
+		return s.fileJSON(r.Context(), tx, cur, parseFields(r))
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
@@ -319,13 +332,10 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	var versions []versionRow
 	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
-		cur, err := getFile(r.Context(), tx, f.ID)
-		if err != nil {
+		if _, err := fileForUpdate(r, tx, f.ID); err != nil {
 			return err
 		}
-		if err := checkIfMatch(r, cur.Etag); err != nil {
-			return err
-		}
+		var err error
 		if versions, err = listVersions(r.Context(), tx, f.ID); err != nil {
 			return err
 		}
@@ -606,49 +616,31 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if modified == 0 {
 		modified = now
 	}
-	var (
-		out       map[string]any
-		committed int64
-	)
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.commitUpload(w, r, http.StatusCreated, staged, func(tx *sql.Tx) (int64, int64, error) {
 		if _, err := getFolder(r.Context(), tx, parentID); err != nil {
-			return err
+			return 0, 0, err
 		}
 		if err := nameConflict(r.Context(), tx, parentID, *attrs.Name, 0); err != nil {
-			return err
+			return 0, 0, err
 		}
 		res, err := tx.ExecContext(r.Context(), `INSERT INTO files(parent_id, name, name_key, version_id, created_at, modified_at, content_created_at, content_modified_at)
 			VALUES (?, ?, ?, 0, ?, ?, ?, ?)`, parentID, *attrs.Name, nameKey(*attrs.Name), now, now, created, modified)
 		if err != nil {
-			return fmt.Errorf("inserting file: %w", err)
+			return 0, 0, fmt.Errorf("inserting file: %w", err)
 		}
 		fileID, err := res.LastInsertId()
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		vid, err := insertVersion(r.Context(), tx, fileID, staged.SHA1, staged.Size, *attrs.Name, now)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if _, err := tx.ExecContext(r.Context(), `UPDATE files SET version_id = ? WHERE id = ?`, vid, fileID); err != nil {
-			return fmt.Errorf("linking version: %w", err)
+			return 0, 0, fmt.Errorf("linking version: %w", err)
 		}
-		if _, err := s.blobs.commit(staged, vid); err != nil {
-			return err
-		}
-		committed = vid
-		out, err = s.afterUpload(r, tx, fileID)
-		return err
+		return fileID, vid, nil
 	})
-	if err != nil {
-		if committed != 0 {
-			_ = s.blobs.remove(committed)
-		}
-		return err
-	}
-	s.outbox.notify()
-	writeJSON(w, http.StatusCreated, map[string]any{"total_count": 1, "entries": []any{out}})
-	return nil
 }
 
 // afterUpload renders the uploaded file and queues its FILE.UPLOADED events,
@@ -669,6 +661,40 @@ func (s *Server) afterUpload(r *http.Request, tx *sql.Tx, fileID int64) (map[str
 		return s.fileJSON(r.Context(), tx, f, fields)
 	}
 	return full, nil
+}
+
+// commitUpload runs store in a write transaction; store writes the file and
+// version rows and returns their ids. In the same transaction the staged
+// blob is committed as that version and the FILE.UPLOADED events are
+// queued; if the transaction fails, the committed blob is removed again. On
+// success the outbox is woken and the file is answered with status as a
+// one-entry collection, as Box does for uploads.
+func (s *Server) commitUpload(w http.ResponseWriter, r *http.Request, status int, staged *stagedBlob, store func(tx *sql.Tx) (fileID, versionID int64, err error)) error {
+	var (
+		out       map[string]any
+		committed int64
+	)
+	err := s.store.tx(r.Context(), func(tx *sql.Tx) error {
+		fileID, vid, err := store(tx)
+		if err != nil {
+			return err
+		}
+		if _, err := s.blobs.commit(staged, vid); err != nil {
+			return err
+		}
+		committed = vid
+		out, err = s.afterUpload(r, tx, fileID)
+		return err
+	})
+	if err != nil {
+		if committed != 0 {
+			_ = s.blobs.remove(committed)
+		}
+		return err
+	}
+	s.outbox.notify()
+	writeJSON(w, status, map[string]any{"total_count": 1, "entries": []any{out}})
+	return nil
 }
 
 type versionAttributes struct {
@@ -711,47 +737,26 @@ func (s *Server) uploadVersion(w http.ResponseWriter, r *http.Request) error {
 	if modified == 0 {
 		modified = now
 	}
-	var (
-		out       map[string]any
-		committed int64
-	)
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
-		cur, err := getFile(r.Context(), tx, f.ID)
+	return s.commitUpload(w, r, http.StatusOK, staged, func(tx *sql.Tx) (int64, int64, error) {
+		cur, err := fileForUpdate(r, tx, f.ID)
 		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Etag); err != nil {
-			return err
+			return 0, 0, err
 		}
 		name := cur.Name
 		if attrs.Name != nil && *attrs.Name != cur.Name {
 			name = *attrs.Name
 			if err := nameConflict(r.Context(), tx, cur.ParentID, name, cur.ID); err != nil {
-				return err
+				return 0, 0, err
 			}
 		}
 		vid, err := insertVersion(r.Context(), tx, cur.ID, staged.SHA1, staged.Size, name, now)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if _, err := tx.ExecContext(r.Context(), `UPDATE files SET version_id = ?, name = ?, name_key = ?, etag = etag + 1, modified_at = ?, content_modified_at = ? WHERE id = ?`,
 			vid, name, nameKey(name), now, modified, cur.ID); err != nil {
-			return fmt.Errorf("updating file: %w", err)
+			return 0, 0, fmt.Errorf("updating file: %w", err)
 		}
-		if _, err := s.blobs.commit(staged, vid); err != nil {
-			return err
-		}
-		committed = vid
-		out, err = s.afterUpload(r, tx, cur.ID)
-		return err
+		return cur.ID, vid, nil
 	})
-	if err != nil {
-		if committed != 0 {
-			_ = s.blobs.remove(committed)
-		}
-		return err
-	}
-	s.outbox.notify()
-	writeJSON(w, http.StatusOK, map[string]any{"total_count": 1, "entries": []any{out}})
-	return nil
 }

@@ -167,30 +167,23 @@ func (s *Server) createMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("encoding metadata: %w", err)
 	}
-	var out map[string]any
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.respondTx(w, r, http.StatusCreated, func(tx *sql.Tx) (map[string]any, error) {
 		if _, err := getFile(r.Context(), tx, fileID); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := getMetadata(r.Context(), tx, fileID, scope, tmpl); err == nil {
-			return errf(http.StatusConflict, "tuple_already_exists", "Conflict: an instance of %s.%s already exists on file %d", scope, tmpl, fileID)
+			return nil, errf(http.StatusConflict, "tuple_already_exists", "Conflict: an instance of %s.%s already exists on file %d", scope, tmpl, fileID)
 		} else if !isNotFound(err) {
-			return err
+			return nil, err
 		}
 		now := millis(s.now())
 		m := &metaRow{Scope: scope, Template: tmpl, InstanceID: uuid.NewString(), TypeID: uuid.NewString(), Doc: string(enc), CreatedAt: now, ModifiedAt: now}
 		if _, err := tx.ExecContext(r.Context(), `INSERT INTO metadata(file_id, scope, template, instance_id, type_id, version, doc, created_at, modified_at)
 			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)`, fileID, scope, tmpl, m.InstanceID, m.TypeID, m.Doc, now, now); err != nil {
-			return fmt.Errorf("inserting metadata: %w", err)
+			return nil, fmt.Errorf("inserting metadata: %w", err)
 		}
-		out, err = s.metadataJSON(fileID, m)
-		return err
+		return s.metadataJSON(fileID, m)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
 }
 
 func (s *Server) getMetadataInstance(w http.ResponseWriter, r *http.Request) error {
@@ -258,44 +251,37 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("Invalid JSON Patch: %v", err)
 	}
-	var out map[string]any
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.respondTx(w, r, http.StatusOK, func(tx *sql.Tx) (map[string]any, error) {
 		m, err := getMetadata(r.Context(), tx, fileID, scope, tmpl)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		doc, err := decodeJSONValue([]byte(m.Doc))
 		if err != nil {
-			return fmt.Errorf("decoding stored metadata: %w", err)
+			return nil, fmt.Errorf("decoding stored metadata: %w", err)
 		}
 		res, err := applyPatch(doc, ops)
 		if err != nil {
-			return badRequest("JSON Patch not applied (no change made): %v", err)
+			return nil, badRequest("JSON Patch not applied (no change made): %v", err)
 		}
 		obj, ok := res.(map[string]any)
 		if !ok {
-			return badRequest("JSON Patch not applied (no change made): the result must be a JSON object")
+			return nil, badRequest("JSON Patch not applied (no change made): the result must be a JSON object")
 		}
 		if err := validateInstance(scope, tmpl, obj); err != nil {
-			return err
+			return nil, err
 		}
 		enc, err := json.Marshal(obj)
 		if err != nil {
-			return fmt.Errorf("encoding metadata: %w", err)
+			return nil, fmt.Errorf("encoding metadata: %w", err)
 		}
 		m.Doc, m.Version, m.ModifiedAt = string(enc), m.Version+1, millis(s.now())
 		if _, err := tx.ExecContext(r.Context(), `UPDATE metadata SET doc = ?, version = ?, modified_at = ? WHERE file_id = ? AND scope = ? AND template = ?`,
 			m.Doc, m.Version, m.ModifiedAt, fileID, scope, tmpl); err != nil {
-			return fmt.Errorf("updating metadata: %w", err)
+			return nil, fmt.Errorf("updating metadata: %w", err)
 		}
-		out, err = s.metadataJSON(fileID, m)
-		return err
+		return s.metadataJSON(fileID, m)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) deleteMetadata(w http.ResponseWriter, r *http.Request) error {

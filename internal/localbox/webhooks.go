@@ -145,40 +145,33 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if req.Target == nil || req.Address == nil || req.Triggers == nil {
 		return badRequest("target, address and triggers are required")
 	}
-	var out map[string]any
-	err := s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.respondTx(w, r, http.StatusCreated, func(tx *sql.Tx) (map[string]any, error) {
 		tt, tid, err := s.validateWebhook(r.Context(), tx, &req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if existing, err := scanWebhook(tx.QueryRowContext(r.Context(), `SELECT `+webhookCols+` FROM webhooks WHERE target_type = ? AND target_id = ?`, tt, tid)); err == nil {
-			return errf(http.StatusConflict, "conflict", "Webhook:%d already exists on the specified target", existing.ID)
+			return nil, errf(http.StatusConflict, "conflict", "Webhook:%d already exists on the specified target", existing.ID)
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("checking webhooks: %w", err)
+			return nil, fmt.Errorf("checking webhooks: %w", err)
 		}
 		trig, _ := json.Marshal(req.Triggers)
 		now := millis(s.now())
 		res, err := tx.ExecContext(r.Context(), `INSERT INTO webhooks(target_type, target_id, address, triggers, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			tt, tid, *req.Address, string(trig), s.user.ID, now)
 		if err != nil {
-			return fmt.Errorf("inserting webhook: %w", err)
+			return nil, fmt.Errorf("inserting webhook: %w", err)
 		}
 		id, err := res.LastInsertId()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		h, err := getWebhookRow(r.Context(), tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = s.webhookJSON(h)
-		return nil
+		return s.webhookJSON(h), nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
@@ -266,23 +259,22 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	var out map[string]any
-	err = s.store.tx(r.Context(), func(tx *sql.Tx) error {
+	return s.respondTx(w, r, http.StatusOK, func(tx *sql.Tx) (map[string]any, error) {
 		tt, tid, err := s.validateWebhook(r.Context(), tx, &req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cur, err := getWebhookRow(r.Context(), tx, h.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if req.Target != nil && (tt != cur.TargetType || tid != cur.TargetID) {
 			var other int64
 			err := tx.QueryRowContext(r.Context(), `SELECT id FROM webhooks WHERE target_type = ? AND target_id = ?`, tt, tid).Scan(&other)
 			if err == nil {
-				return errf(http.StatusConflict, "conflict", "Webhook:%d already exists on the specified target", other)
+				return nil, errf(http.StatusConflict, "conflict", "Webhook:%d already exists on the specified target", other)
 			} else if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("checking webhooks: %w", err)
+				return nil, fmt.Errorf("checking webhooks: %w", err)
 			}
 			cur.TargetType, cur.TargetID = tt, tid
 		}
@@ -295,16 +287,10 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 		trig, _ := json.Marshal(cur.Triggers)
 		if _, err := tx.ExecContext(r.Context(), `UPDATE webhooks SET target_type = ?, target_id = ?, address = ?, triggers = ? WHERE id = ?`,
 			cur.TargetType, cur.TargetID, cur.Address, string(trig), cur.ID); err != nil {
-			return fmt.Errorf("updating webhook: %w", err)
+			return nil, fmt.Errorf("updating webhook: %w", err)
 		}
-		out = s.webhookJSON(cur)
-		return nil
+		return s.webhookJSON(cur), nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
