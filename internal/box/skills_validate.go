@@ -85,7 +85,7 @@ var metadataInstanceFields = map[string]string{
 func ValidateSkillsCards(doc []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
-	v, err := decodeStrict(dec, 0)
+	v, err := DecodeStrictJSON(dec)
 	if err != nil {
 		return &SchemaError{Problems: []FieldError{{Problem: "not valid JSON: " + err.Error()}}}
 	}
@@ -100,15 +100,24 @@ func ValidateSkillsCards(doc []byte) error {
 	return &SchemaError{Problems: c.problems}
 }
 
-// maxDepth bounds nesting; skill cards nest five levels deep.
-const maxDepth = 64
+// MaxJSONDepth bounds the nesting DecodeStrictJSON accepts; skill cards
+// nest five levels deep.
+const MaxJSONDepth = 64
 
-// decodeStrict decodes one JSON value like Decode into any (numbers as
-// json.Number) but refuses duplicate object keys, which decoders resolve
-// differently (a map keeps the last, a struct sees both).
+// DecodeStrictJSON decodes the next JSON value from dec like Decode into
+// any (numbers as json.Number when dec.UseNumber was called) but refuses
+// duplicate object keys, which decoders resolve differently (a map keeps the
+// last, a struct sees both), and nesting deeper than MaxJSONDepth. Whatever
+// follows the value is left in dec for the caller to check. localbox decodes
+// metadata documents with it, so that server and client agree on what a
+// well-formed document is.
+func DecodeStrictJSON(dec *json.Decoder) (any, error) {
+	return decodeStrict(dec, 0)
+}
+
 func decodeStrict(dec *json.Decoder, depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	if depth > MaxJSONDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", MaxJSONDepth)
 	}
 	tok, err := dec.Token()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"filesight/internal/box"
 )
 
 // This file is an RFC 6902 (JSON Patch) applier over documents decoded with
@@ -44,16 +46,13 @@ func (e *patchError) Error() string {
 // maxPatchOps bounds the work one request can ask for.
 const maxPatchOps = 10000
 
-// maxJSONDepth bounds the nesting of documents localbox accepts.
-const maxJSONDepth = 64
-
-// decodeJSONValue decodes one JSON value keeping numbers exact
-// (json.Number) and refusing duplicate object keys (which decoders resolve
-// differently) and nesting deeper than maxJSONDepth.
+// decodeJSONValue decodes one JSON value with box.DecodeStrictJSON (numbers
+// kept exact as json.Number, duplicate object keys and nesting deeper than
+// box.MaxJSONDepth refused) and refuses data after it.
 func decodeJSONValue(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeStrict(dec, 0)
+	v, err := box.DecodeStrictJSON(dec)
 	if err != nil {
 		return nil, err
 	}
@@ -61,61 +60,6 @@ func decodeJSONValue(data []byte) (any, error) {
 		return nil, fmt.Errorf("unexpected data after the JSON value")
 	}
 	return v, nil
-}
-
-func decodeStrict(dec *json.Decoder, depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxJSONDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return tok, nil // string, json.Number, bool or nil
-	}
-	switch d {
-	case '{':
-		obj := map[string]any{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			k, ok := kt.(string)
-			if !ok {
-				return nil, fmt.Errorf("object key is not a string")
-			}
-			if _, dup := obj[k]; dup {
-				return nil, fmt.Errorf("duplicate key %q", k)
-			}
-			if obj[k], err = decodeStrict(dec, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return nil, err
-		}
-		return obj, nil
-	case '[':
-		arr := []any{}
-		for dec.More() {
-			v, err := decodeStrict(dec, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			arr = append(arr, v)
-		}
-		if _, err := dec.Token(); err != nil {
-			return nil, err
-		}
-		return arr, nil
-	}
-	return nil, fmt.Errorf("unexpected %q", d)
 }
 
 // parsePatch parses a JSON Patch document: an array of operation objects.
