@@ -15,6 +15,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -51,34 +52,53 @@ func echoWorkflow(ctx workflow.Context, in echoInput) (string, error) {
 	return "seen " + in.Marker, nil
 }
 
-// TestFailureMessagesStoredEncrypted: Temporal keeps failure messages in
-// plain text unless the failure converter encodes them; ours does.
-func TestFailureMessagesStoredEncrypted(t *testing.T) {
-	tm := StartTemporal(t)
-	const marker = "failure-marker-91c2"
-	w := worker.New(tm.Client, "testenv-failure", worker.Options{})
+// startEcho starts a worker for echoWorkflow on queue (stopped when the test
+// ends) and starts the workflow with id and in through the codec client.
+func startEcho(ctx context.Context, t *testing.T, tm *Temporal, queue, id string, in echoInput) client.WorkflowRun {
+	t.Helper()
+	w := worker.New(tm.Client, queue, worker.Options{})
 	w.RegisterWorkflow(echoWorkflow)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "failure-check", TaskQueue: "testenv-failure"}, echoWorkflow, echoInput{FileID: "fail", Marker: marker})
+	t.Cleanup(w.Stop)
+	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, echoWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), marker) {
-		t.Fatalf("the codec client must see the decoded failure, got %v", err)
-	}
+	return run
+}
+
+// storedHistory reads run's history as the server stores it, through a
+// client without the codec.
+func storedHistory(ctx context.Context, t *testing.T, tm *Temporal, run client.WorkflowRun, filter enumspb.HistoryEventFilterType) []*historypb.HistoryEvent {
+	t.Helper()
 	raw := tm.NewClient(t, converter.GetDefaultDataConverter())
-	it := raw.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
-	found := false
+	it := raw.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, filter)
+	var events []*historypb.HistoryEvent
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// TestFailureMessagesStoredEncrypted: Temporal keeps failure messages in
+// plain text unless the failure converter encodes them; ours does.
+func TestFailureMessagesStoredEncrypted(t *testing.T) {
+	tm := StartTemporal(t)
+	const marker = "failure-marker-91c2"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := startEcho(ctx, t, tm, "testenv-failure", "failure-check", echoInput{FileID: "fail", Marker: marker})
+	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), marker) {
+		t.Fatalf("the codec client must see the decoded failure, got %v", err)
+	}
+	found := false
+	for _, ev := range storedHistory(ctx, t, tm, run, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT) {
 		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
 			found = true
 			if strings.Contains(a.GetFailure().GetMessage(), marker) || a.GetFailure().GetEncodedAttributes() == nil {
@@ -97,32 +117,16 @@ func TestFailureMessagesStoredEncrypted(t *testing.T) {
 func TestPayloadsStoredEncrypted(t *testing.T) {
 	tm := StartTemporal(t)
 	const marker = "plaintext-marker-7f3a"
-	w := worker.New(tm.Client, "testenv-encryption", worker.Options{})
-	w.RegisterWorkflow(echoWorkflow)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "encryption-check", TaskQueue: "testenv-encryption"}, echoWorkflow, echoInput{FileID: "1", Marker: marker})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startEcho(ctx, t, tm, "testenv-encryption", "encryption-check", echoInput{FileID: "1", Marker: marker})
 	var out string
 	if err := run.Get(ctx, &out); err != nil || out != "seen "+marker {
 		t.Fatalf("workflow result %q, %v", out, err)
 	}
 
-	raw := tm.NewClient(t, converter.GetDefaultDataConverter())
 	var payloads []*commonpb.Payload
-	it := raw.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range storedHistory(ctx, t, tm, run, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT) {
 		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
 			payloads = append(payloads, a.GetInput().GetPayloads()...)
 		}
