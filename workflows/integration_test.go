@@ -65,19 +65,12 @@ type stack struct {
 	folder string
 }
 
-// testKeyring is the committed, test-only codec key the recorded
-// histories are encrypted with (see testdata/README.md).
+// testKeyring holds only the committed, test-only codec key (testKeys), so
+// that the histories recorded here replay in the unit tests whatever
+// FILESIGHT_REPLAY_CODEC_KEYS says.
 func testKeyring(t testing.TB) *codec.Keyring {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "TEST-ONLY-codec-key.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := codec.ParseKeys(secret.String(strings.TrimSpace(string(b))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(keys...)
+	kr, err := codec.NewKeyring(testKeys(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,26 +276,14 @@ func (s *stack) record(ctx context.Context, id, name string) int {
 	return len(h.Events)
 }
 
-func cardKinds(cards []box.Card) []string {
-	var out []string
-	for _, c := range cards {
-		k := c.SkillCardType
-		if c.SkillCardTitle != nil && c.SkillCardTitle.Code != "" {
-			k += ":" + c.SkillCardTitle.Code
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
 func findCard(t *testing.T, cards []box.Card, kind string) box.Card {
 	t.Helper()
-	for i, k := range cardKinds(cards) {
+	for i, k := range cardTypes(cards) {
 		if k == kind {
 			return cards[i]
 		}
 	}
-	t.Fatalf("no %s card in %v", kind, cardKinds(cards))
+	t.Fatalf("no %s card in %v", kind, cardTypes(cards))
 	return box.Card{}
 }
 
@@ -327,7 +308,7 @@ func TestIntegration(t *testing.T) {
 			t.Fatalf("result %+v", res)
 		}
 		cards := s.cards(ctx, in.FileID)
-		t.Logf("cards: %v", cardKinds(cards))
+		t.Logf("cards: %v", cardTypes(cards))
 		if err := box.ValidateSkillsCards(mustJSON(t, box.SkillsDocument{Cards: cards})); err != nil {
 			t.Fatal(err)
 		}
@@ -378,9 +359,9 @@ func TestIntegration(t *testing.T) {
 		}
 		cards := s.cards(ctx, in.FileID)
 		st := findCard(t, cards, "status:status")
-		if res.Outcome != workflows.OutcomePartial || !slices.Equal(cardKinds(cards), []string{"transcript:transcript", "keyword:keywords", "status:status"}) ||
+		if res.Outcome != workflows.OutcomePartial || !slices.Equal(cardTypes(cards), []string{"transcript:transcript", "keyword:keywords", "status:status"}) ||
 			!strings.Contains(st.Status.Message, `job "visual" could not be submitted`) {
-			t.Fatalf("result %+v cards %v status %+v", res, cardKinds(cards), st.Status)
+			t.Fatalf("result %+v cards %v status %+v", res, cardTypes(cards), st.Status)
 		}
 		s.assertNoLiveTokens(ctx, in.FileID)
 		s.record(ctx, id, "partial-failure")

@@ -192,6 +192,8 @@ func (h *harness) assertTokensClean(res *workflows.ProcessFileResult) {
 	}
 }
 
+// cardTypes names each card by its type and, where it has one, its title
+// code ("timeline:scenes"); the integration test uses it too.
 func cardTypes(cards []box.Card) []string {
 	var out []string
 	for _, c := range cards {

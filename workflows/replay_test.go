@@ -18,10 +18,9 @@ import (
 	"filesight/workflows"
 )
 
-// The histories in testdata were recorded from real runs on the Temporal
-// dev server (the integration test, FILESIGHT_RECORD_HISTORIES=1) and are
-// encrypted with the production codec under a committed, test-only key.
-func productionConverter(t *testing.T) converter.DataConverter {
+// testKeys reads the committed, test-only codec key the recorded histories
+// are encrypted with (see testdata/README.md).
+func testKeys(t testing.TB) []codec.Key {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "TEST-ONLY-codec-key.txt"))
 	if err != nil {
@@ -31,6 +30,15 @@ func productionConverter(t *testing.T) converter.DataConverter {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys
+}
+
+// The histories in testdata were recorded from real runs on the Temporal
+// dev server (the integration test, FILESIGHT_RECORD_HISTORIES=1) and are
+// encrypted with the production codec under a committed, test-only key.
+func productionConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	keys := testKeys(t)
 	// Histories exported from another server (make replay-export) are
 	// encrypted with that server's keys: pass them to replay such files
 	// locally. Committed histories use the test key only.
