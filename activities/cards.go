@@ -220,6 +220,13 @@ type cardBuilder struct {
 	redactions int
 }
 
+// emit appends a built card with its name and its line of the summary.
+func (b *cardBuilder) emit(name string, card box.Card, summary string) {
+	b.cards = append(b.cards, card)
+	b.names = append(b.names, name)
+	b.summary = append(b.summary, summary)
+}
+
 // add builds the card of one analysis from a result. It reports whether
 // the result held that analysis at all (an empty analysis, e.g. no speech,
 // counts as produced: there is just nothing to show).
@@ -235,9 +242,8 @@ func (b *cardBuilder) add(analysis string, r *provider.Result) bool {
 			b.summary = append(b.summary, "no speech found")
 			return true
 		}
-		b.cards = append(b.cards, box.NewTranscriptCard(b.a.meta(b.invocation, "Transcript", "transcript"), dur, entries))
-		b.names = append(b.names, CardTranscript)
-		b.summary = append(b.summary, fmt.Sprintf("transcript (%d words)", words))
+		b.emit(CardTranscript, box.NewTranscriptCard(b.a.meta(b.invocation, "Transcript", "transcript"), dur, entries),
+			fmt.Sprintf("transcript (%d words)", words))
 		if truncated {
 			b.notes = append(b.notes, fmt.Sprintf("The transcript card shows the first %d passages.", len(entries)))
 		}
@@ -250,9 +256,8 @@ func (b *cardBuilder) add(analysis string, r *provider.Result) bool {
 			b.summary = append(b.summary, "no keywords found")
 			return true
 		}
-		b.cards = append(b.cards, box.NewKeywordCard(b.a.meta(b.invocation, "Keywords", "keywords"), kws...))
-		b.names = append(b.names, CardKeywords)
-		b.summary = append(b.summary, fmt.Sprintf("%d keywords", len(kws)))
+		b.emit(CardKeywords, box.NewKeywordCard(b.a.meta(b.invocation, "Keywords", "keywords"), kws...),
+			fmt.Sprintf("%d keywords", len(kws)))
 	case provider.AnalysisScenes:
 		if r.Scenes == nil {
 			return false
@@ -262,9 +267,8 @@ func (b *cardBuilder) add(analysis string, r *provider.Result) bool {
 			b.summary = append(b.summary, "no scenes found")
 			return true
 		}
-		b.cards = append(b.cards, box.NewTimelineCard(b.a.meta(b.invocation, "Scenes", "scenes"), dur, entries))
-		b.names = append(b.names, CardScenes)
-		b.summary = append(b.summary, fmt.Sprintf("%d scenes", len(entries)))
+		b.emit(CardScenes, box.NewTimelineCard(b.a.meta(b.invocation, "Scenes", "scenes"), dur, entries),
+			fmt.Sprintf("%d scenes", len(entries)))
 	case provider.AnalysisOCR:
 		if r.OCR == nil {
 			return false
@@ -274,9 +278,8 @@ func (b *cardBuilder) add(analysis string, r *provider.Result) bool {
 			b.summary = append(b.summary, "no on-screen text found")
 			return true
 		}
-		b.cards = append(b.cards, box.NewTimelineCard(b.a.meta(b.invocation, "On-screen text", "ocr"), dur, entries))
-		b.names = append(b.names, CardOCR)
-		b.summary = append(b.summary, fmt.Sprintf("%d on-screen texts", len(entries)))
+		b.emit(CardOCR, box.NewTimelineCard(b.a.meta(b.invocation, "On-screen text", "ocr"), dur, entries),
+			fmt.Sprintf("%d on-screen texts", len(entries)))
 	default:
 		return false
 	}
