@@ -1,48 +1,55 @@
 //go:build integration
 
 // Package uitest drives the Temporal UI of a real dev server in headless
-// Chromium, to prove that a file's workflow is shown the way users need it.
+// Chromium, to prove that a file's workflow is shown the way users need it:
+// the file is uploaded into localbox, whose webhook makes the starter start
+// the workflow, which a real worker runs against localbox and mlengine;
+// then the browser opens the run's page and the payloads are decoded by the
+// codec server the starter hosts.
 package uitest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"go.temporal.io/sdk/worker"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
 
-	"filesight/activities"
-	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/devstack"
-	"filesight/internal/provider"
-	"filesight/internal/secret"
-	"filesight/internal/starter"
+	"filesight/internal/mediatest"
 	"filesight/internal/testenv"
-	"filesight/internal/vault"
 	"filesight/workflows"
 )
 
-const (
-	fileID     = "4242"
-	versionID  = "777"
-	fileName   = "keynote-talk.mp4"
-	webhookKey = "ui-test-webhook-key-0123456789"
-	codecToken = "ui-test-codec-token-0123456789"
-)
+const fileName = "quarterly-talk.mp4"
+
+// shortTalk is a quick clip (about 8 s) with speech and two slides, so
+// every analysis has something to find.
+func shortTalk() mediatest.TalkSpec {
+	return mediatest.TalkSpec{
+		Slides: []mediatest.Slide{
+			{Text: "BETTER DATA\nMachine Learning", Duration: 4},
+			{Text: "SEARCH RESULTS\nSpoken Words", Duration: 4},
+		},
+		Script: "Welcome to this short talk about better data.\n\n" +
+			"We search the results for spoken words.",
+	}
+}
 
 // chromiumPath finds Debian's chromium (make deps installs it), or $CHROME_PATH.
 func chromiumPath(t *testing.T) string {
@@ -60,7 +67,7 @@ func chromiumPath(t *testing.T) string {
 }
 
 // artifactDir is where screenshots go: $FILESIGHT_ARTIFACTS_DIR, else
-// test-artifacts/ at the module root (git-ignored by the lead's .gitignore).
+// .data/test-artifacts/ at the module root (git-ignored).
 func artifactDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("FILESIGHT_ARTIFACTS_DIR")
@@ -73,94 +80,85 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-func TestTemporalUIShowsDecodedWorkflow(t *testing.T) {
+func TestTemporalUIShowsUploadedFile(t *testing.T) {
+	mediatest.Require(t)
 	chrome := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	started := time.Now()
 
-	// The codec server listens first: the dev server's UI is told its URL,
-	// with the token as the first path segment (internal/codec).
-	codecLn, err := net.Listen("tcp", "127.0.0.1:0")
+	// The clip is generated while the servers start.
+	type clip struct {
+		path string
+		err  error
+	}
+	clipc := make(chan clip, 1)
+	clipDir := t.TempDir()
+	genDone := make(chan struct{})
+	go func() {
+		defer close(genDone)
+		p, err := mediatest.GenerateTalk(ctx, clipDir, shortTalk())
+		clipc <- clip{p, err}
+	}()
+	// Should the start fail, ffmpeg stops before its directory is removed.
+	t.Cleanup(func() {
+		cancel()
+		<-genDone
+	})
+	s := startSystem(t, ctx)
+	c := <-clipc
+	if c.err != nil {
+		t.Fatalf("generating the clip: %v", c.err)
+	}
+	t.Logf("system up in %s", time.Since(started).Round(time.Millisecond))
+
+	// A user uploads the file into the inbox; nothing else starts the workflow.
+	f, err := devstack.Upload(ctx, s.bc, s.inboxID, c.path, fileName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var codecHandler atomic.Pointer[http.Handler]
-	var decodeCalls atomic.Int64
-	codecSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/decode") && r.Method == http.MethodPost {
-			decodeCalls.Add(1)
+	wfID := workflows.WorkflowID(f.ID, f.VersionID())
+	var runID string
+	waitUntil(t, ctx, "localbox's webhook to start "+wfID, 30*time.Second, func(ctx context.Context) error {
+		d, err := s.tc.DescribeWorkflowExecution(ctx, wfID, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return err
 		}
-		if h := codecHandler.Load(); h != nil {
-			(*h).ServeHTTP(w, r)
-			return
+		if err != nil {
+			return fmt.Errorf("%w: %v", errStop, err)
 		}
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-	})}
-	go codecSrv.Serve(codecLn)
-	t.Cleanup(func() { codecSrv.Close() })
-	codecEndpoint := "http://" + codecLn.Addr().String() + "/" + codecToken
-
-	tm := testenv.StartTemporal(t, testenv.WithUI(codecEndpoint))
-	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(tm.UIURL, "http://"))
-	var h http.Handler = codec.NewHTTPHandler(codec.Codecs(tm.Keyring, codec.Options{Compress: true}), codec.HTTPOptions{
-		Token: codecToken, AllowedOrigins: []string{tm.UIURL, "http://localhost:" + uiPort},
+		runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+		return nil
 	})
-	codecHandler.Store(&h)
-
-	// A real worker runs the real workflow and activities over in-memory
-	// Box and provider fakes (the analyzers are not what this test is about).
-	fakeBox := activitiestest.NewBox(time.Now, time.Hour)
-	fakeBox.AddFile(fileID, fileName, 5_000_000, versionID)
-	ml := activitiestest.NewProvider("mlengine", time.Now, activitiestest.Plan{
-		FetchAfter: 500 * time.Millisecond, Duration: 2 * time.Second, RetryAfter: time.Second, Result: activitiestest.TalkResult(),
-	})
-	tok, err := vault.New("ui-test-vault-key-0123456789abcdef")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	acts, err := activities.New(fakeBox, []provider.Provider{ml}, tok, activities.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(tm.Client, workflows.TaskQueue, worker.Options{})
-	workflows.Register(w, acts)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-
-	// The start goes through the starter's webhook handler, as from Box.
-	svc := starter.NewService(tm.Client, starter.Options{SetFileIDAttribute: true})
-	sh, err := starter.NewHandler(starter.HandlerConfig{
-		Service: svc, BoxVerifier: box.NewWebhookVerifier(webhookKey, ""), ParseBoxEvent: starter.ParseBoxEvent,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{
-		"type": "webhook_event", "id": "ui-event-1", "trigger": "FILE.UPLOADED", "created_at": time.Now().Format(time.RFC3339),
-		"source": map[string]any{"type": "file", "id": fileID, "name": fileName, "size": 5_000_000,
-			"file_version": map[string]any{"type": "file_version", "id": versionID}, "parent": map[string]any{"type": "folder", "id": "1"}},
-	})
-	req, _ := http.NewRequest(http.MethodPost, "/webhooks/box", bytes.NewReader(body))
-	for k, v := range box.SignWebhook(secret.String(webhookKey), "", body, time.Now().UTC().Format(time.RFC3339), "d1") {
-		req.Header[k] = v
-	}
-	rec := &recorder{header: http.Header{}}
-	sh.ServeHTTP(rec, req)
-	if rec.code != http.StatusAccepted {
-		t.Fatalf("webhook: %d %s", rec.code, rec.body.String())
-	}
-	wfID := workflows.WorkflowID(fileID, versionID)
-	run := tm.Client.GetWorkflow(ctx, wfID, "")
 	var res workflows.ProcessFileResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatalf("workflow: %v", err)
+	if err := s.tc.GetWorkflow(ctx, wfID, runID).Get(ctx, &res); err != nil {
+		t.Fatalf("workflow %s: %v", wfID, err)
 	}
-	if res.Outcome != workflows.OutcomeSuccess {
-		t.Fatalf("workflow outcome %+v", res)
+	t.Logf("workflow done %s after start: %+v", time.Since(started).Round(time.Millisecond), res)
+	if res.Outcome != workflows.OutcomeSuccess || res.MediaKind != workflows.MediaVideo {
+		t.Fatalf("workflow result %+v, want outcome %s for a video", res, workflows.OutcomeSuccess)
 	}
+
+	// The start came from localbox's signed webhook, accepted by the starter.
+	var deliveries []string
+	accepted := false
+	for _, d := range s.lb.Deliveries(t) {
+		deliveries = append(deliveries, fmt.Sprintf("%s→%s %d", d.Trigger, d.Address, d.StatusCode))
+		if d.Trigger == "FILE.UPLOADED" && d.Address == s.starterURL+"/webhooks/box" && d.Delivered && d.StatusCode == http.StatusAccepted {
+			accepted = true
+		}
+	}
+	if !accepted {
+		t.Errorf("localbox delivered no FILE.UPLOADED webhook that the starter accepted; deliveries: %v", deliveries)
+	}
+
+	// The cards the workflow reports are on the file in localbox.
+	assertCards(t, ctx, s, f.ID, res.Cards)
+
+	// What Temporal stores is encrypted: without the codec server the UI
+	// could show none of the fields asserted below.
+	assertEncryptedHistory(t, ctx, s, wfID, runID)
 
 	// Headless Chromium opens the workflow's page.
 	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
@@ -180,7 +178,30 @@ func TestTemporalUIShowsDecodedWorkflow(t *testing.T) {
 	bctx, bcancel := chromedp.NewContext(allocCtx)
 	defer bcancel()
 
-	page := devstack.UIWorkflowURL(tm.UIURL, tm.Namespace, wfID, run.GetRunID())
+	// Count the browser's successful calls to the codec server's decode
+	// (chromedp enables the Network domain on every target).
+	var mu sync.Mutex
+	decodeReqs := map[network.RequestID]bool{}
+	decoded := 0
+	err = chromedp.Listen(bctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if e.Request.Method == "POST" && strings.HasPrefix(e.Request.URL, s.codecEndpoint+"/decode") {
+				decodeReqs[e.RequestID] = true
+			}
+		case *network.EventResponseReceived:
+			if decodeReqs[e.RequestID] && e.Response.Status == 200 {
+				decoded++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+
+	page := devstack.UIWorkflowURL(s.tm.UIURL, s.tm.Namespace, wfID, runID)
 	t.Logf("workflow page: %s", page)
 	artifacts := artifactDir(t)
 	screenshot := func(name string) {
@@ -197,7 +218,11 @@ func TestTemporalUIShowsDecodedWorkflow(t *testing.T) {
 		t.Logf("screenshot: %s", path)
 	}
 	// waitText waits until the page shows every needle, or fails with what
-	// the page showed instead (and a screenshot of it).
+	// the page showed instead (and a screenshot of it). The UI renders
+	// summaries and details (markdown) in same-origin iframes: their text
+	// counts as the page's.
+	const pageText = `() => [document.body, ...Array.from(document.querySelectorAll("iframe"), f => f.contentDocument && f.contentDocument.body)]
+		.filter(Boolean).map(b => b.innerText).join("\n")`
 	waitText := func(what, shot string, needles ...string) {
 		t.Helper()
 		args := make([]any, len(needles))
@@ -205,56 +230,145 @@ func TestTemporalUIShowsDecodedWorkflow(t *testing.T) {
 			args[i] = n
 		}
 		_, err := chromedp.Run(bctx, chromedp.PollFunction[bool](
-			`(...needles) => needles.every(n => document.body.innerText.includes(n))`,
+			`(...needles) => { const text = (`+pageText+`)(); return needles.every(n => text.includes(n)) }`,
 			chromedp.WithPollingArgs(args...), chromedp.WithPollingInterval(250*time.Millisecond),
-			chromedp.WithPollingTimeout(60*time.Second)))
+			chromedp.WithPollingTimeout(45*time.Second)))
 		screenshot(shot)
 		if err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`(`+pageText+`)()`))
 			var missing []string
 			for _, n := range needles {
 				if !strings.Contains(body, n) {
 					missing = append(missing, n)
 				}
 			}
-			t.Fatalf("%s: the page does not show %q (%v); it shows:\n%s", what, missing, err, truncate(body, 3000))
+			t.Fatalf("%s: the page does not show %q (%v); it shows:\n%s", what, missing, err, tail(body, 3000))
+		}
+	}
+	openTab := func(testID string) {
+		t.Helper()
+		if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`[data-testid="`+testID+`"]`))); err != nil {
+			t.Fatalf("opening the tab %s: %v", testID, err)
 		}
 	}
 
 	if err := chromedp.Do(bctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("opening %s: %v", page, err)
 	}
-	// Input and result are stored encrypted: these JSON fields can only be
-	// shown after the UI had them decoded by the codec server.
+	// Input, result, summaries and details are stored encrypted (checked
+	// above): the UI can show them only after the codec server decoded them.
 	waitText("history page", "temporal-ui-history.png",
-		`"file_name": "keynote-talk.mp4"`, `"source": "webhook"`, `"outcome": "success"`, `"media_kind": "video"`,
-		"Analyze keynote-talk.mp4 (file 4242, version 777) from webhook",    // static summary
-		`Submit mlengine job "mlengine"`, "Write skills cards to file 4242", // activity summaries
+		fmt.Sprintf(`"file_id": "%s"`, f.ID), fmt.Sprintf(`"file_version_id": "%s"`, f.VersionID()),
+		fmt.Sprintf(`"file_name": "%s"`, fileName), `"source": "webhook"`, `"trigger": "FILE.UPLOADED"`, // input
+		`"outcome": "success"`, `"media_kind": "video"`, `"timeline:scenes"`, // result
+		`Submit mlengine job "mlengine"`, fmt.Sprintf("Write skills cards to file %s", f.ID), // activity summaries
 	)
-	if decodeCalls.Load() == 0 {
-		t.Fatal("the UI showed decoded payloads without calling the codec server")
+	mu.Lock()
+	n := decoded
+	mu.Unlock()
+	if n == 0 {
+		t.Fatal("the page shows decoded payloads, yet the browser made no successful POST to the codec server's /decode")
 	}
+	t.Logf("the browser had the codec server decode %d time(s)", n)
 
-	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`[data-testid="search-attributes-tab"]`))); err != nil {
-		t.Fatalf("opening the Search Attributes tab: %v", err)
-	}
+	openTab("user-metadata-tab")
+	waitText("user metadata tab", "temporal-ui-user-metadata.png",
+		fmt.Sprintf("Analyze %s (file %s, version %s) from webhook", fileName, f.ID, f.VersionID()),                  // static summary
+		"Started by webhook on FILE.UPLOADED",                                                                        // static details
+		"Events with Metadata", `Submit mlengine job "mlengine"`, fmt.Sprintf("Write skills cards to file %s", f.ID), // activity summaries
+		"Stage: done", // current details
+	)
+
+	openTab("search-attributes-tab")
 	waitText("search attributes tab", "temporal-ui-search-attributes.png",
-		`"FileID": "4242"`, `"MediaKind": "video"`, `"Stage": "done"`)
+		fmt.Sprintf(`"FileID": "%s"`, f.ID), `"MediaKind": "video"`, `"Stage": "done"`)
+	t.Logf("total %s", time.Since(started).Round(time.Millisecond))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// assertCards checks that the file in localbox carries exactly the cards
+// the workflow reports having written, the status card saying success.
+func assertCards(t *testing.T, ctx context.Context, s *system, fileID string, reported []string) {
+	t.Helper()
+	doc, err := s.bc.GetSkillsCards(ctx, "", fileID)
+	if err != nil {
+		t.Fatalf("reading the cards of file %s from localbox: %v", fileID, err)
 	}
-	return s[:n] + "…"
+	var onFile []string
+	for _, c := range doc.Cards {
+		code := c.SkillCardType
+		if c.SkillCardTitle != nil && c.SkillCardTitle.Code != "" {
+			code = c.SkillCardTitle.Code
+		}
+		onFile = append(onFile, code)
+		switch {
+		case c.SkillCardType == "status" && (c.Status == nil || c.Status.Code != box.StatusSuccess):
+			t.Errorf("status card on file %s: %+v", fileID, c.Status)
+		case c.SkillCardType != "status" && len(c.Entries) == 0:
+			t.Errorf("%s card on file %s has no entries", code, fileID)
+		}
+	}
+	var want []string
+	for _, name := range reported {
+		_, code, found := strings.Cut(name, ":")
+		if !found {
+			code = name
+		}
+		want = append(want, code)
+	}
+	slices.Sort(onFile)
+	slices.Sort(want)
+	t.Logf("cards on file %s: %v", fileID, onFile)
+	if len(want) < 4 || !slices.Equal(onFile, want) {
+		t.Errorf("cards on file %s are %v; the workflow reports %v (want transcript, keywords, timelines and status)", fileID, onFile, reported)
+	}
 }
 
-type recorder struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
+// assertEncryptedHistory reads the run's history without the codec and
+// checks that its input, result and summaries are encrypted payloads.
+func assertEncryptedHistory(t *testing.T, ctx context.Context, s *system, wfID, runID string) {
+	t.Helper()
+	raw := s.tm.NewClient(t, nil)
+	it := raw.GetWorkflowHistory(ctx, wfID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	checked := map[string]int{}
+	check := func(what string, ps ...interface {
+		GetMetadata() map[string][]byte
+		GetData() []byte
+	}) {
+		for _, p := range ps {
+			checked[what]++
+			if enc := string(p.GetMetadata()[converter.MetadataEncoding]); enc != codec.EncodingEncrypted {
+				t.Errorf("%s is stored with encoding %q, not %s", what, enc, codec.EncodingEncrypted)
+			}
+			for _, plain := range []string{"file_id", "outcome", fileName, "Analyze", "Submit"} {
+				if strings.Contains(string(p.GetData()), plain) {
+					t.Errorf("%s holds %q in clear", what, plain)
+				}
+			}
+		}
+	}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("reading the history of %s: %v", wfID, err)
+		}
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			for _, p := range a.GetInput().GetPayloads() {
+				check("the workflow input", p)
+			}
+		}
+		if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+			for _, p := range a.GetResult().GetPayloads() {
+				check("the workflow result", p)
+			}
+		}
+		if sum := ev.GetUserMetadata().GetSummary(); sum != nil {
+			check("a summary", sum)
+		}
+	}
+	for _, what := range []string{"the workflow input", "the workflow result", "a summary"} {
+		if checked[what] == 0 {
+			t.Errorf("the history of %s has no %s to check", wfID, what)
+		}
+	}
+	t.Logf("encrypted in the stored history: %v", checked)
 }
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(c int)           { r.code = c }
