@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
+
+	"filesight/internal/provider"
 )
 
 // Error codes of media download failures (job error codes).
@@ -133,7 +134,7 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 		return 0, &transientError{msg: "requesting media: " + unwrapURLError(err).Error()}
 	}
 	defer resp.Body.Close()
-	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"))
+	retryAfter := provider.RetryAfter(resp.Header)
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 	case code == http.StatusAccepted:
@@ -224,18 +225,4 @@ func unwrapURLError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; 0 if absent or bad.
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
-	}
-	return 0
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -107,7 +106,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body any, hdr 
 // errorFrom maps an error answer: 429 and 5xx are retryable (with the
 // server's Retry-After), other 4xx are not unless the server says so.
 func (c *Client) errorFrom(op string, resp *http.Response) *provider.Error {
-	pe := &provider.Error{Op: op, StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header)}
+	pe := &provider.Error{Op: op, StatusCode: resp.StatusCode, RetryAfter: provider.RetryAfter(resp.Header)}
 	var eb ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
@@ -119,20 +118,6 @@ func (c *Client) errorFrom(op string, resp *http.Response) *provider.Error {
 		pe.Retryable = true
 	}
 	return pe
-}
-
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
-	}
-	return 0
 }
 
 func decode(op string, resp *http.Response, v any) error {
@@ -188,7 +173,7 @@ func (c *Client) Job(ctx context.Context, ref provider.JobRef) (*Job, time.Durat
 	if err != nil {
 		return nil, 0, err
 	}
-	ra := retryAfter(resp.Header)
+	ra := provider.RetryAfter(resp.Header)
 	var j Job
 	if err := decode("status", resp, &j); err != nil {
 		return nil, 0, err
