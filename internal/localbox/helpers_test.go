@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 // resp is an answer read whole.
@@ -153,18 +152,6 @@ func accessToken(t testing.TB, r *resp) string {
 		t.Fatalf("no access_token in %s", r.Body)
 	}
 	return tok
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // str digs a string out of decoded JSON by keys.

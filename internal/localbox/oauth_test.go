@@ -222,7 +222,7 @@ func TestTokenExpiry(t *testing.T) {
 		t.Fatalf("expires_in = %v, want ≤ 1 (TTL 1s)", ei)
 	}
 	child := accessToken(t, r)
-	eventually(t, 5*time.Second, "the tokens to expire", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the tokens to expire", func() bool {
 		return getJSON(t, ts.URL+"/2.0/files/"+a.ID, child).Status == http.StatusUnauthorized
 	})
 	getJSON(t, ts.URL+"/2.0/files/"+a.ID, child).wantError(t, http.StatusUnauthorized, "unauthorized")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"filesight/internal/signature"
+	"filesight/internal/testutil"
 )
 
 // receiver is an httptest webhook endpoint that records deliveries and
@@ -59,7 +60,7 @@ func (rc *receiver) got() []delivered {
 
 func (rc *receiver) wait(t *testing.T, n int) []delivered {
 	t.Helper()
-	eventually(t, 10*time.Second, "webhook deliveries", func() bool { return len(rc.got()) >= n })
+	testutil.WaitFor(t, 10*time.Second, "webhook deliveries", func() bool { return len(rc.got()) >= n })
 	return rc.got()
 }
 
@@ -207,7 +208,7 @@ func TestWebhookDeliverySignedAndShaped(t *testing.T) {
 	if evs := events(t, ts, ""); len(evs) != 3 {
 		t.Fatalf("events = %+v, want 3", evs)
 	}
-	eventually(t, 5*time.Second, "all events delivered", func() bool { return len(events(t, ts, "delivered")) == 3 })
+	testutil.WaitFor(t, 5*time.Second, "all events delivered", func() bool { return len(events(t, ts, "delivered")) == 3 })
 	log := ts.Deliveries(t)
 	if len(log) != 3 || !log[0].Delivered || log[0].StatusCode != 200 || log[0].Attempt != 1 || log[0].Address != rc.URL+"/box" {
 		t.Fatalf("delivery log = %+v", log)
@@ -236,7 +237,7 @@ func TestWebhookRetriesFailingReceiver(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("delivery IDs %v, want a new one per attempt", ids)
 	}
-	eventually(t, 5*time.Second, "the event to be delivered", func() bool { return len(events(t, ts, "delivered")) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the event to be delivered", func() bool { return len(events(t, ts, "delivered")) == 1 })
 	log := ts.Deliveries(t)
 	if len(log) != 3 {
 		t.Fatalf("log = %+v", log)
@@ -257,7 +258,7 @@ func TestWebhookGivesUpAfterLastAttempt(t *testing.T) {
 	folder := ts.CreateFolder(t, "0", "in")
 	ts.CreateWebhook(t, folder, rc.URL)
 	ts.UploadFile(t, folder, "a", []byte("a"))
-	eventually(t, 5*time.Second, "the event to fail", func() bool { return len(events(t, ts, "failed")) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the event to fail", func() bool { return len(events(t, ts, "failed")) == 1 })
 	if n := len(rc.got()); n != 3 {
 		t.Fatalf("%d attempts, want 3", n)
 	}
@@ -274,7 +275,7 @@ func TestDeletingWebhookCancelsPendingEvents(t *testing.T) {
 	id := ts.CreateWebhook(t, folder, rc.URL)
 	ts.UploadFile(t, folder, "a", []byte("a"))
 	rc.wait(t, 1)
-	eventually(t, 5*time.Second, "the first attempt to be recorded", func() bool { return len(ts.Deliveries(t)) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the first attempt to be recorded", func() bool { return len(ts.Deliveries(t)) == 1 })
 	call(t, http.MethodDelete, ts.URL+"/2.0/webhooks/"+id, ts.ParentToken(t), "", nil).wantStatus(t, http.StatusNoContent)
 	if evs := events(t, ts, "canceled"); len(evs) != 1 {
 		t.Fatalf("canceled events = %+v", evs)
@@ -311,10 +312,10 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	folder := ts.CreateFolder(t, "0", "in")
 	ts.CreateWebhook(t, folder, rc.URL)
 	retry := ts.UploadFile(t, folder, "retry.wav", []byte("r"))
-	eventually(t, 5*time.Second, "a failed first attempt", func() bool { return len(ts.Deliveries(t)) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "a failed first attempt", func() bool { return len(ts.Deliveries(t)) == 1 })
 	inflight := ts.UploadFile(t, folder, "hang.wav", []byte("h"))
 	eventOf := map[string]string{} // file ID -> event ID seen before the restart
-	eventually(t, 5*time.Second, "the hanging delivery to start", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the hanging delivery to start", func() bool {
 		for _, d := range rc.got() {
 			eventOf[str(d.Event, "source", "id")] = str(d.Event, "id")
 		}
@@ -330,7 +331,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	mu.Unlock()
 	ts.Restart(t)
 
-	eventually(t, 10*time.Second, "both events delivered after the restart", func() bool { return len(events(t, ts, "delivered")) == 2 })
+	testutil.WaitFor(t, 10*time.Second, "both events delivered after the restart", func() bool { return len(events(t, ts, "delivered")) == 2 })
 	for _, fid := range []string{retry.ID, inflight.ID} {
 		found := false
 		for _, d := range rc.got() {

@@ -168,7 +168,7 @@ func TestJobLifecycle(t *testing.T) {
 		t.Fatal("the logs do not mention the job (is the logger wired?)")
 	}
 
-	waitFor(t, "the callback", 10*time.Second, func() bool { return len(cr.received()) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the callback", func() bool { return len(cr.received()) == 1 })
 	got := cr.received()[0]
 	if got.err != nil {
 		t.Fatalf("callback rejected: %v (body %s)", got.err, got.body)
@@ -397,7 +397,7 @@ func TestCancel(t *testing.T) {
 	// and a third one while queued behind it.
 	<-fake.started
 	third := submit(t, ts, "c", req)
-	waitFor(t, "the third job to be fetched", 10*time.Second, func() bool { return getJob(t, ts, third).MediaFetched })
+	testutil.WaitFor(t, 10*time.Second, "the third job to be fetched", func() bool { return getJob(t, ts, third).MediaFetched })
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+third, nil, nil)
 	if code != 200 || decodeJSON[api.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE queued: HTTP %d %s", code, body)
@@ -421,7 +421,7 @@ func TestCancel(t *testing.T) {
 	if eb := decodeJSON[api.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNoResult || eb.Error.Retryable {
 		t.Fatalf("result of a canceled job: HTTP %d %s", code, body)
 	}
-	waitFor(t, "three callbacks", 10*time.Second, func() bool { return len(cr.received()) == 3 })
+	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
 	for _, c := range cr.received() {
 		if c.err != nil || c.cb.Status != provider.StateCanceled {
 			t.Fatalf("callback %+v (%v)", c.cb, c.err)

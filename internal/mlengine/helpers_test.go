@@ -22,19 +22,8 @@ import (
 	"filesight/internal/provider"
 	api "filesight/internal/provider/mlengine"
 	"filesight/internal/signature"
+	"filesight/internal/testutil"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // call makes an API request and returns status, headers and body.
 func call(t *testing.T, ts *TestServer, method, path string, body any, hdr map[string]string) (int, http.Header, []byte) {
@@ -112,7 +101,7 @@ func getJob(t *testing.T, ts *TestServer, id string) api.Job {
 func waitStatus(t *testing.T, ts *TestServer, id string, want provider.State) api.Job {
 	t.Helper()
 	var j api.Job
-	waitFor(t, fmt.Sprintf("job %s to be %s", id, want), 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("job %s to be %s", id, want), func() bool {
 		j = getJob(t, ts, id)
 		if j.Status.Terminal() && j.Status != want {
 			t.Fatalf("job %s ended %s, want %s: %+v", id, j.Status, want, j)

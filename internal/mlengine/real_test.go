@@ -19,6 +19,7 @@ import (
 	"filesight/internal/provider"
 	api "filesight/internal/provider/mlengine"
 	"filesight/internal/secret"
+	"filesight/internal/testutil"
 )
 
 // TestRealAnalyzers runs the real analyzers behind the API on a generated
@@ -57,7 +58,7 @@ func TestRealAnalyzers(t *testing.T) {
 			t.Fatalf("submit: %v", err)
 		}
 		var st provider.JobStatus
-		waitFor(t, "the job to end", 90*time.Second, func() bool {
+		testutil.WaitFor(t, 90*time.Second, "the job to end", func() bool {
 			st, err = client.Status(ctx, ref)
 			if err != nil {
 				t.Fatalf("status: %v", err)
@@ -130,7 +131,7 @@ func TestRealAnalyzers(t *testing.T) {
 		}
 		dir := ts.Server().eng.jobDir(ref.ID)
 		seen := map[int]string{}
-		waitFor(t, "a speech recogniser or OCR process of the job", 60*time.Second, func() bool {
+		testutil.WaitFor(t, 60*time.Second, "a speech recogniser or OCR process of the job", func() bool {
 			for pid, comm := range jobProcesses(dir) {
 				seen[pid] = comm
 			}

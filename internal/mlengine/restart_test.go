@@ -7,6 +7,7 @@ import (
 
 	"filesight/internal/provider"
 	api "filesight/internal/provider/mlengine"
+	"filesight/internal/testutil"
 )
 
 // TestRestartPersistence stops the service with one job finished, one
@@ -23,12 +24,12 @@ func TestRestartPersistence(t *testing.T) {
 
 	done := submit(t, ts, "done", req)
 	waitStatus(t, ts, done, provider.StateSucceeded)
-	waitFor(t, "the first callback", 10*time.Second, func() bool { return len(cr.received()) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first callback", func() bool { return len(cr.received()) == 1 })
 	fake.block.Store(true)
 	running := submit(t, ts, "running", req)
 	<-fake.started
 	queued := submit(t, ts, "queued", req)
-	waitFor(t, "the queued job's download", 10*time.Second, func() bool { return getJob(t, ts, queued).MediaFetched })
+	testutil.WaitFor(t, 10*time.Second, "the queued job's download", func() bool { return getJob(t, ts, queued).MediaFetched })
 	if got := getJob(t, ts, running); got.Status != provider.StateRunning {
 		t.Fatalf("job is %s before the restart", got.Status)
 	}
@@ -66,7 +67,7 @@ func TestRestartPersistence(t *testing.T) {
 	if err != nil || stored.Attempts != 2 {
 		t.Fatalf("interrupted job attempts = %v (%v), want 2", stored.Attempts, err)
 	}
-	waitFor(t, "three callbacks", 10*time.Second, func() bool { return len(cr.received()) == 3 })
+	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
 	seen := map[string]int{}
 	for _, c := range cr.received() {
 		if c.err != nil || c.cb.Status != provider.StateSucceeded {
@@ -144,7 +145,7 @@ func TestCallbackRetries(t *testing.T) {
 		r := req
 		r.CallbackURL = cr.URL
 		submit(t, ts, "", r)
-		waitFor(t, "three attempts", 10*time.Second, func() bool { return cr.attempts.Load() == 3 })
+		testutil.WaitFor(t, 10*time.Second, "three attempts", func() bool { return cr.attempts.Load() == 3 })
 		got := cr.received()
 		for _, c := range got {
 			if c.err != nil {
@@ -161,7 +162,7 @@ func TestCallbackRetries(t *testing.T) {
 		r := req
 		r.CallbackURL = cr.URL
 		id := submit(t, ts, "", r)
-		waitFor(t, "the callback to be given up", 10*time.Second, func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the callback to be given up", func() bool {
 			var n int
 			ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND gave_up_at IS NOT NULL`, id).Scan(&n)
 			return n == 1
@@ -184,10 +185,10 @@ func TestCallbackRetries(t *testing.T) {
 		r := req
 		r.CallbackURL = cr.URL
 		id := submit(t, ts, "", r)
-		waitFor(t, "a failed attempt", 10*time.Second, func() bool { return cr.attempts.Load() >= 1 })
+		testutil.WaitFor(t, 10*time.Second, "a failed attempt", func() bool { return cr.attempts.Load() >= 1 })
 		ts.Restart(t)
 		close(up)
-		waitFor(t, "delivery after the restart", 10*time.Second, func() bool {
+		testutil.WaitFor(t, 10*time.Second, "delivery after the restart", func() bool {
 			var n int
 			ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND delivered_at IS NOT NULL`, id).Scan(&n)
 			return n == 1
@@ -211,7 +212,7 @@ func TestRetention(t *testing.T) {
 	if len(filesUnder(t, ts.Server().eng.jobDir(id))) == 0 {
 		t.Fatal("no result files right after the job")
 	}
-	waitFor(t, "the job to expire", 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the job to expire", func() bool {
 		code, _, _ := call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
 		return code == http.StatusNotFound
 	})

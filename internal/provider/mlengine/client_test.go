@@ -20,18 +20,8 @@ import (
 	"filesight/internal/provider/mlengine"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
+	"filesight/internal/testutil"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func provErr(t *testing.T, err error) *provider.Error {
 	t.Helper()
@@ -92,7 +82,7 @@ func TestClient(t *testing.T) {
 	}
 
 	var st provider.JobStatus
-	waitFor(t, "the job to run", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the job to run", func() bool {
 		st, err = c.Status(ctx, ref)
 		return err == nil && st.State == provider.StateRunning
 	})
@@ -112,7 +102,7 @@ func TestClient(t *testing.T) {
 	}
 
 	close(release)
-	waitFor(t, "the job to succeed", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the job to succeed", func() bool {
 		st, err = c.Status(ctx, ref)
 		return err == nil && st.State == provider.StateSucceeded
 	})
