@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,18 +12,9 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/config"
 	"filesight/internal/starter"
+	"filesight/internal/testenv"
 	"filesight/internal/testutil"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func TestMainUsage(t *testing.T) {
 	ctx := context.Background()
@@ -55,7 +45,7 @@ func TestMainUsage(t *testing.T) {
 // 503 (so Box retries) within the configured timeout, serves the codec
 // endpoint, and shuts down cleanly.
 func TestServeWhileTemporalIsDown(t *testing.T) {
-	addr, codecAddr := freeAddr(t), freeAddr(t)
+	addr, codecAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	keyString, err := codec.NewKeyString("k1")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +55,7 @@ func TestServeWhileTemporalIsDown(t *testing.T) {
 		"STARTER_ADDR":             addr,
 		"STARTER_CODEC_ADDR":       codecAddr,
 		"STARTER_TEMPORAL_TIMEOUT": "500ms",
-		"TEMPORAL_ADDRESS":         freeAddr(t), // nothing listens there
+		"TEMPORAL_ADDRESS":         testenv.FreeAddr(t), // nothing listens there
 		"FILESIGHT_CODEC_KEYS":     keyString.Reveal(),
 		"CODEC_AUTH_TOKEN":         codecToken,
 		"BOX_WEBHOOK_PRIMARY_KEY":  primaryKey,
