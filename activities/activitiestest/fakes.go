@@ -108,17 +108,22 @@ func (b *Box) call(op string) error {
 	return err
 }
 
-// Calls returns the recorded calls of op ("" for all).
-func (b *Box) Calls(op string) []Call {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// callsOf returns the calls of op among calls ("" for all), in order.
+func callsOf(calls []Call, op string) []Call {
 	var out []Call
-	for _, c := range b.calls {
+	for _, c := range calls {
 		if op == "" || c.Op == op {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// Calls returns the recorded calls of op ("" for all).
+func (b *Box) Calls(op string) []Call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return callsOf(b.calls, op)
 }
 
 func (b *Box) Downscope(ctx context.Context, fileID string, scopes ...string) (box.Token, error) {
@@ -327,13 +332,7 @@ func (p *Provider) record(op string, err error) {
 func (p *Provider) Calls(op string) []Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []Call
-	for _, c := range p.calls {
-		if op == "" || c.Op == op {
-			out = append(out, c)
-		}
-	}
-	return out
+	return callsOf(p.calls, op)
 }
 
 // Jobs returns the jobs created.
