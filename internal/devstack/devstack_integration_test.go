@@ -3,7 +3,6 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,31 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"filesight/internal/mediatest"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
 )
-
-// lockedBuffer collects the stack's output from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestUpProcessesTheSample is `make up` end to end, non-interactively: it
 // builds the programs, starts the real Temporal dev server, localbox,
@@ -67,7 +48,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	err := Up(ctx, Options{DataDir: dataDir, BinDir: binDir, ExitAfterSample: true, SampleTimeout: 5 * time.Minute, Out: &out})
 	logs := out.String()
 	if err != nil {
@@ -114,7 +95,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 	}
 
 	// Running again reuses credentials, folder and webhook.
-	var out2 lockedBuffer
+	var out2 testutil.SyncBuffer
 	if err := Up(ctx, Options{DataDir: dataDir, BinDir: binDir, NoSample: true, ExitAfterSample: true, Out: &out2}); err != nil {
 		t.Fatalf("second Up: %v\n%s", err, tailString(out2.String(), 4000))
 	}

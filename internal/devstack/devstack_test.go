@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"filesight/internal/testutil"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -133,7 +134,7 @@ func TestProcStopAndUnexpectedExit(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("process groups and signals as on Linux")
 	}
-	buf := &syncWriter{w: &bytes.Buffer{}}
+	buf := &testutil.SyncBuffer{}
 	out := NewOutput(buf, false)
 	logPath := filepath.Join(t.TempDir(), "sleeper.log")
 	p := &Proc{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "echo ready; trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"}, LogPath: logPath}
@@ -172,37 +173,9 @@ func TestProcStopAndUnexpectedExit(t *testing.T) {
 	if err := r.Start(out.Prefixed("stubborn", 2)); err != nil {
 		t.Fatal(err)
 	}
-	waitOutput(t, buf, "stubborn | up")
+	testutil.WaitFor(t, 10*time.Second, "stubborn | up in the output", func() bool { return strings.Contains(buf.String(), "stubborn | up") })
 	if err := r.Stop(200 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("stop of a stubborn process: %v", err)
-	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
-}
-
-func waitOutput(t *testing.T, buf *syncWriter, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(buf.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in output", want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
