@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -342,6 +343,37 @@ func TestIntegration(t *testing.T) {
 		}
 		s.assertNoLiveTokens(ctx, in.FileID)
 		s.record(ctx, id, "success")
+	})
+
+	// Music or a tone: every analysis runs and finds nothing. That is a
+	// success with "nothing to show", not a failure (the empty lists must
+	// survive the trip mlengine → JSON → card writer).
+	t.Run("audio without speech", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		tonePath := filepath.Join(t.TempDir(), "tone.m4a")
+		if out, err := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=4", tonePath).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v: %s", err, out)
+		}
+		tone, err := os.ReadFile(tonePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := s.upload("tone.m4a", tone, fast(workflows.Options{}))
+		id := s.start(ctx, in)
+		res, err := s.result(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != workflows.OutcomeSuccess || res.MediaKind != workflows.MediaAudio {
+			t.Fatalf("result %+v", res)
+		}
+		st := findCard(t, s.cards(ctx, in.FileID), "status:status")
+		if st.Status.Code != box.StatusSuccess || !strings.Contains(st.Status.Message, "no speech") {
+			t.Errorf("status %+v", st.Status)
+		}
+		s.assertNoLiveTokens(ctx, in.FileID)
 	})
 
 	t.Run("partial failure", func(t *testing.T) {

@@ -106,14 +106,19 @@ type Provider interface {
 
 // Result is the analysis result document. Field names are part of the
 // mlengine API; times are seconds.
+//
+// An analysis that ran and found nothing is an empty list ("keywords": []),
+// one that did not run (not requested, skipped, failed) is absent or null:
+// the list fields carry no omitempty, so "nothing found" survives JSON and is
+// not mistaken for "not produced".
 type Result struct {
 	Media      *MediaInfo  `json:"media,omitempty"`
 	Transcript *Transcript `json:"transcript,omitempty"`
-	Keywords   []Keyword   `json:"keywords,omitempty"`
-	Scenes     []Scene     `json:"scenes,omitempty"`
-	OCR        []OCRText   `json:"ocr,omitempty"`
+	Keywords   []Keyword   `json:"keywords"`
+	Scenes     []Scene     `json:"scenes"`
+	OCR        []OCRText   `json:"ocr"`
 	Loudness   *Loudness   `json:"loudness,omitempty"`
-	Silences   []Span      `json:"silences,omitempty"`
+	Silences   []Span      `json:"silences"`
 }
 
 type MediaInfo struct {
