@@ -388,3 +388,45 @@ func TestWriteCardsErrors(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestWriteCardsMentionsResubmissions(t *testing.T) {
+	f := newFixture(t, activitiestest.Plan{Duration: 0, Result: activitiestest.TalkResult()})
+
+	// Succeeded on its second attempt: a success card that says so.
+	job := succeededJob(t, f, provider.AnalysisTranscript)
+	job.Attempt, job.PreviousErrors = 2, []string{"interrupted: restarted too often"}
+	out, _, err := writeCards(t, f, []activities.JobOutcome{job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Job "mlengine" was resubmitted once after a retryable failure (attempt 1: interrupted: restarted too often); attempt 2 succeeded.`
+	if out.StatusCode != box.StatusSuccess || !strings.Contains(out.Message, want) {
+		t.Errorf("status %s, message %q; want it to contain %q", out.StatusCode, out.Message, want)
+	}
+
+	// Failed retryably on all three attempts: transient (trying later may
+	// help), and every attempt's error is named.
+	failed := activities.JobOutcome{Name: "mlengine", Ref: provider.JobRef{Provider: "mlengine", ID: "j3"},
+		Analyses: []string{provider.AnalysisTranscript}, State: string(provider.StateFailed), Error: "media_fetch_failed: 503",
+		Retryable: true, Attempt: 3, PreviousErrors: []string{"interrupted: restarted too often", "media_fetch_failed: 502"}}
+	out, _, err = writeCards(t, f, []activities.JobOutcome{failed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`job "mlengine" failed: media_fetch_failed: 503`, "resubmitted 2 times",
+		"attempt 1: interrupted: restarted too often; attempt 2: media_fetch_failed: 502", "attempt 3 did not succeed either"} {
+		if !strings.Contains(out.Message, s) {
+			t.Errorf("message %q lacks %q", out.Message, s)
+		}
+	}
+	if out.StatusCode != box.StatusTransientFailure {
+		t.Errorf("status %s, want %s for a retryable job failure", out.StatusCode, box.StatusTransientFailure)
+	}
+
+	// A job submitted once says nothing about resubmission.
+	failed.Attempt, failed.PreviousErrors = 0, nil
+	out, _, err = writeCards(t, f, []activities.JobOutcome{failed})
+	if err != nil || strings.Contains(out.Message, "resubmitted") {
+		t.Errorf("message %q, %v", out.Message, err)
+	}
+}

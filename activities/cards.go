@@ -137,6 +137,11 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 		res.StatusCode = failureCode(in.Jobs)
 		res.Message = fmt.Sprintf("Analysis failed: %s — %s.", orNone(failed), strings.Join(dedupe(reasons), "; "))
 	}
+	for _, j := range in.Jobs {
+		if n := resubmissionNote(j); n != "" {
+			res.Message += " " + n
+		}
+	}
 	if b.notes != nil {
 		res.Message += " " + strings.Join(b.notes, " ")
 	}
@@ -181,11 +186,35 @@ func jobFailureReason(j JobOutcome) string {
 	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, j.State))
 }
 
+// resubmissionNote tells, for a job that was resubmitted, why and how the
+// last attempt ended; "" for a job submitted once.
+func resubmissionNote(j JobOutcome) string {
+	if len(j.PreviousErrors) == 0 {
+		return ""
+	}
+	var prev []string
+	for i, e := range j.PreviousErrors {
+		prev = append(prev, fmt.Sprintf("attempt %d: %s", i+1, cmp.Or(e, "failed")))
+	}
+	attempt := max(j.Attempt, len(j.PreviousErrors)+1)
+	ended := "succeeded"
+	if j.State != string(provider.StateSucceeded) {
+		ended = "did not succeed either"
+	}
+	times := "once"
+	if n := len(j.PreviousErrors); n > 1 {
+		times = fmt.Sprintf("%d times", n)
+	}
+	return fmt.Sprintf("Job %q was resubmitted %s after a retryable failure (%s); attempt %d %s.",
+		j.Name, times, strings.Join(prev, "; "), attempt, ended)
+}
+
 // failureCode is transient when waiting or retrying later may help (a
-// deadline, a provider that did not take the job), permanent otherwise.
+// deadline, a provider that did not take the job, a job failure its
+// provider calls retryable), permanent otherwise.
 func failureCode(jobs []JobOutcome) string {
 	for _, j := range jobs {
-		if j.State == JobStateTimedOut || j.State == JobStateSubmitFailed {
+		if j.State == JobStateTimedOut || j.State == JobStateSubmitFailed || (j.State == string(provider.StateFailed) && j.Retryable) {
 			return box.StatusTransientFailure
 		}
 	}

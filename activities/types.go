@@ -132,6 +132,15 @@ type JobOutcome struct {
 	State    string                   `json:"state"`    // a provider.State, or "timed_out" / "submit_failed"
 	Status   []provider.AnalysisState `json:"status,omitempty"`
 	Error    string                   `json:"error,omitempty"`
+	// Retryable is set when the job failed with an error its provider calls
+	// retryable (the status card then says retrying later may help).
+	Retryable bool `json:"retryable,omitempty"`
+	// Attempt is the attempt this outcome is of when the job was
+	// resubmitted (2 for the first resubmission); PreviousErrors says why
+	// each earlier attempt failed, in order. Both are empty for a job
+	// submitted once.
+	Attempt        int      `json:"attempt,omitempty"`
+	PreviousErrors []string `json:"previous_errors,omitempty"`
 }
 
 // WriteCardsInput writes every card of a run plus the final status card.

@@ -135,6 +135,19 @@ type JobProgress struct {
 	Deadline     time.Time `json:"deadline,omitzero"`
 	Callback     bool      `json:"callback"`
 	Error        string    `json:"error,omitempty"`
+	// Attempt is the current attempt (1, or more once the job has been
+	// resubmitted after a retryable failure; JobID and State are the
+	// current attempt's). PreviousAttempts are the earlier ones, in order.
+	Attempt          int               `json:"attempt"`
+	PreviousAttempts []AttemptProgress `json:"previous_attempts,omitempty"`
+}
+
+// AttemptProgress is an earlier attempt of a resubmitted job.
+type AttemptProgress struct {
+	Attempt int    `json:"attempt"`
+	JobID   string `json:"job_id,omitempty"`
+	State   string `json:"state"`
+	Error   string `json:"error,omitempty"`
 }
 
 // TokenProgress is one downscoped token, by fingerprint.

@@ -61,6 +61,7 @@ type stack struct {
 	bc     *box.Client
 	mlc    *mlclient.Client
 	sim    *simProvider
+	flaky  *activitiestest.Provider
 	svc    *starter.Service
 	talk   []byte
 	folder string
@@ -105,6 +106,11 @@ func startStack(t *testing.T) *stack {
 	// A second "provider" that refuses us: the same mlengine with a wrong key.
 	refusing := mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: "not-the-engine-key", Name: "vision"})
 	s.sim = newSimProvider()
+	// A provider whose first job fails retryably (as mlengine's do after
+	// repeated restarts) and whose next one succeeds.
+	s.flaky = activitiestest.NewProvider("flaky", time.Now, activitiestest.Plan{Duration: 200 * time.Millisecond, Final: provider.StateFailed,
+		JobError: &provider.JobError{Code: "interrupted", Message: "the service restarted 3 times while the job ran", Retryable: true},
+		Next:     []activitiestest.Plan{{Duration: 200 * time.Millisecond, Result: activitiestest.AudioResult()}}})
 
 	// The starter, as in production: it starts workflows and turns signed
 	// provider callbacks into signals.
@@ -127,7 +133,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim}, tok, activities.Options{CallbackBaseURL: cb.URL, Logger: log})
+	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim, s.flaky}, tok, activities.Options{CallbackBaseURL: cb.URL, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,6 +475,64 @@ func TestIntegration(t *testing.T) {
 	// 5 times; the histories have the same number of events. (The server
 	// waits about a second between retries whatever NextRetryDelay says, so
 	// each poll costs a second of real time.)
+	// A job failing with a retryable job error is resubmitted as a new job
+	// with a read token of its own; the run replays (GetVersion marker).
+	t.Run("resubmission", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		in := s.upload("flaky.mp4", []byte("not really a video: the flaky provider never fetches it"), &workflows.Options{
+			VideoJobs:    []workflows.JobSpec{{Name: "flaky", Provider: "flaky", Analyses: []string{provider.AnalysisTranscript, provider.AnalysisKeywords}}},
+			PollMinDelay: 20 * time.Millisecond, PollMaxDelay: 20 * time.Millisecond,
+		})
+		id := s.start(ctx, in)
+		res, err := s.result(ctx, id)
+		if err != nil || res.Outcome != workflows.OutcomeSuccess {
+			t.Fatalf("%+v %v", res, err)
+		}
+		jobs := s.flaky.Jobs()
+		if len(jobs) != 2 || jobs[0].Request.IdempotencyKey != id+"/flaky" || jobs[1].Request.IdempotencyKey != id+"/flaky/attempt-2" {
+			t.Fatalf("jobs at the provider: %+v", jobs)
+		}
+		if p := s.progress(ctx, id); p.Jobs[0].Attempt != 2 || len(p.Jobs[0].PreviousAttempts) != 1 || !strings.Contains(p.Jobs[0].PreviousAttempts[0].Error, "interrupted") {
+			t.Errorf("job progress %+v", p.Jobs[0])
+		}
+		if stc := findCard(t, s.cards(ctx, in.FileID), "status:status"); stc.Status.Code != box.StatusSuccess || !strings.Contains(stc.Status.Message, "resubmitted once") {
+			t.Errorf("status %+v", stc.Status)
+		}
+		var reads int
+		for _, tk := range s.tokens(ctx, "all") {
+			if tk.ResourceID == in.FileID && slices.Contains(tk.Scopes, "item_download") {
+				reads++
+			}
+		}
+		if reads != 2 || jobs[0].Request.MediaToken == jobs[1].Request.MediaToken {
+			t.Errorf("%d read tokens issued for the file, want 2 (one per attempt)", reads)
+		}
+		s.assertNoLiveTokens(ctx, in.FileID)
+		path := filepath.Join(t.TempDir(), "resubmission.json")
+		h, err := replay.WriteHistory(ctx, s.c, id, "", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		markers := 0
+		for _, e := range h.Events {
+			if e.GetEventType() == enumspb.EVENT_TYPE_MARKER_RECORDED {
+				markers++
+			}
+		}
+		if markers != 1 {
+			t.Errorf("%d marker events, want 1 (the resubmission's version marker)", markers)
+		}
+		r, err := replay.NewReplayer(codec.NewDataConverter(testKeyring(t), codec.Options{Compress: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := replay.Failed(replay.ReplayFiles(r, nil, path)); err != nil {
+			t.Fatalf("the resubmission's history does not replay: %v", err)
+		}
+	})
+
 	t.Run("history length does not grow with job duration", func(t *testing.T) {
 		s.t = t
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -46,6 +46,11 @@ type Options struct {
 	// polls of a running job (the provider's Retry-After is clamped to it).
 	PollMinDelay time.Duration `json:"poll_min_delay,omitempty"`
 	PollMaxDelay time.Duration `json:"poll_max_delay,omitempty"`
+	// MaxResubmissions is how many times a job that fails with an error its
+	// provider calls retryable (restarted too often, media fetch hit 5xx or
+	// timeouts) is submitted again, as a new job, within its original
+	// deadline. nil means DefaultMaxResubmissions; 0 disables resubmission.
+	MaxResubmissions *int `json:"max_resubmissions,omitempty"`
 }
 
 // Defaults. See docs/workflow.md for the reasoning.
@@ -54,6 +59,11 @@ const (
 	DefaultJobTimeout   = 4 * time.Hour
 	DefaultPollMinDelay = 2 * time.Second
 	DefaultPollMaxDelay = time.Minute
+	// DefaultMaxResubmissions: one more try after a retryable job failure.
+	DefaultMaxResubmissions = 1
+	// MaxResubmissionsLimit bounds MaxResubmissions: a job failing
+	// retryably this often is not going to succeed now.
+	MaxResubmissionsLimit = 5
 )
 
 // DefaultVideoExtensions and DefaultAudioExtensions are the supported file types.
@@ -116,11 +126,25 @@ func (o *Options) withDefaults() Options {
 	if r.PollMaxDelay < r.PollMinDelay {
 		r.PollMaxDelay = r.PollMinDelay
 	}
+	if r.MaxResubmissions == nil {
+		r.MaxResubmissions = new(DefaultMaxResubmissions)
+	}
 	return r
+}
+
+// maxResubmissions is MaxResubmissions after withDefaults.
+func (o Options) maxResubmissions() int {
+	if o.MaxResubmissions == nil {
+		return DefaultMaxResubmissions
+	}
+	return *o.MaxResubmissions
 }
 
 // validate rejects pipelines the workflow cannot run.
 func (o Options) validate() error {
+	if n := o.maxResubmissions(); n < 0 || n > MaxResubmissionsLimit {
+		return fmt.Errorf("max_resubmissions %d is not within 0–%d", n, MaxResubmissionsLimit)
+	}
 	for _, jobs := range [][]JobSpec{o.VideoJobs, o.AudioJobs} {
 		var names []string
 		for _, j := range jobs {

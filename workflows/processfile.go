@@ -23,6 +23,18 @@ var a *activities.Activities
 // errDeadline marks a job whose deadline passed.
 var errDeadline = errors.New("job deadline passed")
 
+// Change IDs for workflow.GetVersion (docs/workflow.md, "Determinism").
+const (
+	// changeResubmit: a job that fails with a retryable job error is
+	// submitted again (Options.MaxResubmissions). Runs recorded before it
+	// report the failure as it is.
+	changeResubmit = "resubmit-retryable-job-failures"
+)
+
+// minResubmitTime is the least time before a job's deadline worth a
+// resubmission: a resubmitted job keeps its first submission's deadline.
+const minResubmitTime = time.Minute
+
 // ProcessFile is the workflow of one file version: DESIGN §4 steps 1–6.
 // See docs/workflow.md for the walk-through, timeouts and retry policies.
 func ProcessFile(ctx workflow.Context, in ProcessFileInput) (*ProcessFileResult, error) {
@@ -112,6 +124,18 @@ type jobRun struct {
 	deadline     time.Time
 	analyses     []provider.AnalysisState
 	err          string
+	// retryable is set when the job failed with an error its provider
+	// calls retryable: such a job may be resubmitted.
+	retryable bool
+	// attempt counts submissions (1, then 2 for the first resubmission);
+	// ref, state, mediaFetched, analyses and err are the current
+	// attempt's, prior the earlier attempts'.
+	attempt int
+	prior   []AttemptProgress
+	// readDone is set once the first attempt no longer needs the run's
+	// read token although the job goes on (it is being resubmitted with a
+	// read token of its own).
+	readDone bool
 	// finished is set when the job's goroutine has returned.
 	finished bool
 	// callbackUsed is set once a callback for this job has been acted upon,
@@ -189,7 +213,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 
 	// Step 4: submit every job in parallel and wait for each.
 	for _, s := range specs {
-		j := &jobRun{spec: s, state: JobPending}
+		j := &jobRun{spec: s, state: JobPending, attempt: 1}
 		r.jobs = append(r.jobs, j)
 	}
 	for _, j := range r.jobs {
@@ -203,7 +227,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	// job is over, one way or the other).
 	if err := workflow.Await(ctx, func() bool {
 		for _, j := range r.jobs {
-			if !j.mediaFetched && !j.finished {
+			if !j.mediaFetched && !j.finished && !j.readDone {
 				return false
 			}
 		}
@@ -220,9 +244,17 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	r.setStage(ctx, StageWriting)
 	outcomes := make([]activities.JobOutcome, 0, len(r.jobs))
 	for _, j := range r.jobs {
-		outcomes = append(outcomes, activities.JobOutcome{
+		o := activities.JobOutcome{
 			Name: j.spec.Name, Ref: j.ref, Analyses: j.spec.Analyses, State: j.state, Status: j.analyses, Error: j.err,
-		})
+			Retryable: j.retryable,
+		}
+		if len(j.prior) > 0 {
+			o.Attempt = j.attempt
+			for _, p := range j.prior {
+				o.PreviousErrors = append(o.PreviousErrors, p.Error)
+			}
+		}
+		outcomes = append(outcomes, o)
 	}
 	var wr activities.WriteCardsResult
 	err = r.withWriteToken(ctx, func(tok activities.Token) error {
@@ -310,7 +342,8 @@ func (r *run) allJobsFinished() bool {
 }
 
 // runJob is one job's life: submit, wait until the media is fetched, wait
-// until it ends (or its deadline passes, which cancels it at the provider).
+// until it ends (or its deadline passes, which cancels it at the provider);
+// then, while it failed with a retryable job error and may, resubmit it.
 func (r *run) runJob(ctx workflow.Context, j *jobRun, read activities.Token) {
 	j.state = JobSubmitting
 	r.updateDetails(ctx)
@@ -336,25 +369,109 @@ func (r *run) runJob(ctx workflow.Context, j *jobRun, read activities.Token) {
 	j.deadline = workflow.Now(ctx).Add(r.opts.JobTimeout)
 	r.updateDetails(ctx)
 
+	st, err := r.awaitAttempt(ctx, j, nil)
+	r.settle(ctx, j, st, err)
+	for r.mayResubmit(ctx, j) {
+		// Decided here, where the old code simply ended: runs that never
+		// see a retryable failure record no marker at all.
+		if workflow.GetVersion(ctx, changeResubmit, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		r.resubmit(ctx, j)
+	}
+}
+
+// awaitAttempt waits for the current attempt of a submitted job: until the
+// media is fetched (then onFetched runs, if set), then until it ends.
+func (r *run) awaitAttempt(ctx workflow.Context, j *jobRun, onFetched func()) (provider.JobStatus, error) {
 	st, err := r.awaitJob(ctx, j, activities.AwaitMediaFetched)
 	if err == nil && !st.State.Terminal() {
 		r.apply(ctx, j, st)
+		if onFetched != nil {
+			onFetched()
+		}
 		st, err = r.awaitJob(ctx, j, activities.AwaitTerminal)
 	}
+	return st, err
+}
+
+// settle records how the current attempt's wait ended.
+func (r *run) settle(ctx workflow.Context, j *jobRun, st provider.JobStatus, err error) {
 	switch {
 	case err == nil:
 		r.apply(ctx, j, st)
 	case errors.Is(err, errDeadline):
-		j.state, j.err = JobTimedOut, fmt.Sprintf("did not finish within %s", r.opts.JobTimeout)
+		j.state, j.err, j.retryable = JobTimedOut, fmt.Sprintf("did not finish within %s", r.opts.JobTimeout), false
 		r.cancelJob(ctx, j)
 	case temporal.IsCanceledError(err) || ctx.Err() != nil:
 		// finish cancels it at the provider.
 	default:
 		// Polling failed for good (job unknown, credentials refused...):
 		// stop it at the provider too, so it does not run for nothing.
-		j.state, j.err = string(provider.StateFailed), failureText(err)
+		j.state, j.err, j.retryable = string(provider.StateFailed), failureText(err), false
 		r.cancelJob(ctx, j)
 	}
+}
+
+// mayResubmit: the job failed with a retryable job error (never a
+// non-retryable one, a cancellation or a deadline), resubmissions are left,
+// the run is not being cancelled, and the job's deadline is not too close.
+func (r *run) mayResubmit(ctx workflow.Context, j *jobRun) bool {
+	return j.state == string(provider.StateFailed) && j.retryable && ctx.Err() == nil &&
+		j.attempt <= r.opts.maxResubmissions() &&
+		j.deadline.Sub(workflow.Now(ctx)) >= minResubmitTime
+}
+
+// resubmit submits a job that failed retryably again, as a new job: a new
+// idempotency key ({workflowID}/{job}/attempt-N), a read token of its own
+// (the run's may be revoked already, once every provider had the media),
+// revoked as soon as this attempt has the media or is over, and the
+// deadline of the first submission. Every token is in r.tokens, so the
+// compensation revokes it whatever happens.
+func (r *run) resubmit(ctx workflow.Context, j *jobRun) {
+	j.readDone = true // the first attempt is done with the run's read token
+	j.prior = append(j.prior, AttemptProgress{Attempt: j.attempt, JobID: j.ref.ID, State: j.state, Error: j.err})
+	j.attempt++
+	j.ref, j.state, j.err, j.retryable = provider.JobRef{}, JobSubmitting, "", false
+	j.mediaFetched, j.analyses, j.callbackUsed = false, nil, false
+	r.updateDetails(ctx)
+
+	t, err := r.issueToken(ctx, activities.PurposeRead, activities.ScopeItemPreview, activities.ScopeItemDownload)
+	if err != nil {
+		if temporal.IsCanceledError(err) || ctx.Err() != nil {
+			j.state = string(provider.StateCanceled)
+			return
+		}
+		j.state, j.err = JobSubmitFailed, "issuing a read token for the resubmission: "+failureText(err)
+		return
+	}
+	o := submitOptions
+	o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, j.deadline.Sub(workflow.Now(ctx)))
+	var ref provider.JobRef
+	err = workflow.ExecuteActivity(r.ao(ctx, o, "Resubmit %s job %q, attempt %d (%s)", j.spec.Provider, j.spec.Name, j.attempt, strings.Join(j.spec.Analyses, ", ")),
+		a.SubmitJob, activities.SubmitJobInput{
+			Provider:       j.spec.Provider,
+			IdempotencyKey: fmt.Sprintf("%s/%s/attempt-%d", r.wfID, j.spec.Name, j.attempt),
+			FileID:         r.in.FileID,
+			ReadToken:      t.tok,
+			Analyses:       j.spec.Analyses,
+			Labels:         map[string]string{"workflow_id": r.wfID, "job": j.spec.Name, "attempt": fmt.Sprint(j.attempt)},
+		}).Get(ctx, &ref)
+	if err != nil {
+		r.revoke(ctx, t)
+		if temporal.IsCanceledError(err) {
+			j.state = string(provider.StateCanceled)
+			return
+		}
+		j.state, j.err = JobSubmitFailed, failureText(err)
+		return
+	}
+	j.ref, j.state = ref, JobSubmitted
+	r.updateDetails(ctx)
+
+	st, err := r.awaitAttempt(ctx, j, func() { r.revoke(ctx, t) })
+	r.revoke(ctx, t) // the attempt is over (a no-op once revoked)
+	r.settle(ctx, j, st, err)
 }
 
 func (r *run) apply(ctx workflow.Context, j *jobRun, st provider.JobStatus) {
@@ -369,6 +486,7 @@ func (r *run) apply(ctx workflow.Context, j *jobRun, st provider.JobStatus) {
 			j.err = st.Error.Code + ": " + st.Error.Message
 		}
 	}
+	j.retryable = st.State == provider.StateFailed && st.Error != nil && st.Error.Retryable
 	r.updateDetails(ctx)
 }
 
@@ -660,6 +778,9 @@ func (r *run) updateDetails(ctx workflow.Context) {
 		if j.ref.ID != "" {
 			b.WriteString(fmt.Sprintf(" (id %s)", j.ref.ID))
 		}
+		if j.attempt > 1 {
+			b.WriteString(fmt.Sprintf(", attempt %d", j.attempt))
+		}
 		if j.mediaFetched {
 			b.WriteString(", media fetched")
 		}
@@ -686,6 +807,7 @@ func (r *run) progress() Progress {
 		p.Jobs = append(p.Jobs, JobProgress{
 			Name: j.spec.Name, Provider: j.spec.Provider, JobID: j.ref.ID, Analyses: slices.Clone(j.spec.Analyses),
 			State: j.state, MediaFetched: j.mediaFetched, Deadline: j.deadline, Callback: j.callbackUsed || r.callbackPending(j), Error: j.err,
+			Attempt: j.attempt, PreviousAttempts: slices.Clone(j.prior),
 		})
 	}
 	for _, t := range r.tokens {

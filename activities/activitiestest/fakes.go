@@ -271,7 +271,8 @@ func (b *Box) TokenValues() []string {
 type Plan struct {
 	// FetchAfter and Duration are measured on the clock from submission:
 	// the media is fetched after FetchAfter, the job ends after Duration.
-	// Duration < 0 means never.
+	// Duration < 0 means never. A job that succeeds has fetched the media;
+	// one that fails before FetchAfter never did (a failed download).
 	FetchAfter time.Duration
 	Duration   time.Duration
 	// Final is the end state (default succeeded); JobError goes with failed.
@@ -285,6 +286,19 @@ type Plan struct {
 	RetryAfter time.Duration
 	// SubmitErrors fail the first submissions, in order.
 	SubmitErrors []error
+	// Next scripts the jobs created after the first (a resubmission gets a
+	// new job): Next[0] the second job, Next[1] the third, and so on; the
+	// last one also serves every later job. Empty: every job follows this
+	// plan. SubmitErrors and Next of the plans in Next are not used.
+	Next []Plan
+}
+
+// planFor is the plan job n (1-based) follows.
+func (p Plan) planFor(n int) Plan {
+	if n <= 1 || len(p.Next) == 0 {
+		return p
+	}
+	return p.Next[min(n-2, len(p.Next)-1)]
 }
 
 // Job is a fake job.
@@ -317,7 +331,8 @@ func NewProvider(name string, clock Clock, plan Plan) *Provider {
 
 func (p *Provider) Name() string { return p.name }
 
-// SetPlan replaces the plan (for jobs not yet ended).
+// SetPlan replaces the plan (for jobs not yet ended, and with its Next, for
+// the jobs created after the first).
 func (p *Provider) SetPlan(plan Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -381,41 +396,47 @@ func (p *Provider) find(ref provider.JobRef) *Job {
 	return nil
 }
 
+// planOf is the plan job j follows. p.mu held.
+func (p *Provider) planOf(j *Job) Plan {
+	return p.plan.planFor(slices.Index(p.jobs, j) + 1)
+}
+
 // status computes a job's status now. p.mu held.
 func (p *Provider) status(j *Job) provider.JobStatus {
+	plan := p.planOf(j)
 	now := p.clock()
 	elapsed := now.Sub(j.Submitted)
 	st := provider.JobStatus{Ref: j.Ref, UpdatedAt: now}
-	st.MediaFetched = elapsed >= p.plan.FetchAfter
+	st.MediaFetched = elapsed >= plan.FetchAfter
 	switch {
 	case j.Canceled:
 		st.State = provider.StateCanceled
-	case p.plan.Duration >= 0 && elapsed >= p.plan.Duration:
-		st.State = p.plan.Final
+	case plan.Duration >= 0 && elapsed >= plan.Duration:
+		st.State = plan.Final
 		if st.State == "" {
 			st.State = provider.StateSucceeded
 		}
-		st.MediaFetched = true
+		st.MediaFetched = st.MediaFetched || st.State == provider.StateSucceeded
 		st.Progress = 1
 		if st.State == provider.StateFailed {
-			st.Error = p.plan.JobError
+			st.Error = plan.JobError
 		}
 	case st.MediaFetched:
 		st.State = provider.StateRunning
-		st.RetryAfter = p.plan.RetryAfter
-		if p.plan.Duration > 0 {
-			st.Progress = float64(elapsed) / float64(p.plan.Duration)
+		st.RetryAfter = plan.RetryAfter
+		if plan.Duration > 0 {
+			st.Progress = float64(elapsed) / float64(plan.Duration)
 		}
 	default:
 		st.State = provider.StateQueued
-		st.RetryAfter = p.plan.RetryAfter
+		st.RetryAfter = plan.RetryAfter
 	}
 	for _, a := range j.Request.Analyses {
 		as := provider.AnalysisState{Name: a, State: st.State}
 		if st.State == provider.StateSucceeded {
 			as.State = provider.StateSucceeded
 		}
-		if s, ok := p.plan.Analyses[a]; ok && st.State.Terminal() {
+		if s, ok := plan.Analyses[a]; ok && st.State.Terminal() {
 			as.State = s
 		}
 		st.Analyses = append(st.Analyses, as)
@@ -453,11 +474,12 @@ func (p *Provider) Result(ctx context.Context, ref provider.JobRef) (*provider.R
 	if j == nil || p.status(j).State != provider.StateSucceeded {
 		return nil, &provider.Error{Op: "result", StatusCode: 409, Code: "not_succeeded", Message: "job has no result"}
 	}
-	if p.plan.Result == nil {
+	plan := p.planOf(j)
+	if plan.Result == nil {
 		return &provider.Result{}, nil
 	}
 	// A deep copy, as if decoded from JSON.
-	b, _ := json.Marshal(p.plan.Result)
+	b, _ := json.Marshal(plan.Result)
 	var r provider.Result
 	_ = json.Unmarshal(b, &r)
 	return &r, nil
