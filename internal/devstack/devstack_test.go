@@ -109,13 +109,24 @@ func TestOutputPrefixesWholeLines(t *testing.T) {
 	var buf bytes.Buffer
 	o := NewOutput(&buf, false)
 	a, b := o.Prefixed("alpha", 0), o.Prefixed("beta", 1)
+	// Like two child processes: each stream has one writer (exec copies a
+	// pipe from one goroutine), the streams run concurrently, and a line may
+	// arrive in pieces.
 	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Add(2)
-		go func() { defer wg.Done(); a.Write([]byte("one ")); a.Write([]byte("line\n")) }()
-		go func() { defer wg.Done(); b.Write([]byte("two\r\nthree\n")) }()
-		_ = i
-	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			a.Write([]byte("one "))
+			a.Write([]byte("line\n"))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			b.Write([]byte("two\r\nthree\n"))
+		}
+	}()
 	wg.Wait()
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != 150 {
