@@ -163,8 +163,46 @@ func StartTemporal(t testing.TB, opts ...Option) *Temporal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostPort := FreeAddr(t)
-	dso := testsuite.DevServerOptions{
+	// Concurrent test packages each start a dev server, and the CLI picks
+	// free ports for its internal services itself, so two of them can race
+	// for a port and one crash at start-up. A start that fails is tried
+	// again on fresh ports; each failure is logged with the server's output.
+	var (
+		srv      *testsuite.DevServer
+		hostPort string
+		uiURL    string
+	)
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		var dso testsuite.DevServerOptions
+		hostPort, uiURL, dso = devServerOptions(t, o, dc, logFile)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		srv, err = testsuite.StartDevServer(ctx, dso)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == attempts {
+			logFile.Close()
+			t.Fatalf("testenv: starting Temporal dev server (%d attempts): %v\n%s", attempts, err, tail(logPath))
+		}
+		t.Logf("testenv: dev server start %d failed, trying other ports: %v\n%s", attempt, err, tail(logPath))
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Logf("testenv: stopping dev server: %v", err)
+		}
+		logFile.Close()
+	})
+	return &Temporal{
+		Client: srv.Client(), HostPort: hostPort, Namespace: "default", UIURL: uiURL,
+		Keyring: kr, DataConverter: dc, LogPath: logPath, server: srv,
+	}
+}
+
+func devServerOptions(t testing.TB, o options, dc converter.DataConverter, logFile *os.File) (hostPort, uiURL string, dso testsuite.DevServerOptions) {
+	hostPort = FreeAddr(t)
+	dso = testsuite.DevServerOptions{
 		ExistingPath: TemporalCLI(t),
 		ClientOptions: &client.Options{
 			HostPort:         hostPort,
@@ -180,7 +218,6 @@ func StartTemporal(t testing.TB, opts ...Option) *Temporal {
 		Stdout:           logFile,
 		Stderr:           logFile,
 	}
-	var uiURL string
 	if o.ui {
 		_, port, _ := net.SplitHostPort(FreeAddr(t))
 		dso.EnableUI = true
@@ -190,23 +227,7 @@ func StartTemporal(t testing.TB, opts ...Option) *Temporal {
 			dso.ExtraArgs = append(dso.ExtraArgs, "--ui-codec-endpoint", o.codecEndpoint)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, dso)
-	if err != nil {
-		logFile.Close()
-		t.Fatalf("testenv: starting Temporal dev server: %v\n%s", err, tail(logPath))
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Logf("testenv: stopping dev server: %v", err)
-		}
-		logFile.Close()
-	})
-	return &Temporal{
-		Client: srv.Client(), HostPort: hostPort, Namespace: "default", UIURL: uiURL,
-		Keyring: kr, DataConverter: dc, LogPath: logPath, server: srv,
-	}
+	return hostPort, uiURL, dso
 }
 
 // NewClient dials the server again with other options (for example without
