@@ -136,6 +136,22 @@ func unavailable(w http.ResponseWriter) int {
 	return http.StatusServiceUnavailable
 }
 
+// serviceError answers an error of the core Service: 400 for invalid input,
+// 503 + Retry-After when Temporal is unavailable (so the sender retries),
+// 500 otherwise. The bodies are fixed texts; the error itself is only logged.
+func serviceError(w http.ResponseWriter, err error, invalidMsg, failedMsg string) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, errorBody{invalidMsg})
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnavailable):
+		return unavailable(w)
+	default:
+		writeJSON(w, http.StatusInternalServerError, errorBody{failedMsg})
+		return http.StatusInternalServerError
+	}
+}
+
 func (h *handler) boxWebhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status, attrs := h.serveBoxWebhook(w, r)
@@ -171,16 +187,7 @@ func (h *handler) serveBoxWebhook(w http.ResponseWriter, r *http.Request) (int, 
 	d, err := h.cfg.Service.HandleFileEvent(r.Context(), ev)
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
-		switch {
-		case errors.Is(err, ErrInvalid):
-			writeJSON(w, http.StatusBadRequest, errorBody{"invalid event"})
-			return http.StatusBadRequest, attrs
-		case errors.Is(err, ErrUnavailable):
-			return unavailable(w), attrs
-		default:
-			writeJSON(w, http.StatusInternalServerError, errorBody{"could not start processing"})
-			return http.StatusInternalServerError, attrs
-		}
+		return serviceError(w, err, "invalid event", "could not start processing"), attrs
 	}
 	attrs = append(attrs, slog.String("outcome", string(d.Outcome)), slog.String("workflow_id", d.WorkflowID))
 	if d.Reason != "" {
@@ -234,19 +241,11 @@ func (h *handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	attrs := []slog.Attr{slog.String("job_id", cb.JobID), slog.String("job_status", cb.Status), slog.String("workflow_id", cb.WorkflowID)}
 	if err := h.cfg.Service.DeliverCallback(r.Context(), cb); err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
-		switch {
-		case errors.Is(err, ErrUnknownWorkflow):
+		if errors.Is(err, ErrUnknownWorkflow) {
 			writeJSON(w, http.StatusNotFound, errorBody{"unknown job"})
 			return http.StatusNotFound, attrs
-		case errors.Is(err, ErrInvalid):
-			writeJSON(w, http.StatusBadRequest, errorBody{"invalid callback"})
-			return http.StatusBadRequest, attrs
-		case errors.Is(err, ErrUnavailable):
-			return unavailable(w), attrs
-		default:
-			writeJSON(w, http.StatusInternalServerError, errorBody{"could not deliver callback"})
-			return http.StatusInternalServerError, attrs
 		}
+		return serviceError(w, err, "invalid callback", "could not deliver callback"), attrs
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "delivered", "workflow_id": cb.WorkflowID})
 	return http.StatusOK, attrs
