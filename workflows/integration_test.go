@@ -469,12 +469,6 @@ func TestIntegration(t *testing.T) {
 		s.record(ctx, id, "job-timeout")
 	})
 
-	// The infrequent-polling pattern on the real server: a job that takes
-	// 2 hours of the provider's (simulated) time, asking to be polled every
-	// 4 minutes, is polled 31 times; a 2-minute job polled every 30 seconds
-	// 5 times; the histories have the same number of events. (The server
-	// waits about a second between retries whatever NextRetryDelay says, so
-	// each poll costs a second of real time.)
 	// A job failing with a retryable job error is resubmitted as a new job
 	// with a read token of its own; the run replays (GetVersion marker).
 	t.Run("resubmission", func(t *testing.T) {
@@ -533,6 +527,12 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 
+	// The infrequent-polling pattern on the real server: a job that takes
+	// 2 hours of the provider's (simulated) time, asking to be polled every
+	// 4 minutes, is polled 31 times; a 2-minute job polled every 30 seconds
+	// 5 times; the histories have the same number of events. (The server
+	// waits about a second between retries whatever NextRetryDelay says, so
+	// each poll costs a second of real time.)
 	t.Run("history length does not grow with job duration", func(t *testing.T) {
 		s.t = t
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
