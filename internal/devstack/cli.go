@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"filesight/internal/program"
 )
 
 const usage = `usage: devstack [flags] [up]              bring everything up (make up)
@@ -18,8 +19,9 @@ const usage = `usage: devstack [flags] [up]              bring everything up (ma
 flags:
 `
 
-// Main runs the devstack command line and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main runs the devstack program (program.Func).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
+	env = program.OrOS(env)
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -30,29 +32,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sampleTimeout := fs.Duration("sample-timeout", 20*time.Minute, "how long to wait for the sample's workflow")
 	color := fs.String("color", "auto", "prefix colors: auto, always, never")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return program.ExitCode(program.Usage(err))
 	}
 	cmd, rest := "up", fs.Args()
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
-	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
+	_, noColor := env.Lookup("NO_COLOR")
+	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && !noColor)
 	switch cmd {
 	case "up":
 		if len(rest) > 0 {
 			fs.Usage()
-			return 2
+			return program.ExitUsage
 		}
 		err := Up(ctx, Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
 			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor})
 		if err != nil {
 			fmt.Fprintf(stderr, "devstack: %v\n", err)
-			return 1
+			return program.ExitFailure
 		}
-		return 0
+		return program.ExitOK
 	case "upload":
 		ufs := flag.NewFlagSet("upload", flag.ContinueOnError)
 		ufs.SetOutput(stderr)
@@ -60,18 +60,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name := ufs.String("name", "", "name in the inbox (default: the file's base name)")
 		if err := ufs.Parse(rest); err != nil || ufs.NArg() != 1 {
 			fs.Usage()
-			return 2
+			return program.ExitUsage
 		}
 		out := NewOutput(stdout, useColor)
 		if err := UploadCommand(ctx, *dataDir, ufs.Arg(0), *name, !*noWait, *sampleTimeout, out); err != nil {
 			fmt.Fprintf(stderr, "devstack upload: %v\n", err)
-			return 1
+			return program.ExitFailure
 		}
-		return 0
+		return program.ExitOK
 	default:
 		fmt.Fprintf(stderr, "devstack: unknown command %q\n", cmd)
 		fs.Usage()
-		return 2
+		return program.ExitUsage
 	}
 }
 

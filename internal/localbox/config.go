@@ -60,7 +60,7 @@ type Config struct {
 	// MaxJSONBytes bounds JSON request bodies (metadata documents, JSON Patch).
 	MaxJSONBytes int64 `env:"LOCALBOX_MAX_JSON_BYTES, default=16777216"`
 
-	// LogLevel is used by localbox/main.go for its slog handler.
+	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"LOCALBOX_LOG_LEVEL, default=info"`
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Config configures the job service. Fields with an env tag are read by
-// LoadConfig; the others are tuning knobs for tests and embedders, and their
+// Main from the environment; the others are tuning knobs for tests and embedders, and their
 // zero value means the documented default.
 type Config struct {
 	// Addr is the listen address of ListenAndServe.
@@ -46,7 +46,7 @@ type Config struct {
 	// thumbnails) is kept; after it GET answers 404 and its idempotency key
 	// is free again.
 	Retention time.Duration `env:"MLENGINE_RETENTION, default=168h"`
-	// LogLevel is used by mlengine/main.go for its slog handler.
+	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
 
 	// FetchConcurrency is how many media downloads run at once (default 2).
@@ -86,12 +86,9 @@ type Config struct {
 	CancelWait time.Duration
 }
 
-// LoadConfig reads Config from the environment. Each secret may instead be
-// given as a file path in NAME_FILE (e.g. MLENGINE_API_KEY_FILE).
-func LoadConfig(ctx context.Context) (Config, error) {
-	return loadConfig(ctx, envconfig.OsLookuper())
-}
-
+// loadConfig reads Config from l (Main: the environment). Every variable
+// may instead be given as a file path in NAME_FILE (e.g.
+// MLENGINE_API_KEY_FILE).
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, l); err != nil {

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/sethvargo/go-envconfig"
 	"go.temporal.io/sdk/client"
 
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/program"
 	"filesight/internal/provider/mlengine"
 	"filesight/internal/signature"
 	"filesight/workflows"
@@ -33,28 +33,25 @@ Configuration comes from the environment; see docs/starter.md.
 `
 
 // Env is where Main reads its configuration.
-type Env = envconfig.Lookuper
+type Env = program.Env
 
-// Main runs the starter command line and returns the process exit code.
-// main() is a thin wrapper around it.
+// Main runs the starter program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env Env) int {
-	if env == nil {
-		env = envconfig.OsLookuper()
-	}
+	env = program.OrOS(env)
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
-		return 0
+		return program.ExitOK
 	}
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, env); err != nil {
 		fmt.Fprintf(stderr, "starter: %v\n", err)
-		return 2
+		return program.ExitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := program.NewLogger(stderr, program.LogText, cfg.LogLevel)
 	var err error
 	switch cmd {
 	case "serve":
@@ -65,24 +62,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env Env)
 		err = runBackfill(ctx, cfg, args, env, stdout, stderr, log)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		return program.ExitUsage
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
+	switch code := program.ExitCode(err); code {
+	case program.ExitUsage:
 		fmt.Fprintf(stderr, "starter %s: %v\n", cmd, err)
-		return 2
-	}
-	if err != nil {
+		return code
+	case program.ExitFailure:
 		log.Error("starter failed", "command", cmd, "error", err)
-		return 1
+		return code
+	default:
+		return code
 	}
-	return 0
 }
-
-type usageError struct{ error }
 
 // temporalClient builds the Temporal client with filesight's encrypted data
 // converter. lazy defers connecting to the first call, so the webhook server
@@ -120,7 +112,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if err := cfg.ValidateServe(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
@@ -201,10 +193,10 @@ func runStart(ctx context.Context, cfg Config, args []string, env Env, stdout, s
 	versionID := fs.String("version-id", "", "file version ID; default: ask Box for the current version")
 	rerun := fs.Bool("rerun-failed", false, "replace a closed run of this file version that failed, timed out or was cancelled")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if *fileID == "" || fs.NArg() > 0 {
-		return usageError{errors.New("--file-id is required and no positional arguments are accepted")}
+		return program.Usage(errors.New("--file-id is required and no positional arguments are accepted"))
 	}
 	in := workflows.ProcessFileInput{FileID: *fileID, FileVersionID: *versionID, Source: SourceManual}
 	if in.FileVersionID == "" {
@@ -247,13 +239,13 @@ func runBackfill(ctx context.Context, cfg Config, args []string, env Env, stdout
 	checkpoint := fs.String("checkpoint", "", "progress file to resume from and save to (default: none)")
 	dryRun := fs.Bool("dry-run", false, "list what would be started, start nothing")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if *folderID == "" || fs.NArg() > 0 {
-		return usageError{errors.New("--folder-id is required and no positional arguments are accepted")}
+		return program.Usage(errors.New("--folder-id is required and no positional arguments are accepted"))
 	}
 	if *rate <= 0 {
-		return usageError{errors.New("--rate must be positive")}
+		return program.Usage(errors.New("--rate must be positive"))
 	}
 	bc, err := boxClient(ctx, env, log)
 	if err != nil {

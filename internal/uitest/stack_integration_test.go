@@ -152,7 +152,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 
 	// The worker: the production workflow and activities over localbox and
 	// mlengine, with the same client settings and payload encryption as
-	// the worker program (worker/run.go).
+	// the worker program (internal/worker).
 	workerLog := &syncBuffer{}
 	logOnFailure(t, "worker", workerLog)
 	log := slog.New(slog.NewTextHandler(workerLog, &slog.HandlerOptions{Level: slog.LevelInfo}))

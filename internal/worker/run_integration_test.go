@@ -1,6 +1,6 @@
 //go:build integration
 
-package main
+package worker
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	defer stop()
 	metricsAddr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log, func(addr string) { metricsAddr <- addr }) }()
+	go func() { done <- Run(ctx, cfg, log, func(addr string) { metricsAddr <- addr }) }()
 	var addr string
 	select {
 	case addr = <-metricsAddr:

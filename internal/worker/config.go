@@ -1,4 +1,4 @@
-package main
+package worker
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/program"
 	"filesight/internal/secret"
 )
 
@@ -81,7 +82,7 @@ func (c Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.LogFormat != "json" && c.LogFormat != "text" {
+	if f := program.LogFormat(c.LogFormat); f != program.LogJSON && f != program.LogText {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat))
 	}
 	for _, v := range []struct {
@@ -104,6 +105,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("WORKER_STOP_TIMEOUT must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// level is LogLevel parsed (Validate has checked it).
+func (c Config) level() slog.Level {
+	l, _ := parseLevel(c.LogLevel)
+	return l
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -1,4 +1,4 @@
-package main
+package worker
 
 import (
 	"context"
@@ -72,6 +72,25 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			if strings.Contains(err.Error(), secretValue) {
 				t.Errorf("error leaks a secret: %v", err)
 			}
+		}
+	}
+}
+
+func TestMainUsageAndConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, nil, 0, "usage: worker"},
+		{[]string{"serve"}, validEnv(), 2, "no arguments"},
+		{[]string{"--bogus"}, validEnv(), 2, "bogus"},
+		{nil, map[string]string{}, 2, "FILESIGHT_CODEC_KEYS"},
+	} {
+		var out, errb strings.Builder
+		if code := Main(context.Background(), tc.args, &out, &errb, config.MapLookuper(tc.env)); code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q; stderr %s", tc.args, code, tc.code, tc.want, errb.String())
 		}
 	}
 }

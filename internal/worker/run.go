@@ -1,4 +1,4 @@
-package main
+package worker
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -17,20 +16,12 @@ import (
 	"filesight/activities"
 	"filesight/internal/box"
 	"filesight/internal/codec"
+	"filesight/internal/metrics"
 	"filesight/internal/provider"
 	mlclient "filesight/internal/provider/mlengine"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
-
-func newLogger(cfg Config) *slog.Logger {
-	level, _ := parseLevel(cfg.LogLevel)
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-}
 
 // workerOptions are tuned for a 2-core machine; docs/workflow.md explains.
 func workerOptions(cfg Config) worker.Options {
@@ -48,18 +39,18 @@ func workerOptions(cfg Config) worker.Options {
 	}
 }
 
-// run starts the worker and blocks until ctx is done, then drains: it
+// Run starts the worker and blocks until ctx is done, then drains: it
 // stops polling, lets in-flight activity tasks finish (up to
 // WORKER_STOP_TIMEOUT) and closes the client. ready, if not nil, is called
-// once the worker polls.
-func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAddr string)) error {
+// once the worker polls, with the address /metrics and /healthz are served on.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAddr string)) error {
 	kr, err := cfg.Codec.Keyring()
 	if err != nil {
 		return err
 	}
 	dc := codec.NewDataConverter(kr, codec.Options{Compress: cfg.Codec.Compress})
 
-	m := newMetrics()
+	m := metrics.NewHandler()
 	copts, err := cfg.Temporal.ClientOptions(log, dc)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package metrics
 
 import (
 	"net/http/httptest"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestMetricsExposition(t *testing.T) {
-	m := newMetrics()
+	m := NewHandler()
 	tagged := m.WithTags(map[string]string{"task_queue": "filesight", "activity_type": `Say "hi"`})
 	tagged.Counter("temporal_activity_execution_failed").Inc(2)
 	tagged.Counter("temporal_activity_execution_failed").Inc(1)

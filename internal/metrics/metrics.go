@@ -1,4 +1,9 @@
-package main
+// Package metrics is a small client.MetricsHandler for the Temporal SDK
+// that keeps counters, gauges and timers in memory and serves them over
+// HTTP in the Prometheus text exposition format (timers as summaries:
+// _count and _sum in seconds). It needs nothing beyond the standard library
+// and the SDK.
+package metrics
 
 import (
 	"fmt"
@@ -13,11 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// metrics is a small client.MetricsHandler that keeps the SDK's counters,
-// gauges and timers in memory and serves them in the Prometheus text
-// format (timers as summaries: _count and _sum in seconds). It needs no
-// dependency beyond the standard library.
-type metrics struct {
+// Handler records the SDK's metrics (client.Options.MetricsHandler) and
+// serves them (an http.Handler for GET /metrics). Handlers derived with
+// WithTags share one registry.
+type Handler struct {
 	reg  *registry
 	tags []label // sorted by name
 }
@@ -39,13 +43,19 @@ type series struct {
 	sum    float64 // timer total, seconds
 }
 
-func newMetrics() *metrics {
-	return &metrics{reg: &registry{counters: map[string]*series{}, gauges: map[string]*series{}, timers: map[string]*series{}}}
+// NewHandler returns an empty Handler.
+func NewHandler() *Handler {
+	return &Handler{reg: &registry{counters: map[string]*series{}, gauges: map[string]*series{}, timers: map[string]*series{}}}
 }
 
-var _ client.MetricsHandler = (*metrics)(nil)
+var (
+	_ client.MetricsHandler = (*Handler)(nil)
+	_ http.Handler          = (*Handler)(nil)
+)
 
-func (m *metrics) WithTags(tags map[string]string) client.MetricsHandler {
+// WithTags returns a handler whose series carry tags as labels, besides
+// those of m.
+func (m *Handler) WithTags(tags map[string]string) client.MetricsHandler {
 	merged := slices.Clone(m.tags)
 	for k, v := range tags {
 		i := slices.IndexFunc(merged, func(l label) bool { return l.name == k })
@@ -56,10 +66,10 @@ func (m *metrics) WithTags(tags map[string]string) client.MetricsHandler {
 		}
 	}
 	slices.SortFunc(merged, func(a, b label) int { return strings.Compare(a.name, b.name) })
-	return &metrics{reg: m.reg, tags: merged}
+	return &Handler{reg: m.reg, tags: merged}
 }
 
-func (m *metrics) get(kind map[string]*series, name string) *series {
+func (m *Handler) get(kind map[string]*series, name string) *series {
 	name = sanitize(name)
 	key := name + "{" + renderLabels(m.tags) + "}"
 	s, ok := kind[key]
@@ -70,7 +80,8 @@ func (m *metrics) get(kind map[string]*series, name string) *series {
 	return s
 }
 
-func (m *metrics) Counter(name string) client.MetricsCounter {
+// Counter returns the counter name (labelled with m's tags).
+func (m *Handler) Counter(name string) client.MetricsCounter {
 	return counterFunc(func(d int64) {
 		m.reg.mu.Lock()
 		defer m.reg.mu.Unlock()
@@ -78,7 +89,8 @@ func (m *metrics) Counter(name string) client.MetricsCounter {
 	})
 }
 
-func (m *metrics) Gauge(name string) client.MetricsGauge {
+// Gauge returns the gauge name (labelled with m's tags).
+func (m *Handler) Gauge(name string) client.MetricsGauge {
 	return gaugeFunc(func(v float64) {
 		m.reg.mu.Lock()
 		defer m.reg.mu.Unlock()
@@ -86,7 +98,9 @@ func (m *metrics) Gauge(name string) client.MetricsGauge {
 	})
 }
 
-func (m *metrics) Timer(name string) client.MetricsTimer {
+// Timer returns the timer name (labelled with m's tags), served as a
+// summary.
+func (m *Handler) Timer(name string) client.MetricsTimer {
 	return timerFunc(func(d time.Duration) {
 		m.reg.mu.Lock()
 		defer m.reg.mu.Unlock()
@@ -109,12 +123,12 @@ type timerFunc func(time.Duration)
 func (f timerFunc) Record(d time.Duration) { f(d) }
 
 // ServeHTTP writes every series in the Prometheus text exposition format.
-func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+func (m *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	m.write(w)
 }
 
-func (m *metrics) write(w io.Writer) {
+func (m *Handler) write(w io.Writer) {
 	m.reg.mu.Lock()
 	defer m.reg.mu.Unlock()
 	emit := func(kind map[string]*series, typ string, line func(s *series) string) {
