@@ -1,4 +1,4 @@
-package localbox
+package jsonpatch
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 
 func mustJSON(t testing.TB, s string) any {
 	t.Helper()
-	v, err := decodeJSONValue([]byte(s))
+	v, err := DecodeValue([]byte(s))
 	if err != nil {
 		t.Fatalf("decoding %s: %v", s, err)
 	}
@@ -58,11 +58,11 @@ func TestApplyPatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := mustJSON(t, tt.doc)
 			before, _ := json.Marshal(doc)
-			ops, err := parsePatch([]byte(tt.patch))
+			ops, err := Parse([]byte(tt.patch))
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			got, err := applyPatch(doc, ops)
+			got, err := ops.Apply(doc)
 			if after, _ := json.Marshal(doc); string(after) != string(before) {
 				t.Fatalf("the input document was modified: %s -> %s", before, after)
 			}
@@ -90,8 +90,8 @@ func TestParsePatchErrors(t *testing.T) {
 		`[{"op":"add","path":"a","value":1}]`, `[{"op":"add","path":"/~2","value":1}]`, `[{"op":"add","path":"/~","value":1}]`,
 		`[] []`, `[{"op":"add","path":"/a","value":{"x":1,"x":2}}]`,
 	} {
-		if _, err := parsePatch([]byte(p)); err == nil {
-			t.Errorf("parsePatch(%s) accepted", p)
+		if _, err := Parse([]byte(p)); err == nil {
+			t.Errorf("Parse(%s) accepted", p)
 		}
 	}
 }
@@ -120,11 +120,11 @@ func FuzzApplyPatch(f *testing.F) {
 	f.Add([]byte(`[]`), []byte(`[{"op":"copy","from":"","path":"/-"}]`))
 	f.Add([]byte(`{"a~b":{"c/d":[true]}}`), []byte(`[{"op":"replace","path":"/a~0b/c~1d/0","value":false}]`))
 	f.Fuzz(func(t *testing.T, docJSON, patchJSON []byte) {
-		doc, err := decodeJSONValue(docJSON)
+		doc, err := DecodeValue(docJSON)
 		if err != nil {
 			return
 		}
-		ops, err := parsePatch(patchJSON)
+		ops, err := Parse(patchJSON)
 		if err != nil {
 			return
 		}
@@ -132,10 +132,10 @@ func FuzzApplyPatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("marshal input: %v", err)
 		}
-		got, err := applyPatch(doc, ops)
+		got, err := ops.Apply(doc)
 		after, _ := json.Marshal(doc)
 		if string(after) != string(before) {
-			t.Fatalf("applyPatch modified its input: %s -> %s", before, after)
+			t.Fatalf("Apply modified its input: %s -> %s", before, after)
 		}
 		if err != nil {
 			return
@@ -144,15 +144,15 @@ func FuzzApplyPatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("result does not marshal: %v", err)
 		}
-		back, err := decodeJSONValue(enc)
+		back, err := DecodeValue(enc)
 		if err != nil {
 			t.Fatalf("result does not decode: %v (%s)", err, enc)
 		}
 		if !jsonEqual(got, back) {
 			t.Fatalf("result changed in a round trip: %s", enc)
 		}
-		self := []patchOp{{Op: "test", Path: []string{}, rawPath: "", Value: back, hasValue: true}}
-		if _, err := applyPatch(got, self); err != nil {
+		self := Patch{{Op: "test", Path: []string{}, rawPath: "", Value: back, hasValue: true}}
+		if _, err := self.Apply(got); err != nil {
 			t.Fatalf("the result does not test equal to itself: %v", err)
 		}
 	})

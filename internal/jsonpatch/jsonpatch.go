@@ -1,4 +1,11 @@
-package localbox
+// Package jsonpatch applies RFC 6902 JSON Patch documents to JSON values
+// decoded with json.Decoder.UseNumber: values are nil, bool, string,
+// json.Number, []any and map[string]any. A Patch applies all-or-nothing:
+// Apply works on a deep copy and returns it only when every operation
+// succeeded. Values are decoded with Box's strict rules
+// (box.DecodeStrictJSON), so that localbox, which serves Box's metadata
+// PUT with it, and the Box client agree on what a well-formed document is.
+package jsonpatch
 
 import (
 	"bytes"
@@ -13,13 +20,11 @@ import (
 	"filesight/internal/box"
 )
 
-// This file is an RFC 6902 (JSON Patch) applier over documents decoded with
-// json.Decoder.UseNumber: values are nil, bool, string, json.Number,
-// []any and map[string]any. Patches apply all-or-nothing: applyPatch works
-// on a deep copy and returns it only when every operation succeeded.
+// Patch is a parsed JSON Patch document.
+type Patch []Operation
 
-// patchOp is one parsed JSON Patch operation.
-type patchOp struct {
+// Operation is one parsed JSON Patch operation.
+type Operation struct {
 	Op       string
 	Path     []string // JSON Pointer tokens, unescaped
 	From     []string // for move and copy
@@ -29,27 +34,28 @@ type patchOp struct {
 	hasValue bool
 }
 
-// patchError reports why a patch was refused; Index is the operation's
+// Error reports why a patch was refused; Index is the operation's
 // position in the patch (-1 for a malformed patch document).
-type patchError struct {
+type Error struct {
 	Index int
 	Msg   string
 }
 
-func (e *patchError) Error() string {
+// Error describes the refusal, naming the operation.
+func (e *Error) Error() string {
 	if e.Index < 0 {
 		return e.Msg
 	}
 	return fmt.Sprintf("operation %d: %s", e.Index, e.Msg)
 }
 
-// maxPatchOps bounds the work one request can ask for.
-const maxPatchOps = 10000
+// MaxOperations bounds the work one patch can ask for.
+const MaxOperations = 10000
 
-// decodeJSONValue decodes one JSON value with box.DecodeStrictJSON (numbers
+// DecodeValue decodes one JSON value with box.DecodeStrictJSON (numbers
 // kept exact as json.Number, duplicate object keys and nesting deeper than
 // box.MaxJSONDepth refused) and refuses data after it.
-func decodeJSONValue(data []byte) (any, error) {
+func DecodeValue(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := box.DecodeStrictJSON(dec)
@@ -62,40 +68,41 @@ func decodeJSONValue(data []byte) (any, error) {
 	return v, nil
 }
 
-// parsePatch parses a JSON Patch document: an array of operation objects.
-// Members an operation does not use are ignored, as RFC 6902 requires.
-func parsePatch(data []byte) ([]patchOp, error) {
+// Parse parses a JSON Patch document: an array of operation objects.
+// Members an operation does not use are ignored, as RFC 6902 requires. Its
+// errors are *Error.
+func Parse(data []byte) (Patch, error) {
 	var raw []map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, &patchError{-1, "the body must be a JSON array of JSON Patch operations: " + strings.TrimPrefix(err.Error(), "json: ")}
+		return nil, &Error{-1, "the body must be a JSON array of JSON Patch operations: " + strings.TrimPrefix(err.Error(), "json: ")}
 	}
 	if dec.More() {
-		return nil, &patchError{-1, "unexpected data after the JSON Patch array"}
+		return nil, &Error{-1, "unexpected data after the JSON Patch array"}
 	}
 	if raw == nil {
-		return nil, &patchError{-1, "the body must be a JSON array of JSON Patch operations, not null"}
+		return nil, &Error{-1, "the body must be a JSON array of JSON Patch operations, not null"}
 	}
-	if len(raw) > maxPatchOps {
-		return nil, &patchError{-1, fmt.Sprintf("a patch may hold at most %d operations", maxPatchOps)}
+	if len(raw) > MaxOperations {
+		return nil, &Error{-1, fmt.Sprintf("a patch may hold at most %d operations", MaxOperations)}
 	}
-	ops := make([]patchOp, 0, len(raw))
+	ops := make(Patch, 0, len(raw))
 	for i, m := range raw {
 		if m == nil {
-			return nil, &patchError{i, "an operation must be a JSON object"}
+			return nil, &Error{i, "an operation must be a JSON object"}
 		}
-		var op patchOp
+		var op Operation
 		str := func(member string, required bool) (string, error) {
 			v, ok := m[member]
 			if !ok {
 				if required {
-					return "", &patchError{i, fmt.Sprintf("the %q member is required", member)}
+					return "", &Error{i, fmt.Sprintf("the %q member is required", member)}
 				}
 				return "", nil
 			}
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
-				return "", &patchError{i, fmt.Sprintf("the %q member must be a string", member)}
+				return "", &Error{i, fmt.Sprintf("the %q member must be a string", member)}
 			}
 			return s, nil
 		}
@@ -107,16 +114,16 @@ func parsePatch(data []byte) ([]patchOp, error) {
 			return nil, err
 		}
 		if op.Path, err = parsePointer(op.rawPath); err != nil {
-			return nil, &patchError{i, "path: " + err.Error()}
+			return nil, &Error{i, "path: " + err.Error()}
 		}
 		switch op.Op {
 		case "add", "replace", "test":
 			v, ok := m["value"]
 			if !ok {
-				return nil, &patchError{i, fmt.Sprintf("the \"value\" member is required for %q", op.Op)}
+				return nil, &Error{i, fmt.Sprintf("the \"value\" member is required for %q", op.Op)}
 			}
-			if op.Value, err = decodeJSONValue(v); err != nil {
-				return nil, &patchError{i, "value: " + err.Error()}
+			if op.Value, err = DecodeValue(v); err != nil {
+				return nil, &Error{i, "value: " + err.Error()}
 			}
 			op.hasValue = true
 		case "move", "copy":
@@ -124,11 +131,11 @@ func parsePatch(data []byte) ([]patchOp, error) {
 				return nil, err
 			}
 			if op.From, err = parsePointer(op.rawFrom); err != nil {
-				return nil, &patchError{i, "from: " + err.Error()}
+				return nil, &Error{i, "from: " + err.Error()}
 			}
 		case "remove":
 		default:
-			return nil, &patchError{i, fmt.Sprintf("unknown op %q (want add, remove, replace, move, copy or test)", op.Op)}
+			return nil, &Error{i, fmt.Sprintf("unknown op %q (want add, remove, replace, move, copy or test)", op.Op)}
 		}
 		ops = append(ops, op)
 	}
@@ -169,20 +176,20 @@ func parsePointer(p string) ([]string, error) {
 	return toks, nil
 }
 
-// applyPatch applies ops to a deep copy of doc and returns the result;
-// doc itself is never modified.
-func applyPatch(doc any, ops []patchOp) (any, error) {
+// Apply applies p to a deep copy of doc and returns the result; doc itself
+// is never modified. Its errors are *Error.
+func (p Patch) Apply(doc any) (any, error) {
 	cur := deepCopy(doc)
-	for i, op := range ops {
+	for i, op := range p {
 		var err error
 		if cur, err = applyOp(cur, op); err != nil {
-			return nil, &patchError{i, err.Error()}
+			return nil, &Error{i, err.Error()}
 		}
 	}
 	return cur, nil
 }
 
-func applyOp(doc any, op patchOp) (any, error) {
+func applyOp(doc any, op Operation) (any, error) {
 	switch op.Op {
 	case "add":
 		return addValue(doc, op.Path, deepCopy(op.Value), op.rawPath)
