@@ -238,7 +238,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oe)
 		return
 	case err != nil:
-		s.log.ErrorContext(r.Context(), "issuing token failed", "request_id", requestID(r.Context()), "err", err)
+		s.log.ErrorContext(r.Context(), "issuing token failed", "request_id", requestID(r.Context()), "error", err)
 		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "Issuing the token failed"})
 		return
 	}
@@ -418,7 +418,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			SELECT ? UNION SELECT tokens.hash FROM tokens JOIN tree ON tokens.parent_hash = tree.h)
 		UPDATE tokens SET revoked_at = ? WHERE hash IN tree AND revoked_at IS NULL`, hashToken(tok), millis(s.now()))
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "revoking token failed", "request_id", requestID(r.Context()), "err", err)
+		s.log.ErrorContext(r.Context(), "revoking token failed", "request_id", requestID(r.Context()), "error", err)
 		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "Revoking the token failed"})
 		return
 	}

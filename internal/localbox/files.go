@@ -144,7 +144,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, v := range versions {
 		if err := s.blobs.remove(v.ID); err != nil {
-			s.log.Warn("removing blob failed; it will be swept at the next start", "version_id", v.ID, "err", err)
+			s.log.Warn("removing blob failed; it will be swept at the next start", "version_id", v.ID, "error", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

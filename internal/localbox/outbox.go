@@ -84,7 +84,7 @@ func (o *outbox) loop(ctx context.Context, wg *sync.WaitGroup) {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Error("claiming webhook events failed", "err", err)
+				log.Error("claiming webhook events failed", "error", err)
 				wait = time.Second
 			}
 			for _, it := range items {
@@ -101,7 +101,7 @@ func (o *outbox) loop(ctx context.Context, wg *sync.WaitGroup) {
 					if ctx.Err() != nil {
 						return
 					}
-					log.Error("reading the outbox failed", "err", err)
+					log.Error("reading the outbox failed", "error", err)
 					wait = time.Second
 				} else if ok {
 					wait = d
@@ -194,7 +194,7 @@ func (o *outbox) deliver(ctx context.Context, it outboxItem) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, err := s.store.w.ExecContext(rctx, `UPDATE outbox SET leased_until = 0 WHERE id = ?`, it.ID); err != nil {
-			s.log.Warn("releasing webhook event failed", "event_id", it.EventID, "err", err)
+			s.log.Warn("releasing webhook event failed", "event_id", it.EventID, "error", err)
 		}
 		return
 	}
@@ -234,7 +234,7 @@ func (o *outbox) deliver(ctx context.Context, it outboxItem) {
 		return err
 	})
 	if err != nil {
-		s.log.Error("recording webhook delivery failed", "event_id", it.EventID, "err", err)
+		s.log.Error("recording webhook delivery failed", "event_id", it.EventID, "error", err)
 		return
 	}
 	attrs := []any{"event_id", it.EventID, "delivery_id", deliveryID, "webhook_id", it.WebhookID, "trigger", it.Trigger,
