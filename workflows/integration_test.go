@@ -33,7 +33,7 @@ import (
 	"filesight/internal/mediatest"
 	"filesight/internal/mlengine"
 	"filesight/internal/provider"
-	mlclient "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/replay"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
@@ -59,7 +59,7 @@ type stack struct {
 	lb     *localbox.TestServer
 	ml     *mlengine.TestServer
 	bc     *box.Client
-	mlc    *mlclient.Client
+	mlc    *mlengineapi.Client
 	sim    *simProvider
 	flaky  *activitiestest.Provider
 	svc    *starter.Service
@@ -102,9 +102,9 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mlc = mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
+	s.mlc = mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
 	// A second "provider" that refuses us: the same mlengine with a wrong key.
-	refusing := mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: "not-the-engine-key", Name: "vision"})
+	refusing := mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: "not-the-engine-key", Name: "vision"})
 	s.sim = newSimProvider()
 	// A provider whose first job fails retryably (as mlengine's do after
 	// repeated restarts) and whose next one succeeds.
@@ -120,7 +120,7 @@ func startStack(t *testing.T) *stack {
 		Service: s.svc, BoxVerifier: box.NewWebhookVerifier(s.lb.WebhookPrimaryKey, s.lb.WebhookSecondaryKey),
 		ParseBoxEvent: starter.ParseBoxEvent, Logger: log,
 		Callbacks: map[string]starter.CallbackProvider{"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
-			return mlclient.VerifyCallback(cbVerifier, h, body)
+			return mlengineapi.VerifyCallback(cbVerifier, h, body)
 		})}},
 	})
 	if err != nil {

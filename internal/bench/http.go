@@ -14,7 +14,7 @@ import (
 
 	"filesight/internal/mlengine"
 	"filesight/internal/provider"
-	pmlengine "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 )
 
@@ -22,7 +22,7 @@ import (
 // process: the media is served by a small bearer-protected file server on
 // 127.0.0.1, submitted with the provider client, polled until it ends, and
 // its result fetched over HTTP.
-func viaHTTP(ctx context.Context, input, work string, concurrency int, logger *slog.Logger) (*provider.Result, *pmlengine.Job, error) {
+func viaHTTP(ctx context.Context, input, work string, concurrency int, logger *slog.Logger) (*provider.Result, *mlengineapi.Job, error) {
 	apiKey, cbKey, mediaToken := randomHex(), randomHex(), randomHex()
 	srv, err := mlengine.New(ctx, mlengine.Config{
 		Addr: "127.0.0.1:0", DataDir: filepath.Join(work, "mlengine"),
@@ -61,7 +61,7 @@ func viaHTTP(ctx context.Context, input, work string, concurrency int, logger *s
 	go func() { _ = media.Serve(mediaLn) }()
 	defer media.Close()
 
-	client := pmlengine.New(pmlengine.Config{BaseURL: "http://" + ln.Addr().String(), APIKey: secret.String(apiKey)})
+	client := mlengineapi.New(mlengineapi.Config{BaseURL: "http://" + ln.Addr().String(), APIKey: secret.String(apiKey)})
 	ref, err := client.Submit(ctx, provider.JobRequest{
 		IdempotencyKey: "bench-" + randomHex()[:8],
 		MediaURL:       "http://" + mediaLn.Addr().String() + "/media/" + filepath.Base(input),

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/testutil"
 )
 
@@ -37,7 +37,7 @@ func TestAuth(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("HTTP %d, want %d: %s", code, tc.want, body)
 			}
-			eb := decodeJSON[api.ErrorBody](t, body)
+			eb := decodeJSON[mlengineapi.ErrorBody](t, body)
 			if eb.Error.Code == "" || eb.Error.Message == "" {
 				t.Fatalf("error body without code or message: %s", body)
 			}
@@ -80,7 +80,7 @@ func TestSubmitValidation(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("HTTP %d, want %d: %s", code, tc.want, body)
 			}
-			eb := decodeJSON[api.ErrorBody](t, body)
+			eb := decodeJSON[mlengineapi.ErrorBody](t, body)
 			if !strings.Contains(eb.Error.Message, tc.wantMsg) || eb.Error.Retryable {
 				t.Fatalf("error %+v, want a non-retryable message containing %q", eb.Error, tc.wantMsg)
 			}
@@ -102,7 +102,7 @@ func TestJobLifecycle(t *testing.T) {
 	ts := StartForTest(t, WithAnalyzer(fake), WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 
-	id := submit(t, ts, "key-1", api.SubmitRequest{
+	id := submit(t, ts, "key-1", mlengineapi.SubmitRequest{
 		MediaURL: ms.URL + "/2.0/files/42/content", MediaToken: token,
 		Analyses: []string{"transcript", "media", "transcript"}, CallbackURL: cr.URL + "/callbacks/mlengine",
 		Labels: map[string]string{"workflow_id": "file-42-v7"},
@@ -176,14 +176,14 @@ func TestJobLifecycle(t *testing.T) {
 	if got.cb.JobID != id || got.cb.Status != provider.StateSucceeded || got.cb.Labels["workflow_id"] != "file-42-v7" {
 		t.Fatalf("callback %+v", got.cb)
 	}
-	if got.header.Get(api.HeaderDeliveryID) == "" || got.header.Get("Content-Type") != "application/json" {
+	if got.header.Get(mlengineapi.HeaderDeliveryID) == "" || got.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("callback headers %v", got.header)
 	}
 	// Tampering is detected.
-	if err := api.VerifyCallback(signatureVerifier(ts.CallbackKey), got.header, bytes.Replace(got.body, []byte("succeeded"), []byte("failed"), 1)); !errors.Is(err, api.ErrCallbackSignature) {
+	if err := mlengineapi.VerifyCallback(signatureVerifier(ts.CallbackKey), got.header, bytes.Replace(got.body, []byte("succeeded"), []byte("failed"), 1)); !errors.Is(err, mlengineapi.ErrCallbackSignature) {
 		t.Fatalf("tampered callback verified: %v", err)
 	}
-	if err := api.VerifyCallback(signatureVerifier("other-key"), got.header, got.body); err == nil {
+	if err := mlengineapi.VerifyCallback(signatureVerifier("other-key"), got.header, got.body); err == nil {
 		t.Fatal("callback verified with the wrong key")
 	}
 }
@@ -193,21 +193,21 @@ func TestIdempotency(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	ts := StartForTest(t, WithAnalyzer(fake))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}, Labels: map[string]string{"a": "1"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}, Labels: map[string]string{"a": "1"}}
 	id := submit(t, ts, "idem-1", req)
 
 	// Same key, same request (even with a new token): the same job, 200.
 	req2 := req
 	req2.MediaToken = "a-fresh-token"
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req2, map[string]string{"Idempotency-Key": "idem-1"})
-	if code != 200 || decodeJSON[api.SubmitResponse](t, body).ID != id {
+	if code != 200 || decodeJSON[mlengineapi.SubmitResponse](t, body).ID != id {
 		t.Fatalf("repeat: HTTP %d %s, want 200 with job %s", code, body, id)
 	}
 	// Same key, different request: 409.
 	req3 := req
 	req3.Analyses = []string{"media", "transcript"}
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req3, map[string]string{"Idempotency-Key": "idem-1"})
-	if code != 409 || decodeJSON[api.ErrorBody](t, body).Error.Code != CodeIdempotencyConflict {
+	if code != 409 || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != CodeIdempotencyConflict {
 		t.Fatalf("conflict: HTTP %d %s", code, body)
 	}
 	// Another key: another job.
@@ -217,7 +217,7 @@ func TestIdempotency(t *testing.T) {
 	waitStatus(t, ts, id, provider.StateSucceeded)
 	// After the job ended the key still returns it (and nothing runs again).
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "idem-1"})
-	if r := decodeJSON[api.SubmitResponse](t, body); code != 200 || r.ID != id || r.Status != provider.StateSucceeded {
+	if r := decodeJSON[mlengineapi.SubmitResponse](t, body); code != 200 || r.ID != id || r.Status != provider.StateSucceeded {
 		t.Fatalf("repeat after the end: HTTP %d %s", code, body)
 	}
 }
@@ -299,7 +299,7 @@ func TestMediaFetch(t *testing.T) {
 			if tc.token != "" {
 				tok = tc.token
 			}
-			id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: tok, Analyses: []string{"media"}})
+			id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: tok, Analyses: []string{"media"}})
 			if tc.wantCode == "" {
 				waitStatus(t, ts, id, provider.StateSucceeded)
 			} else {
@@ -337,13 +337,13 @@ func TestQueueLimit(t *testing.T) {
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
 		c.ParallelJobs, c.QueueLimit, c.QueueRetryAfter = 1, 1, 7*time.Second
 	}))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 	running := submit(t, ts, "a", req)
 	<-fake.started
 	waitStatus(t, ts, running, provider.StateRunning)
 	queued := submit(t, ts, "b", req)
 	code, hdr, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "c"})
-	if code != 429 || hdr.Get("Retry-After") != "7" || !decodeJSON[api.ErrorBody](t, body).Error.Retryable {
+	if code != 429 || hdr.Get("Retry-After") != "7" || !decodeJSON[mlengineapi.ErrorBody](t, body).Error.Retryable {
 		t.Fatalf("full queue: HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), body)
 	}
 	// A repeat of an accepted submission is still answered.
@@ -367,7 +367,7 @@ func TestCancel(t *testing.T) {
 	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
 
 	running := submit(t, ts, "a", req)
 	work := <-fake.started
@@ -378,7 +378,7 @@ func TestCancel(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("DELETE running: HTTP %d %s", code, body)
 	}
-	j := decodeJSON[api.Job](t, body)
+	j := decodeJSON[mlengineapi.Job](t, body)
 	if j.Status != provider.StateCanceled || j.Error == nil || j.Error.Code != CodeCanceled || hdr.Get("Retry-After") != "" {
 		t.Fatalf("canceled job %+v", j)
 	}
@@ -399,7 +399,7 @@ func TestCancel(t *testing.T) {
 	third := submit(t, ts, "c", req)
 	testutil.WaitFor(t, 10*time.Second, "the third job to be fetched", func() bool { return getJob(t, ts, third).MediaFetched })
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+third, nil, nil)
-	if code != 200 || decodeJSON[api.Job](t, body).Status != provider.StateCanceled {
+	if code != 200 || decodeJSON[mlengineapi.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE queued: HTTP %d %s", code, body)
 	}
 	if _, err := os.Stat(ts.Server().eng.jobDir(third)); !os.IsNotExist(err) {
@@ -410,7 +410,7 @@ func TestCancel(t *testing.T) {
 	}
 	// Canceling again, or a finished job, changes nothing.
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+running, nil, nil)
-	if code != 200 || decodeJSON[api.Job](t, body).Status != provider.StateCanceled {
+	if code != 200 || decodeJSON[mlengineapi.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE twice: HTTP %d %s", code, body)
 	}
 	if code, _, _ := call(t, ts, "DELETE", "/v1/jobs/no-such-job", nil, nil); code != 404 {
@@ -418,7 +418,7 @@ func TestCancel(t *testing.T) {
 	}
 	// No result for a canceled job.
 	code, _, body = call(t, ts, "GET", "/v1/jobs/"+running+"/result", nil, nil)
-	if eb := decodeJSON[api.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNoResult || eb.Error.Retryable {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNoResult || eb.Error.Retryable {
 		t.Fatalf("result of a canceled job: HTTP %d %s", code, body)
 	}
 	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
@@ -438,14 +438,14 @@ func TestResultNotFinished(t *testing.T) {
 	fake := newFake(t, media)
 	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started
 	code, hdr, body := call(t, ts, "GET", "/v1/jobs/"+id+"/result", nil, nil)
-	if eb := decodeJSON[api.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("result while running: HTTP %d %s", code, body)
 	}
 	code, hdr, body = call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
-	j := decodeJSON[api.Job](t, body)
+	j := decodeJSON[mlengineapi.Job](t, body)
 	if code != 200 || j.Status != provider.StateRunning || hdr.Get("Retry-After") != "1" {
 		t.Fatalf("running job: HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), body)
 	}
@@ -463,7 +463,7 @@ func TestResultNotFinished(t *testing.T) {
 func TestAnalysisFailures(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript", "ocr"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript", "ocr"}}
 
 	t.Run("partial", func(t *testing.T) {
 		fake := newFake(t, media)
@@ -522,10 +522,10 @@ func TestCancelDuringDownload(t *testing.T) {
 	}
 	fake := newFake(t, nil)
 	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-inFlight
 	code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+id, nil, nil)
-	if j := decodeJSON[api.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
+	if j := decodeJSON[mlengineapi.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
 		t.Fatalf("DELETE during download: HTTP %d %s", code, body)
 	}
 	if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
@@ -541,7 +541,7 @@ func TestJobTimeout(t *testing.T) {
 	fake := newFake(t, nil)
 	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.JobTimeout = 100 * time.Millisecond }))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	j := waitStatus(t, ts, id, provider.StateFailed)
 	if j.Error == nil || j.Error.Code != CodeTimeout || !j.Error.Retryable {
 		t.Fatalf("timed-out job error %+v", j.Error)

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/signature"
 )
 
@@ -98,9 +98,9 @@ func (e *engine) post(c callback) error {
 	ts := e.now().Format(time.RFC3339)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "filesight-mlengine")
-	req.Header.Set(api.HeaderDeliveryID, c.ID)
-	req.Header.Set(api.HeaderTimestamp, ts)
-	req.Header.Set(api.HeaderSignature, signature.Sign([]byte(e.cfg.CallbackKey.Reveal()), c.Body, ts))
+	req.Header.Set(mlengineapi.HeaderDeliveryID, c.ID)
+	req.Header.Set(mlengineapi.HeaderTimestamp, ts)
+	req.Header.Set(mlengineapi.HeaderSignature, signature.Sign([]byte(e.cfg.CallbackKey.Reveal()), c.Body, ts))
 	resp, err := e.callbackClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("post callback: %w", unwrapURLError(err))

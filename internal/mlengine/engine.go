@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 )
 
 // Job error codes set by the engine itself (besides the media codes in fetch.go
@@ -521,7 +521,7 @@ func (e *engine) finishLocked(j *job, status provider.State, jerr *provider.JobE
 func (e *engine) finishJobLocked(j *job) {
 	var cb *callback
 	if j.CallbackURL != "" {
-		body, err := json.Marshal(api.Callback{JobID: j.ID, Status: j.Status, Labels: j.Labels})
+		body, err := json.Marshal(mlengineapi.Callback{JobID: j.ID, Status: j.Status, Labels: j.Labels})
 		if err != nil {
 			e.log.Error("encoding callback failed", "job_id", j.ID, "error", err)
 		} else {

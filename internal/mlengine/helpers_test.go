@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
 )
@@ -74,33 +74,33 @@ func decodeJSON[T any](t *testing.T, b []byte) T {
 }
 
 // submit posts a job and returns its id, failing on anything but 202.
-func submit(t *testing.T, ts *TestServer, key string, req api.SubmitRequest) string {
+func submit(t *testing.T, ts *TestServer, key string, req mlengineapi.SubmitRequest) string {
 	t.Helper()
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": key})
 	if code != http.StatusAccepted {
 		t.Fatalf("submit: HTTP %d %s", code, body)
 	}
-	r := decodeJSON[api.SubmitResponse](t, body)
+	r := decodeJSON[mlengineapi.SubmitResponse](t, body)
 	if r.ID == "" || r.Status != provider.StateQueued {
 		t.Fatalf("submit answer %s", body)
 	}
 	return r.ID
 }
 
-func getJob(t *testing.T, ts *TestServer, id string) api.Job {
+func getJob(t *testing.T, ts *TestServer, id string) mlengineapi.Job {
 	t.Helper()
 	code, _, body := call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
 	if code != http.StatusOK {
 		t.Fatalf("GET job %s: HTTP %d %s", id, code, body)
 	}
-	return decodeJSON[api.Job](t, body)
+	return decodeJSON[mlengineapi.Job](t, body)
 }
 
 // waitStatus polls the job until it has the wanted status (failing early on
 // another terminal status).
-func waitStatus(t *testing.T, ts *TestServer, id string, want provider.State) api.Job {
+func waitStatus(t *testing.T, ts *TestServer, id string, want provider.State) mlengineapi.Job {
 	t.Helper()
-	var j api.Job
+	var j mlengineapi.Job
 	testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("job %s to be %s", id, want), func() bool {
 		j = getJob(t, ts, id)
 		if j.Status.Terminal() && j.Status != want {
@@ -241,7 +241,7 @@ type callbackReceiver struct {
 type receivedCallback struct {
 	header http.Header
 	body   []byte
-	cb     api.Callback
+	cb     mlengineapi.Callback
 	err    error
 }
 
@@ -252,7 +252,7 @@ func newCallbackReceiver(t *testing.T, key string) *callbackReceiver {
 		n := int(cr.attempts.Add(1))
 		body, _ := io.ReadAll(r.Body)
 		rc := receivedCallback{header: r.Header.Clone(), body: body}
-		rc.err = api.VerifyCallback(v, r.Header, body)
+		rc.err = mlengineapi.VerifyCallback(v, r.Header, body)
 		if rc.err == nil {
 			rc.err = json.Unmarshal(body, &rc.cb)
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 )
 
@@ -67,7 +67,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string, retryable bool) {
-	writeJSON(w, status, api.ErrorBody{Error: api.APIError{Code: code, Message: msg, Retryable: retryable}})
+	writeJSON(w, status, mlengineapi.ErrorBody{Error: mlengineapi.APIError{Code: code, Message: msg, Retryable: retryable}})
 }
 
 func (s *Server) auth(next http.HandlerFunc) http.Handler {
@@ -170,12 +170,12 @@ func fingerprint(mediaURL string, analyses []string, callbackURL string, labels 
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get(api.HeaderIdempotencyKey)
+	key := r.Header.Get(mlengineapi.HeaderIdempotencyKey)
 	if len(key) > maxIdemKey {
 		writeError(w, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("Idempotency-Key is longer than %d characters", maxIdemKey), false)
 		return
 	}
-	var req api.SubmitRequest
+	var req mlengineapi.SubmitRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -252,7 +252,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			"callback", got.CallbackURL != "", "labels", got.Labels)
 		poke(s.eng.fetchWake)
 	}
-	writeJSON(w, status, api.SubmitResponse{ID: got.ID, Status: got.Status})
+	writeJSON(w, status, mlengineapi.SubmitResponse{ID: got.ID, Status: got.Status})
 }
 
 // jsonProblem describes a decoding error without echoing the body.
@@ -288,8 +288,8 @@ func (s *Server) jobOr404(w http.ResponseWriter, r *http.Request) (*job, bool) {
 	return j, true
 }
 
-func toAPIJob(j *job) api.Job {
-	out := api.Job{
+func toAPIJob(j *job) mlengineapi.Job {
+	out := mlengineapi.Job{
 		ID: j.ID, Status: j.Status, Progress: j.Progress, MediaFetched: j.MediaFetched,
 		Analyses: j.States, Error: j.Error, Labels: j.Labels,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,

@@ -17,7 +17,7 @@ import (
 
 	"filesight/internal/mediatest"
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/testutil"
 )
@@ -47,7 +47,7 @@ func TestRealAnalyzers(t *testing.T) {
 	const token = "real-read-token"
 	ms := newMediaServer(t, media, token)
 	ts := StartForTest(t, WithConfig(func(c *Config) { c.Concurrency = 2 }))
-	client := api.New(api.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
 
 	t.Run("end to end", func(t *testing.T) {
 		start := time.Now()

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/testutil"
 )
 
@@ -20,7 +20,7 @@ func TestRestartPersistence(t *testing.T) {
 	fake := newFake(t, media)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript"}, CallbackURL: cr.URL}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript"}, CallbackURL: cr.URL}
 
 	done := submit(t, ts, "done", req)
 	waitStatus(t, ts, done, provider.StateSucceeded)
@@ -51,7 +51,7 @@ func TestRestartPersistence(t *testing.T) {
 	}
 	// The same idempotency key still finds it.
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "running"})
-	if code != 200 || decodeJSON[api.SubmitResponse](t, body).ID != running {
+	if code != 200 || decodeJSON[mlengineapi.SubmitResponse](t, body).ID != running {
 		t.Fatalf("idempotent repeat after restart: HTTP %d %s", code, body)
 	}
 	close(fake.release)
@@ -87,7 +87,7 @@ func TestRestartGivesUp(t *testing.T) {
 	fake := newFake(t, media)
 	fake.block.Store(true)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.MaxJobAttempts = 1 }))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started
 	ts.Restart(t)
 	j := getJob(t, ts, id)
@@ -118,7 +118,7 @@ func TestRestartDuringDownload(t *testing.T) {
 	}
 	fake := newFake(t, media)
 	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-inFlight
 	ts.Restart(t)
 	j := waitStatus(t, ts, id, provider.StateSucceeded)
@@ -132,7 +132,7 @@ func TestCallbackRetries(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.CallbackAttempts = 4 }))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 
 	t.Run("retried until accepted", func(t *testing.T) {
 		cr := newCallbackReceiver(t, ts.CallbackKey)
@@ -151,7 +151,7 @@ func TestCallbackRetries(t *testing.T) {
 			if c.err != nil {
 				t.Fatalf("attempt not verifiable: %v", c.err)
 			}
-			if c.header.Get(api.HeaderDeliveryID) != got[0].header.Get(api.HeaderDeliveryID) {
+			if c.header.Get(mlengineapi.HeaderDeliveryID) != got[0].header.Get(mlengineapi.HeaderDeliveryID) {
 				t.Fatal("delivery id changed between retries")
 			}
 		}
@@ -206,7 +206,7 @@ func TestRetention(t *testing.T) {
 	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
 		c.Retention, c.JanitorInterval = 200*time.Millisecond, 20*time.Millisecond
 	}))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"scenes"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"scenes"}}
 	id := submit(t, ts, "k", req)
 	waitStatus(t, ts, id, provider.StateSucceeded)
 	if len(filesUnder(t, ts.Server().eng.jobDir(id))) == 0 {

@@ -4,7 +4,7 @@
 // results and thumbnails, and send signed callbacks when jobs end.
 //
 // See docs/mlengine.md for the API, configuration and semantics; the wire
-// types and the client are in internal/provider/mlengine.
+// types and the client are in internal/provider/mlengineapi.
 package mlengine
 
 import (

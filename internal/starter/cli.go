@@ -17,7 +17,7 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/config"
 	"filesight/internal/program"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/signature"
 	"filesight/workflows"
 )
@@ -126,8 +126,8 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 	callbacks := map[string]CallbackProvider{}
 	if !cfg.MLEngineCallbackKey.IsZero() || !cfg.MLEngineCallbackSecondaryKey.IsZero() {
 		v := signature.NewVerifier([]byte(cfg.MLEngineCallbackKey.Reveal()), []byte(cfg.MLEngineCallbackSecondaryKey.Reveal()))
-		callbacks[mlengine.DefaultName] = CallbackProvider{Verifier: VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengine.VerifyCallback(v, h, body)
+		callbacks[mlengineapi.DefaultName] = CallbackProvider{Verifier: VerifierFunc(func(h http.Header, body []byte) error {
+			return mlengineapi.VerifyCallback(v, h, body)
 		})}
 	} else {
 		log.Warn("MLENGINE_CALLBACK_KEY is not set: mlengine callbacks are refused (the workflow still polls)")

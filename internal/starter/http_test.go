@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/box"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/starter"
@@ -69,9 +69,9 @@ func signBox(h http.Header, body []byte, ts time.Time, primary, secondary string
 
 func signCallback(h http.Header, body []byte, ts time.Time, key string) {
 	stamp := ts.UTC().Format(time.RFC3339)
-	h.Set(mlengine.HeaderDeliveryID, "cb-1")
-	h.Set(mlengine.HeaderTimestamp, stamp)
-	h.Set(mlengine.HeaderSignature, signature.Sign([]byte(key), body, stamp))
+	h.Set(mlengineapi.HeaderDeliveryID, "cb-1")
+	h.Set(mlengineapi.HeaderTimestamp, stamp)
+	h.Set(mlengineapi.HeaderSignature, signature.Sign([]byte(key), body, stamp))
 }
 
 type testServer struct {
@@ -93,7 +93,7 @@ func newTestServer(t testing.TB, fake *fakeTemporal, opts starter.Options) *test
 		ParseBoxEvent: starter.ParseBoxEvent,
 		Callbacks: map[string]starter.CallbackProvider{
 			"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
-				return mlengine.VerifyCallback(cbVerifier, h, body)
+				return mlengineapi.VerifyCallback(cbVerifier, h, body)
 			})},
 		},
 		MaxBodyBytes: 4096,

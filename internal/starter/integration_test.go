@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"filesight/internal/box"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/starter"
@@ -39,7 +39,7 @@ func realStarter(t testing.TB) (*testenv.Temporal, *httptest.Server) {
 		BoxVerifier:   box.NewWebhookVerifier(secret.String(primaryKey), secret.String(secondaryKey)),
 		ParseBoxEvent: starter.ParseBoxEvent,
 		Callbacks: map[string]starter.CallbackProvider{"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, b []byte) error {
-			return mlengine.VerifyCallback(cbv, h, b)
+			return mlengineapi.VerifyCallback(cbv, h, b)
 		})}},
 	})
 	if err != nil {

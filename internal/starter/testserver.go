@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"filesight/internal/box"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 )
@@ -53,8 +53,8 @@ func StartForTest(t testing.TB, tc TemporalClient, opts Options) *TestServer {
 		Service:       ts.Service,
 		BoxVerifier:   box.NewWebhookVerifier(ts.WebhookPrimaryKey, ts.WebhookSecondaryKey),
 		ParseBoxEvent: ParseBoxEvent,
-		Callbacks: map[string]CallbackProvider{mlengine.DefaultName: {Verifier: VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengine.VerifyCallback(cbv, h, body)
+		Callbacks: map[string]CallbackProvider{mlengineapi.DefaultName: {Verifier: VerifierFunc(func(h http.Header, body []byte) error {
+			return mlengineapi.VerifyCallback(cbv, h, body)
 		})}},
 		Logger: opts.Logger,
 	})

@@ -30,7 +30,7 @@ import (
 	"filesight/internal/localbox"
 	"filesight/internal/mlengine"
 	"filesight/internal/provider"
-	mlclient "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/starter"
 	"filesight/internal/testenv"
@@ -182,7 +182,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ml := mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
+	ml := mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
 	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/metrics"
 	"filesight/internal/provider"
-	mlclient "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -124,7 +124,7 @@ func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error)
 	if err != nil {
 		return nil, fmt.Errorf("box client (BOX_*): %w", err)
 	}
-	ml := mlclient.New(mlclient.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
+	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
 	tok, err := vault.New(cfg.VaultKey)
 	if err != nil {
 		return nil, fmt.Errorf("FILESIGHT_VAULT_KEY: %w", err)

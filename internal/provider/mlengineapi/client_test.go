@@ -1,4 +1,4 @@
-package mlengine_test
+package mlengineapi_test
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	server "filesight/internal/mlengine"
+	"filesight/internal/mlengine"
 	"filesight/internal/provider"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
@@ -46,7 +46,7 @@ func TestClient(t *testing.T) {
 	defer mediaSrv.Close()
 	release := make(chan struct{})
 	thumb := []byte("\x89PNG\r\n\x1a\nnot really")
-	fake := server.AnalyzerFunc(func(ctx context.Context, task server.Task) (*server.Output, error) {
+	fake := mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -56,14 +56,14 @@ func TestClient(t *testing.T) {
 		if err := os.WriteFile(p, thumb, 0o600); err != nil {
 			return nil, err
 		}
-		return &server.Output{
+		return &mlengine.Output{
 			Result:    provider.Result{Keywords: []provider.Keyword{{Text: "data", Score: 1}}, Scenes: []provider.Scene{{Start: 0, End: 1, Thumbnail: "scene-1.png"}}},
 			Artifacts: map[string]string{"scene-1.png": p},
 		}, nil
 	})
-	ts := server.StartForTest(t, server.WithAnalyzer(fake))
+	ts := mlengine.StartForTest(t, mlengine.WithAnalyzer(fake))
 	ctx := t.Context()
-	c := mlengine.New(mlengine.Config{BaseURL: ts.URL + "/", APIKey: secret.String(ts.APIKey)})
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL + "/", APIKey: secret.String(ts.APIKey)})
 	if c.Name() != "mlengine" {
 		t.Fatalf("name %q", c.Name())
 	}
@@ -157,7 +157,7 @@ func TestClient(t *testing.T) {
 		t.Fatal("error shows the media token")
 	}
 
-	wrong := mlengine.New(mlengine.Config{BaseURL: ts.URL, APIKey: "wrong-key-abc"})
+	wrong := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: "wrong-key-abc"})
 	_, err = wrong.Status(ctx, ref)
 	if pe := provErr(t, err); pe.StatusCode != 401 || pe.Retryable {
 		t.Fatalf("wrong key: %+v", pe)
@@ -171,12 +171,12 @@ func TestClientCancelRunning(t *testing.T) {
 	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m")) }))
 	defer mediaSrv.Close()
 	started := make(chan struct{}, 1)
-	ts := server.StartForTest(t, server.WithAnalyzer(server.AnalyzerFunc(func(ctx context.Context, task server.Task) (*server.Output, error) {
+	ts := mlengine.StartForTest(t, mlengine.WithAnalyzer(mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})))
-	c := mlengine.New(mlengine.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey), Name: "local"})
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey), Name: "local"})
 	ref, err := c.Submit(t.Context(), provider.JobRequest{MediaURL: mediaSrv.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestClientErrorMapping(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
-			c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+			c := mlengineapi.New(mlengineapi.Config{BaseURL: srv.URL, APIKey: "k"})
 			_, err := c.Submit(t.Context(), provider.JobRequest{MediaURL: "http://x/y"})
 			pe := provErr(t, err)
 			if pe.Op != "submit" || pe.StatusCode != tc.status || pe.Retryable != tc.retryable || pe.RetryAfter != tc.retryAfter || pe.Code != tc.code {
@@ -239,7 +239,7 @@ func TestClientErrorMapping(t *testing.T) {
 	t.Run("network error", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close()
-		c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+		c := mlengineapi.New(mlengineapi.Config{BaseURL: srv.URL, APIKey: "k"})
 		_, err := c.Status(t.Context(), provider.JobRef{ID: "x"})
 		if pe := provErr(t, err); pe.StatusCode != 0 || !pe.Retryable || pe.Err == nil {
 			t.Fatalf("error %+v", pe)
@@ -250,7 +250,7 @@ func TestClientErrorMapping(t *testing.T) {
 		defer srv.Close()
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		c := mlengine.New(mlengine.Config{BaseURL: srv.URL, APIKey: "k"})
+		c := mlengineapi.New(mlengineapi.Config{BaseURL: srv.URL, APIKey: "k"})
 		_, err := c.Status(ctx, provider.JobRef{ID: "x"})
 		if pe := provErr(t, err); pe.Retryable || !errors.Is(err, context.Canceled) {
 			t.Fatalf("error %+v", pe)
@@ -264,16 +264,16 @@ func TestVerifyCallback(t *testing.T) {
 	sign := func(key string, ts time.Time, b []byte) http.Header {
 		h := http.Header{}
 		stamp := ts.Format(time.RFC3339)
-		h.Set(mlengine.HeaderDeliveryID, "d1")
-		h.Set(mlengine.HeaderTimestamp, stamp)
-		h.Set(mlengine.HeaderSignature, signature.Sign([]byte(key), b, stamp))
+		h.Set(mlengineapi.HeaderDeliveryID, "d1")
+		h.Set(mlengineapi.HeaderTimestamp, stamp)
+		h.Set(mlengineapi.HeaderSignature, signature.Sign([]byte(key), b, stamp))
 		return h
 	}
 	v := signature.NewVerifier([]byte("new-key"), []byte("old-key"))
-	if err := mlengine.VerifyCallback(v, sign("new-key", now, body), body); err != nil {
+	if err := mlengineapi.VerifyCallback(v, sign("new-key", now, body), body); err != nil {
 		t.Fatalf("primary key: %v", err)
 	}
-	if err := mlengine.VerifyCallback(v, sign("old-key", now, body), body); err != nil {
+	if err := mlengineapi.VerifyCallback(v, sign("old-key", now, body), body); err != nil {
 		t.Fatalf("secondary key (rotation): %v", err)
 	}
 	for name, tc := range map[string]struct {
@@ -285,11 +285,11 @@ func TestVerifyCallback(t *testing.T) {
 		"stale":      {sign("new-key", now.Add(-11*time.Minute), body), body},
 		"no headers": {http.Header{}, body},
 	} {
-		if err := mlengine.VerifyCallback(v, tc.h, tc.b); !errors.Is(err, mlengine.ErrCallbackSignature) {
+		if err := mlengineapi.VerifyCallback(v, tc.h, tc.b); !errors.Is(err, mlengineapi.ErrCallbackSignature) {
 			t.Errorf("%s: %v, want ErrCallbackSignature", name, err)
 		}
 	}
-	if err := mlengine.VerifyCallback(nil, sign("new-key", now, body), body); err == nil {
+	if err := mlengineapi.VerifyCallback(nil, sign("new-key", now, body), body); err == nil {
 		t.Error("nil verifier accepted a callback")
 	}
 }

@@ -1,4 +1,4 @@
-package mlengine
+package mlengineapi
 
 import (
 	"bytes"

@@ -1,8 +1,8 @@
-// Package mlengine is the HTTP client of the bundled mlengine job service
-// (see internal/mlengine for the server and docs/mlengine.md for the API).
-// It implements provider.Provider and holds the API's wire types, which the
-// server shares, so the two cannot drift apart.
-package mlengine
+// Package mlengineapi is the API of the bundled mlengine job service: its
+// wire types, which the server (internal/mlengine) shares so that the two
+// cannot drift apart, and its HTTP client, which implements
+// provider.Provider. See docs/mlengine.md.
+package mlengineapi
 
 import (
 	"errors"
