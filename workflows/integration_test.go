@@ -30,6 +30,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mediatest"
 	"filesight/internal/mlengine"
 	"filesight/internal/provider"
@@ -56,7 +57,7 @@ type stack struct {
 	t      *testing.T
 	tm     *testenv.Temporal
 	c      client.Client
-	lb     *localbox.TestServer
+	lb     *localboxtest.Server
 	ml     *mlengine.TestServer
 	bc     *box.Client
 	mlc    *mlengineapi.Client
@@ -94,7 +95,7 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.c.Close)
-	s.lb = localbox.StartForTest(t)
+	s.lb = localboxtest.Start(t)
 	s.ml = mlengine.StartForTest(t)
 
 	s.bc, err = box.NewClient(box.Config{APIURL: s.lb.URL, UploadURL: s.lb.UploadURL, ClientID: s.lb.ClientID,

@@ -23,6 +23,7 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
@@ -33,16 +34,16 @@ import (
 // end by checking none of them was logged.
 type env struct {
 	t       *testing.T
-	ts      *localbox.TestServer
+	ts      *localboxtest.Server
 	c       *box.Client
 	logs    *testutil.SyncBuffer
 	mu      sync.Mutex
 	secrets []string
 }
 
-func newEnv(t *testing.T, opts ...localbox.Option) *env {
+func newEnv(t *testing.T, opts ...localboxtest.Option) *env {
 	t.Helper()
-	ts := localbox.StartForTest(t, opts...)
+	ts := localboxtest.Start(t, opts...)
 	logs := &testutil.SyncBuffer{}
 	c, err := box.NewClient(box.Config{
 		APIURL: ts.URL, UploadURL: ts.UploadURL, ClientID: ts.ClientID, ClientSecret: ts.ClientSecret,
@@ -301,7 +302,7 @@ func TestLocalboxParentTokenRevokedIsRefreshed(t *testing.T) {
 func TestLocalboxTokenExpiry(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	e := newEnv(t, localbox.WithTokenTTL(ttl))
+	e := newEnv(t, localboxtest.WithTokenTTL(ttl))
 	c, ctx := e.c, ctxFor(t)
 	f, err := c.UploadFile(ctx, "", "0", "x.txt", strings.NewReader("x"))
 	if err != nil {
@@ -562,7 +563,7 @@ func TestLocalboxFaultsAreClassified(t *testing.T) {
 	}
 
 	// localbox's own rate limiter answers the same way.
-	e2 := newEnv(t, localbox.WithRateLimit(1, 1))
+	e2 := newEnv(t, localboxtest.WithRateLimit(1, 1))
 	var rl *box.Error
 	for i := 0; i < 5 && rl == nil; i++ {
 		_, err = e2.c.ListFolderItems(ctx, "", "0")

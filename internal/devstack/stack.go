@@ -30,6 +30,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -376,7 +377,7 @@ func tcpOpen(addr string) func(context.Context) error {
 
 // temporalClient dials Temporal with the settings and keys of dev.env.
 func temporalClient(ctx context.Context, env *EnvFile, log *slog.Logger) (client.Client, error) {
-	var tcfg config.Temporal
+	var tcfg temporalclient.Config
 	var ccfg codec.Config
 	if err := config.LoadFrom(ctx, &tcfg, env); err != nil {
 		return nil, err

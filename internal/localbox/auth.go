@@ -18,10 +18,13 @@ import (
 	"time"
 )
 
+// OAuth 2.0 grant and token types of POST /oauth2/token.
 const (
 	grantClientCredentials = "client_credentials"
-	grantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token"
+	// GrantTokenExchange is the RFC 8693 grant that downscopes a token.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypeAccessToken is the subject_token_type of an exchange.
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
 // parentScopes are the app scopes a CCG token carries.
@@ -225,7 +228,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case grantClientCredentials:
 		resp, err = s.grantCCG(r)
-	case grantTokenExchange:
+	case GrantTokenExchange:
 		resp, err = s.grantExchange(r)
 	case "":
 		err = &oauthError{http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing"}
@@ -301,8 +304,8 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	if f.Get("subject_token") == "" {
 		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "The subject_token parameter is missing"}
 	}
-	if stt := f.Get("subject_token_type"); stt != tokenTypeAccessToken {
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "subject_token_type must be " + tokenTypeAccessToken}
+	if stt := f.Get("subject_token_type"); stt != TokenTypeAccessToken {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "subject_token_type must be " + TokenTypeAccessToken}
 	}
 	if f.Get("actor_token") != "" {
 		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "actor_token (annotator tokens) is not supported by localbox"}
@@ -382,7 +385,7 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	}
 	return &tokenResponse{
 		AccessToken: tok, ExpiresIn: max(0, (exp-millis(now))/1000), TokenType: "bearer",
-		RestrictedTo: restricted, IssuedTokenType: tokenTypeAccessToken,
+		RestrictedTo: restricted, IssuedTokenType: TokenTypeAccessToken,
 	}, nil
 }
 

@@ -1,10 +1,12 @@
-package localbox
+package localbox_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox"
 
 	"filesight/internal/config"
 	"filesight/internal/testutil"
@@ -28,7 +30,7 @@ func TestMainUsageAndConfigErrors(t *testing.T) {
 			"LOCALBOX_TOKEN_TTL": "10ms"}, 2, "LOCALBOX_TOKEN_TTL"},
 	} {
 		var out, errb strings.Builder
-		if code := Main(context.Background(), tc.args, &out, &errb, config.MapLookuper(tc.env)); code != tc.code || !strings.Contains(errb.String(), tc.want) {
+		if code := localbox.Main(context.Background(), tc.args, &out, &errb, config.MapLookuper(tc.env)); code != tc.code || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, want %d with %q; stderr %s", tc.args, code, tc.code, tc.want, errb.String())
 		}
 	}
@@ -44,7 +46,7 @@ func TestMainServesUntilCancelled(t *testing.T) {
 	defer cancel()
 	var stderr testutil.SyncBuffer
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, nil, &stderr, &stderr, config.MapLookuper(env)) }()
+	go func() { done <- localbox.Main(ctx, nil, &stderr, &stderr, config.MapLookuper(env)) }()
 	testutil.WaitFor(t, 10*time.Second, "localbox to listen", func() bool {
 		return strings.Contains(stderr.String(), `"msg":"localbox listening"`)
 	})

@@ -1,9 +1,12 @@
-package localbox
+package localbox_test
 
 import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 )
 
 const validCards = `{"cards":[
@@ -19,7 +22,7 @@ const validCards = `{"cards":[
   "invocation":{"type":"skill_invocation","id":"file-1-v1"},"entries":[{"text":"temporal"}]}]}`
 
 func TestMetadataInstances(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.mp4", []byte("a"))
 	base := ts.URL + "/2.0/files/" + f.ID + "/metadata"
@@ -135,7 +138,7 @@ func TestMetadataInstances(t *testing.T) {
 	getJSON(t, ts.URL+"/2.0/files/220000999999/metadata", tok).wantError(t, http.StatusNotFound, "not_found")
 
 	// Oversized bodies are refused.
-	small := StartForTest(t, WithConfig(func(c *Config) { c.MaxJSONBytes = 64 }))
+	small := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) { c.MaxJSONBytes = 64 }))
 	sf := small.UploadFile(t, "0", "x", []byte("x"))
 	sendJSON(t, http.MethodPost, small.URL+"/2.0/files/"+sf.ID+"/metadata/global/properties", small.ParentToken(t),
 		map[string]string{"k": strings.Repeat("v", 100)}).wantError(t, http.StatusRequestEntityTooLarge, "request_entity_too_large")

@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
+
 	"filesight/internal/testutil"
 )
 
-func ccgForm(ts *TestServer) url.Values {
+func ccgForm(ts *localboxtest.Server) url.Values {
 	return url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {ts.ClientID}, "client_secret": {ts.ClientSecret.Reveal()},
 		"box_subject_type": {"enterprise"}, "box_subject_id": {ts.EnterpriseID},
@@ -20,7 +23,7 @@ func ccgForm(ts *TestServer) url.Values {
 }
 
 func TestClientCredentialsGrant(t *testing.T) {
-	ts := StartForTest(t, WithTokenTTL(90*time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithTokenTTL(90*time.Second))
 	r := postForm(t, ts.URL+"/oauth2/token", ccgForm(ts)).wantStatus(t, http.StatusOK)
 	m := r.json(t)
 	if m["token_type"] != "bearer" || m["expires_in"] != float64(90) || len(str(m, "access_token")) != 32 {
@@ -89,14 +92,14 @@ func TestClientCredentialsGrant(t *testing.T) {
 }
 
 func TestTokenExchange(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a.wav", []byte("aaa"))
 	parent := ts.ParentToken(t)
 
 	r := exchange(t, ts, parent, "item_preview item_download", ts.URL+"/2.0/files/"+a.ID).wantStatus(t, http.StatusOK)
 	m := r.json(t)
-	if m["token_type"] != "bearer" || m["issued_token_type"] != tokenTypeAccessToken {
+	if m["token_type"] != "bearer" || m["issued_token_type"] != localbox.TokenTypeAccessToken {
 		t.Fatalf("exchange answer = %s", r.Body)
 	}
 	if ei, _ := m["expires_in"].(float64); ei < 3500 || ei > 3600 {
@@ -155,12 +158,12 @@ func TestTokenExchange(t *testing.T) {
 	}
 
 	// subject_token_type is checked.
-	f := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {parent}, "subject_token_type": {"urn:x"}, "scope": {"item_preview"}}
+	f := url.Values{"grant_type": {localbox.GrantTokenExchange}, "subject_token": {parent}, "subject_token_type": {"urn:x"}, "scope": {"item_preview"}}
 	postForm(t, ts.URL+"/oauth2/token", f).wantStatus(t, http.StatusBadRequest)
 }
 
 func TestRevoke(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("a"))
 	child := ts.DownscopedToken(t, a.ID, "item_preview")
@@ -213,7 +216,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestTokenExpiry(t *testing.T) {
-	ts := StartForTest(t, WithTokenTTL(time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithTokenTTL(time.Second))
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("a"))
 	parent := ts.ParentToken(t)
@@ -238,7 +241,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestMissingAndMalformedTokens(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	getJSON(t, ts.URL+"/2.0/folders/0", "").wantError(t, http.StatusUnauthorized, "unauthorized")
 	getJSON(t, ts.URL+"/2.0/folders/0", "garbage").wantError(t, http.StatusUnauthorized, "unauthorized")
 	call(t, http.MethodGet, ts.URL+"/2.0/folders/0", "", "", nil, header("Authorization", "Basic abc")).wantError(t, http.StatusUnauthorized, "unauthorized")
@@ -250,7 +253,7 @@ func TestMissingAndMalformedTokens(t *testing.T) {
 // secret it handled.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	var buf testutil.SyncBuffer
-	ts := StartForTest(t, WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ts := localboxtest.Start(t, localboxtest.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("abc"))
 	child := ts.DownscopedToken(t, a.ID, "item_download")

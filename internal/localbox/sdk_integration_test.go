@@ -1,6 +1,6 @@
 //go:build integration
 
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox/localboxtest"
 )
 
 // TestOfficialBoxSDK drives localbox with Box's official Node SDK
@@ -46,7 +48,7 @@ func TestOfficialBoxSDK(t *testing.T) {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
 
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	run := exec.CommandContext(ctx, node, "check.mjs")
 	run.Dir = dir
 	run.Env = append(os.Environ(),

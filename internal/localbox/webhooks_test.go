@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
@@ -64,10 +67,10 @@ func (rc *receiver) wait(t *testing.T, n int) []delivered {
 	return rc.got()
 }
 
-func events(t *testing.T, ts *TestServer, state string) []WebhookEvent {
+func events(t *testing.T, ts *localboxtest.Server, state string) []localbox.WebhookEvent {
 	t.Helper()
 	var out struct {
-		Entries []WebhookEvent `json:"entries"`
+		Entries []localbox.WebhookEvent `json:"entries"`
 	}
 	u := ts.URL + "/_localbox/webhook-events"
 	if state != "" {
@@ -81,7 +84,7 @@ func events(t *testing.T, ts *TestServer, state string) []WebhookEvent {
 }
 
 func TestWebhookCRUD(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	other := ts.CreateFolder(t, "0", "other")
@@ -148,7 +151,7 @@ func TestWebhookCRUD(t *testing.T) {
 }
 
 func TestWebhookDeliverySignedAndShaped(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	rc := newReceiver(t, nil)
 	watched := ts.CreateFolder(t, "0", "watched")
 	deep := ts.CreateFolder(t, ts.CreateFolder(t, watched, "a"), "b")
@@ -216,7 +219,7 @@ func TestWebhookDeliverySignedAndShaped(t *testing.T) {
 }
 
 func TestWebhookRetriesFailingReceiver(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(20*time.Millisecond, 40*time.Millisecond, 80*time.Millisecond))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(20*time.Millisecond, 40*time.Millisecond, 80*time.Millisecond))
 	rc := newReceiver(t, func(n int, _ map[string]any, _ *http.Request) int {
 		if n <= 2 {
 			return http.StatusInternalServerError
@@ -253,7 +256,7 @@ func TestWebhookRetriesFailingReceiver(t *testing.T) {
 }
 
 func TestWebhookGivesUpAfterLastAttempt(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
 	rc := newReceiver(t, func(int, map[string]any, *http.Request) int { return http.StatusServiceUnavailable })
 	folder := ts.CreateFolder(t, "0", "in")
 	ts.CreateWebhook(t, folder, rc.URL)
@@ -269,7 +272,7 @@ func TestWebhookGivesUpAfterLastAttempt(t *testing.T) {
 }
 
 func TestDeletingWebhookCancelsPendingEvents(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(time.Hour))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(time.Hour))
 	rc := newReceiver(t, func(int, map[string]any, *http.Request) int { return http.StatusInternalServerError })
 	folder := ts.CreateFolder(t, "0", "in")
 	id := ts.CreateWebhook(t, folder, rc.URL)
@@ -292,7 +295,7 @@ func TestDeletingWebhookCancelsPendingEvents(t *testing.T) {
 func TestOutboxSurvivesRestart(t *testing.T) {
 	// A retry delay long enough that the failed event is not retried before
 	// the restart, even on a slow machine.
-	ts := StartForTest(t, WithRetryDelays(time.Second, time.Second, time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(time.Second, time.Second, time.Second))
 	var (
 		mu      sync.Mutex
 		healthy bool
@@ -355,7 +358,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 }
 
 func TestFileTargetWebhookFiresOnNewVersion(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	rc := newReceiver(t, nil)
 	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.wav", []byte("a"))
 	sendJSON(t, http.MethodPost, ts.URL+"/2.0/webhooks", ts.ParentToken(t), map[string]any{

@@ -9,7 +9,6 @@ package replay
 import (
 	"context"
 	"errors"
-	"filesight/internal/config"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -144,7 +144,7 @@ func Export(ctx context.Context, c client.Client, query string, limit int, dir s
 // NewReplayer returns a replayer with ProcessFile registered under its
 // contract name and the given (production) data converter.
 func NewReplayer(dc converter.DataConverter) (worker.WorkflowReplayer, error) {
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: config.FailureConverter(dc)})
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: temporalclient.FailureConverter(dc)})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"filesight/internal/config"
 	"filesight/internal/program"
 	"filesight/internal/replay"
+	"filesight/internal/temporalclient"
 )
 
 const usage = `usage:
@@ -79,7 +80,7 @@ type command struct {
 }
 
 func (c command) dial(ctx context.Context, dc converter.DataConverter) (client.Client, error) {
-	var tc config.Temporal
+	var tc temporalclient.Config
 	if err := config.LoadFrom(ctx, &tc, c.env); err != nil {
 		return nil, err
 	}

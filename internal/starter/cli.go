@@ -19,6 +19,7 @@ import (
 	"filesight/internal/program"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/signature"
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -80,7 +81,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env Env)
 // converter. lazy defers connecting to the first call, so the webhook server
 // comes up (and answers 503) while Temporal is down.
 func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (client.Client, *codec.Keyring, codec.Config, error) {
-	var tcfg config.Temporal
+	var tcfg temporalclient.Config
 	var ccfg codec.Config
 	if err := config.LoadFrom(ctx, &tcfg, env); err != nil {
 		return nil, nil, ccfg, err

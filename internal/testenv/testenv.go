@@ -23,7 +23,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"filesight/internal/codec"
-	"filesight/internal/config"
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -208,7 +208,7 @@ func devServerOptions(t testing.TB, o options, dc converter.DataConverter, logFi
 			HostPort:         hostPort,
 			Namespace:        "default",
 			DataConverter:    dc,
-			FailureConverter: config.FailureConverter(dc),
+			FailureConverter: temporalclient.FailureConverter(dc),
 			Logger:           tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		},
 		DBFilename:       o.dbFile,

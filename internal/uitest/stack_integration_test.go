@@ -25,14 +25,14 @@ import (
 	"filesight/activities"
 	"filesight/internal/box"
 	"filesight/internal/codec"
-	"filesight/internal/config"
 	"filesight/internal/devstack"
-	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mlengine"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/starter"
+	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/vault"
 	"filesight/workflows"
@@ -47,7 +47,7 @@ type system struct {
 	tm *testenv.Temporal
 	// tc decodes with the system's key (tm.Client has testenv's own key).
 	tc client.Client
-	lb *localbox.TestServer
+	lb *localboxtest.Server
 	ml *mlengine.TestServer
 	bc *box.Client
 	// starterURL receives localbox's webhooks and mlengine's callbacks.
@@ -110,7 +110,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	s.tm = testenv.StartTemporal(t, testenv.WithUI(s.codecEndpoint))
 	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(s.tm.UIURL, "http://"))
 
-	s.lb = localbox.StartForTest(t)
+	s.lb = localboxtest.Start(t)
 	s.ml = mlengine.StartForTest(t)
 
 	// The starter, configured through its environment like the program.
@@ -164,7 +164,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copts, err := config.Temporal{Address: s.tm.HostPort, Namespace: s.tm.Namespace}.
+	copts, err := temporalclient.Config{Address: s.tm.HostPort, Namespace: s.tm.Namespace}.
 		ClientOptions(log, codec.NewDataConverter(kr, codec.Options{Compress: true}))
 	if err != nil {
 		t.Fatal(err)

@@ -10,14 +10,14 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/codec"
-	"filesight/internal/config"
 	"filesight/internal/program"
 	"filesight/internal/secret"
+	"filesight/internal/temporalclient"
 )
 
 // Config is the worker's environment (every variable also as NAME_FILE).
 type Config struct {
-	Temporal config.Temporal
+	Temporal temporalclient.Config
 	Codec    codec.Config
 	Box      box.EnvConfig
 

@@ -18,11 +18,11 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/codec"
-	"filesight/internal/config"
-	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mlengine"
 	"filesight/internal/replay"
 	"filesight/internal/secret"
+	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
 	"filesight/workflows"
@@ -33,7 +33,7 @@ import (
 // drains an activity that is in flight instead of abandoning it.
 func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	tm := testenv.StartTemporal(t)
-	lb := localbox.StartForTest(t)
+	lb := localboxtest.Start(t)
 	ml := mlengine.StartForTest(t)
 
 	keys, err := codec.NewKeyString("worker-test")
@@ -41,7 +41,7 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Temporal:       config.Temporal{Address: tm.HostPort, Namespace: tm.Namespace},
+		Temporal:       temporalclient.Config{Address: tm.HostPort, Namespace: tm.Namespace},
 		Codec:          codec.Config{Keys: keys, Compress: true},
 		Box:            box.EnvConfig{APIURL: lb.URL, UploadURL: lb.UploadURL, ClientID: lb.ClientID, ClientSecret: lb.ClientSecret, SubjectType: "enterprise", SubjectID: lb.EnterpriseID},
 		MLEngineURL:    ml.URL,
@@ -161,7 +161,7 @@ func get(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func setFaults(t *testing.T, lb *localbox.TestServer, body string) {
+func setFaults(t *testing.T, lb *localboxtest.Server, body string) {
 	t.Helper()
 	if !json.Valid([]byte(body)) {
 		t.Fatal("bad faults JSON")

@@ -1,4 +1,9 @@
-package config
+// Package temporalclient holds the Temporal connection settings every
+// program that talks to Temporal reads (under Temporal's own variable
+// names) and builds the SDK's client options from them, with filesight's
+// failure converter. It is apart from internal/config so that programs that
+// do not talk to Temporal (localbox, mlengine) do not link the SDK.
+package temporalclient
 
 import (
 	"crypto/tls"
@@ -16,9 +21,9 @@ import (
 	"filesight/internal/secret"
 )
 
-// Temporal holds connection settings under Temporal's own variable names, so
+// Config holds connection settings under Temporal's own variable names, so
 // the same environment works for the temporal CLI and for our programs.
-type Temporal struct {
+type Config struct {
 	Address   string        `env:"TEMPORAL_ADDRESS, default=127.0.0.1:7233"`
 	Namespace string        `env:"TEMPORAL_NAMESPACE, default=default"`
 	APIKey    secret.String `env:"TEMPORAL_API_KEY"`
@@ -33,7 +38,7 @@ type Temporal struct {
 }
 
 // Validate checks combinations that envconfig cannot.
-func (t Temporal) Validate() error {
+func (t Config) Validate() error {
 	var errs []error
 	if t.Address == "" {
 		errs = append(errs, errors.New("TEMPORAL_ADDRESS must not be empty"))
@@ -46,7 +51,7 @@ func (t Temporal) Validate() error {
 
 // ClientOptions builds client.Options: an API key implies TLS and is sent
 // as credentials; a certificate pair enables mTLS; the SDK logs through slog.
-func (t Temporal) ClientOptions(logger *slog.Logger, dc converter.DataConverter) (client.Options, error) {
+func (t Config) ClientOptions(logger *slog.Logger, dc converter.DataConverter) (client.Options, error) {
 	opts := client.Options{
 		HostPort:      t.Address,
 		Namespace:     t.Namespace,

@@ -1,4 +1,8 @@
-package localbox
+// Package localboxtest starts a real localbox for tests of any package: a
+// real server on a 127.0.0.1 listener, its data in a temporary directory,
+// random credentials, and helpers that talk to it over HTTP like any
+// client. It is never linked into a program.
+package localboxtest
 
 import (
 	"bytes"
@@ -18,13 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/localbox"
 	"filesight/internal/secret"
 )
 
-// TestServer is a real localbox on a real 127.0.0.1 listener with its data
-// in a temporary directory and random credentials, for tests of this and
-// other packages.
-type TestServer struct {
+// Server is a real localbox on a real 127.0.0.1 listener with its data in
+// a temporary directory and random credentials.
+type Server struct {
 	// URL is the base URL (= the public URL): the Box API base
 	// (URL+"/2.0/...") and the token endpoint (URL+"/oauth2/token").
 	URL string
@@ -37,21 +41,21 @@ type TestServer struct {
 	WebhookPrimaryKey   secret.String
 	WebhookSecondaryKey secret.String
 	// Config is the configuration the server runs with.
-	Config Config
+	Config localbox.Config
 
 	mu     sync.Mutex
-	srv    *Server
+	srv    *localbox.Server
 	cancel context.CancelFunc
 	done   chan error
 	addr   string
 	log    *slog.Logger
 }
 
-// Option changes how StartForTest starts localbox.
+// Option changes how Start starts localbox.
 type Option func(*testOptions)
 
 type testOptions struct {
-	cfg *Config
+	cfg *localbox.Config
 	log *slog.Logger
 }
 
@@ -69,7 +73,7 @@ func WithRateLimit(perSecond float64, burst int) Option {
 }
 
 // WithConfig lets a test change anything else in the configuration.
-func WithConfig(f func(*Config)) Option { return func(o *testOptions) { f(o.cfg) } }
+func WithConfig(f func(*localbox.Config)) Option { return func(o *testOptions) { f(o.cfg) } }
 
 // WithLogger sends localbox's log to l. By default the log is discarded,
 // unless LOCALBOX_TEST_LOG is set (then it goes to stderr at debug level).
@@ -81,18 +85,18 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// StartForTest starts localbox on 127.0.0.1 (a free port) with its data in
+// Start starts localbox on 127.0.0.1 (a free port) with its data in
 // t.TempDir() and random credentials, and closes it when the test ends.
 // Webhook retries default to 50ms, 100ms, 200ms (4 attempts) so tests stay
 // fast; pass options to change that.
-func StartForTest(t testing.TB, opts ...Option) *TestServer {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("localbox: listening: %v", err)
 	}
 	addr := ln.Addr().String()
-	cfg := Config{
+	cfg := localbox.Config{
 		Addr:                addr,
 		DataDir:             t.TempDir(),
 		PublicURL:           "http://" + addr,
@@ -117,7 +121,7 @@ func StartForTest(t testing.TB, opts ...Option) *TestServer {
 		_ = ln.Close()
 		t.Fatalf("localbox: %v", err)
 	}
-	ts := &TestServer{
+	ts := &Server{
 		URL: cfg.PublicURL, UploadURL: cfg.PublicURL + "/api",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, EnterpriseID: cfg.EnterpriseID,
 		AdminKey: cfg.AdminKey, WebhookPrimaryKey: cfg.WebhookPrimaryKey, WebhookSecondaryKey: cfg.WebhookSecondaryKey,
@@ -130,8 +134,8 @@ func StartForTest(t testing.TB, opts ...Option) *TestServer {
 	return ts
 }
 
-func (ts *TestServer) start(ln net.Listener) error {
-	srv, err := New(context.Background(), ts.Config, ts.log)
+func (ts *Server) start(ln net.Listener) error {
+	srv, err := localbox.New(context.Background(), ts.Config, ts.log)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -153,14 +157,14 @@ func testLog() *slog.Logger {
 }
 
 // Server returns the running server.
-func (ts *TestServer) Server() *Server {
+func (ts *Server) Server() *localbox.Server {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return ts.srv
 }
 
 // Close stops the server (pending webhook deliveries stay queued on disk).
-func (ts *TestServer) Close() {
+func (ts *Server) Close() {
 	ts.mu.Lock()
 	srv, cancel, done := ts.srv, ts.cancel, ts.done
 	ts.srv = nil
@@ -175,7 +179,7 @@ func (ts *TestServer) Close() {
 
 // Restart stops the server and starts it again on the same address and data
 // directory.
-func (ts *TestServer) Restart(t testing.TB) {
+func (ts *Server) Restart(t testing.TB) {
 	t.Helper()
 	ts.Close()
 	var (
@@ -200,7 +204,7 @@ func (ts *TestServer) Restart(t testing.TB) {
 // --- small helpers for tests (all over HTTP, like any client) ---
 
 // ParentToken returns a fresh CCG token (enterprise subject).
-func (ts *TestServer) ParentToken(t testing.TB) string {
+func (ts *Server) ParentToken(t testing.TB) string {
 	t.Helper()
 	form := url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {ts.ClientID}, "client_secret": {ts.ClientSecret.Reveal()},
@@ -214,10 +218,10 @@ func (ts *TestServer) ParentToken(t testing.TB) string {
 }
 
 // DownscopedToken exchanges a parent token for one restricted to a file.
-func (ts *TestServer) DownscopedToken(t testing.TB, fileID string, scopes ...string) string {
+func (ts *Server) DownscopedToken(t testing.TB, fileID string, scopes ...string) string {
 	t.Helper()
 	form := url.Values{
-		"grant_type": {grantTokenExchange}, "subject_token": {ts.ParentToken(t)}, "subject_token_type": {tokenTypeAccessToken},
+		"grant_type": {localbox.GrantTokenExchange}, "subject_token": {ts.ParentToken(t)}, "subject_token_type": {localbox.TokenTypeAccessToken},
 		"scope": {strings.Join(scopes, " ")}, "resource": {ts.URL + "/2.0/files/" + fileID},
 	}
 	var out struct {
@@ -228,7 +232,7 @@ func (ts *TestServer) DownscopedToken(t testing.TB, fileID string, scopes ...str
 }
 
 // CreateFolder creates a folder and returns its ID.
-func (ts *TestServer) CreateFolder(t testing.TB, parentID, name string) string {
+func (ts *Server) CreateFolder(t testing.TB, parentID, name string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"name": name, "parent": map[string]string{"id": parentID}})
 	var out struct {
@@ -246,19 +250,19 @@ type UploadedFile struct {
 }
 
 // UploadFile uploads content as a new file and returns its IDs.
-func (ts *TestServer) UploadFile(t testing.TB, parentID, name string, content []byte) UploadedFile {
+func (ts *Server) UploadFile(t testing.TB, parentID, name string, content []byte) UploadedFile {
 	t.Helper()
 	attrs, _ := json.Marshal(map[string]any{"name": name, "parent": map[string]string{"id": parentID}})
 	return ts.upload(t, ts.UploadURL+"/2.0/files/content", attrs, content, http.StatusCreated)
 }
 
 // UploadVersion uploads content as a new version of a file.
-func (ts *TestServer) UploadVersion(t testing.TB, fileID string, content []byte) UploadedFile {
+func (ts *Server) UploadVersion(t testing.TB, fileID string, content []byte) UploadedFile {
 	t.Helper()
 	return ts.upload(t, ts.UploadURL+"/2.0/files/"+fileID+"/content", []byte(`{}`), content, http.StatusOK)
 }
 
-func (ts *TestServer) upload(t testing.TB, u string, attrs, content []byte, want int) UploadedFile {
+func (ts *Server) upload(t testing.TB, u string, attrs, content []byte, want int) UploadedFile {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -284,7 +288,7 @@ func (ts *TestServer) upload(t testing.TB, u string, attrs, content []byte, want
 }
 
 // CreateWebhook creates a FILE.UPLOADED webhook on a folder; returns its ID.
-func (ts *TestServer) CreateWebhook(t testing.TB, folderID, address string) string {
+func (ts *Server) CreateWebhook(t testing.TB, folderID, address string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"target": map[string]string{"id": folderID, "type": "folder"}, "address": address, "triggers": []string{"FILE.UPLOADED"},
@@ -297,46 +301,46 @@ func (ts *TestServer) CreateWebhook(t testing.TB, folderID, address string) stri
 }
 
 // Tokens lists downscoped tokens through the admin API (state "live" or "all").
-func (ts *TestServer) Tokens(t testing.TB, state string) []AdminToken {
+func (ts *Server) Tokens(t testing.TB, state string) []localbox.AdminToken {
 	t.Helper()
 	var out struct {
-		TotalCount int          `json:"total_count"`
-		Entries    []AdminToken `json:"entries"`
+		TotalCount int                   `json:"total_count"`
+		Entries    []localbox.AdminToken `json:"entries"`
 	}
 	ts.do(t, http.MethodGet, ts.URL+"/_localbox/tokens?state="+url.QueryEscape(state), ts.AdminKey.Reveal(), "", nil, http.StatusOK, &out)
 	return out.Entries
 }
 
 // LiveTokens counts the downscoped tokens that are neither expired nor revoked.
-func (ts *TestServer) LiveTokens(t testing.TB) int {
+func (ts *Server) LiveTokens(t testing.TB) int {
 	t.Helper()
 	return len(ts.Tokens(t, "live"))
 }
 
 // Deliveries lists webhook delivery attempts through the admin API.
-func (ts *TestServer) Deliveries(t testing.TB) []Delivery {
+func (ts *Server) Deliveries(t testing.TB) []localbox.Delivery {
 	t.Helper()
 	var out struct {
-		Entries []Delivery `json:"entries"`
+		Entries []localbox.Delivery `json:"entries"`
 	}
 	ts.do(t, http.MethodGet, ts.URL+"/_localbox/webhook-deliveries", ts.AdminKey.Reveal(), "", nil, http.StatusOK, &out)
 	return out.Entries
 }
 
 // SetFaults replaces the fault injection rules.
-func (ts *TestServer) SetFaults(t testing.TB, rules ...FaultRule) {
+func (ts *Server) SetFaults(t testing.TB, rules ...localbox.FaultRule) {
 	t.Helper()
-	body, _ := json.Marshal(Faults{Rules: rules})
+	body, _ := json.Marshal(localbox.Faults{Rules: rules})
 	ts.do(t, http.MethodPut, ts.URL+"/_localbox/faults", ts.AdminKey.Reveal(), "application/json", bytes.NewReader(body), http.StatusOK, nil)
 }
 
 // ClearFaults removes every fault injection rule.
-func (ts *TestServer) ClearFaults(t testing.TB) {
+func (ts *Server) ClearFaults(t testing.TB) {
 	t.Helper()
 	ts.do(t, http.MethodDelete, ts.URL+"/_localbox/faults", ts.AdminKey.Reveal(), "", nil, http.StatusNoContent, nil)
 }
 
-func (ts *TestServer) do(t testing.TB, method, u, token, contentType string, body io.Reader, want int, out any) {
+func (ts *Server) do(t testing.TB, method, u, token, contentType string, body io.Reader, want int, out any) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
