@@ -32,7 +32,7 @@ import (
 	"filesight/internal/localbox"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mediatest"
-	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/replay"
@@ -58,7 +58,7 @@ type stack struct {
 	tm     *testenv.Temporal
 	c      client.Client
 	lb     *localboxtest.Server
-	ml     *mlengine.TestServer
+	ml     *mlenginetest.Server
 	bc     *box.Client
 	mlc    *mlengineapi.Client
 	sim    *simProvider
@@ -96,7 +96,7 @@ func startStack(t *testing.T) *stack {
 	}
 	t.Cleanup(s.c.Close)
 	s.lb = localboxtest.Start(t)
-	s.ml = mlengine.StartForTest(t)
+	s.ml = mlenginetest.Start(t)
 
 	s.bc, err = box.NewClient(box.Config{APIURL: s.lb.URL, UploadURL: s.lb.UploadURL, ClientID: s.lb.ClientID,
 		ClientSecret: s.lb.ClientSecret, SubjectType: "enterprise", SubjectID: s.lb.EnterpriseID, Logger: log})

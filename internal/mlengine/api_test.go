@@ -1,4 +1,4 @@
-package mlengine
+package mlengine_test
 
 import (
 	"bytes"
@@ -12,13 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
+
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/testutil"
 )
 
 func TestAuth(t *testing.T) {
-	ts := StartForTest(t, WithAnalyzer(newFake(t, nil)))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(newFake(t, nil)))
 	for _, tc := range []struct {
 		name, method, path, auth string
 		want                     int
@@ -58,7 +61,7 @@ func TestAuth(t *testing.T) {
 
 func TestSubmitValidation(t *testing.T) {
 	fake := newFake(t, nil)
-	ts := StartForTest(t, WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	for _, tc := range []struct {
 		name, body, wantMsg string
 		want                int
@@ -99,7 +102,7 @@ func TestJobLifecycle(t *testing.T) {
 	ms := newMediaServer(t, media, token)
 	fake := newFake(t, media)
 	var logs testutil.SyncBuffer
-	ts := StartForTest(t, WithAnalyzer(fake), WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 
 	id := submit(t, ts, "key-1", mlengineapi.SubmitRequest{
@@ -150,12 +153,12 @@ func TestJobLifecycle(t *testing.T) {
 	}
 
 	// Only the result and the artifact remain; media and work files are gone.
-	if got := filesUnder(t, ts.Server().eng.jobDir(id)); !slices.Equal(got, []string{"artifacts/scene-0001.png", "result.json"}) {
+	if got := filesUnder(t, ts.Server().JobDir(id)); !slices.Equal(got, []string{"artifacts/scene-0001.png", "result.json"}) {
 		t.Fatalf("files left for the job: %v", got)
 	}
 	// The token is gone from the database and was never logged.
 	var stored int
-	if err := ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM jobs WHERE media_token IS NOT NULL`).Scan(&stored); err != nil || stored != 0 {
+	if err := ts.Server().DB().QueryRow(`SELECT COUNT(*) FROM jobs WHERE media_token IS NOT NULL`).Scan(&stored); err != nil || stored != 0 {
 		t.Fatalf("tokens still stored: %d (%v)", stored, err)
 	}
 	if f := fmt.Sprintf("%v %+v %#v", ts.Server(), ts.Server(), ts.Server()); strings.Contains(f, ts.APIKey) || strings.Contains(f, ts.CallbackKey) {
@@ -192,7 +195,7 @@ func TestIdempotency(t *testing.T) {
 	media := []byte("media")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	ts := StartForTest(t, WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}, Labels: map[string]string{"a": "1"}}
 	id := submit(t, ts, "idem-1", req)
 
@@ -207,7 +210,7 @@ func TestIdempotency(t *testing.T) {
 	req3 := req
 	req3.Analyses = []string{"media", "transcript"}
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req3, map[string]string{"Idempotency-Key": "idem-1"})
-	if code != 409 || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != CodeIdempotencyConflict {
+	if code != 409 || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != mlengine.CodeIdempotencyConflict {
 		t.Fatalf("conflict: HTTP %d %s", code, body)
 	}
 	// Another key: another job.
@@ -232,12 +235,12 @@ func TestMediaFetch(t *testing.T) {
 		wantCode string // "" = succeeds
 		wantHits int32
 	}{
-		{name: "wrong token", token: "wrong", wantCode: CodeMediaUnauthorized, wantHits: 1},
-		{name: "403", override: status(403), wantCode: CodeMediaForbidden, wantHits: 1},
-		{name: "404", override: status(404), wantCode: CodeMediaNotFound, wantHits: 1},
-		{name: "400", override: status(400), wantCode: CodeMediaRejected, wantHits: 1},
-		{name: "too large by Content-Length", maxBytes: 9999, wantCode: CodeMediaTooLarge, wantHits: 1},
-		{name: "too large while streaming", maxBytes: 9999, wantCode: CodeMediaTooLarge, wantHits: 1,
+		{name: "wrong token", token: "wrong", wantCode: mlengine.CodeMediaUnauthorized, wantHits: 1},
+		{name: "403", override: status(403), wantCode: mlengine.CodeMediaForbidden, wantHits: 1},
+		{name: "404", override: status(404), wantCode: mlengine.CodeMediaNotFound, wantHits: 1},
+		{name: "400", override: status(400), wantCode: mlengine.CodeMediaRejected, wantHits: 1},
+		{name: "too large by Content-Length", maxBytes: 9999, wantCode: mlengine.CodeMediaTooLarge, wantHits: 1},
+		{name: "too large while streaming", maxBytes: 9999, wantCode: mlengine.CodeMediaTooLarge, wantHits: 1,
 			override: func(w http.ResponseWriter, r *http.Request, n int) bool {
 				// No Content-Length: chunked.
 				for i := 0; i < 10; i++ {
@@ -267,7 +270,7 @@ func TestMediaFetch(t *testing.T) {
 			}
 			return true
 		}},
-		{name: "5xx forever", override: status(500), wantCode: CodeMediaFetchFailed, wantHits: 4},
+		{name: "5xx forever", override: status(500), wantCode: mlengine.CodeMediaFetchFailed, wantHits: 4},
 		{name: "truncated body, then ok", wantHits: 2, override: func(w http.ResponseWriter, r *http.Request, n int) bool {
 			if n == 1 {
 				w.Header().Set("Content-Length", "10000")
@@ -289,7 +292,7 @@ func TestMediaFetch(t *testing.T) {
 			ms := newMediaServer(t, media, "tok")
 			ms.override = tc.override
 			fake := newFake(t, media)
-			ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+			ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) {
 				if tc.maxBytes > 0 {
 					c.MaxMediaBytes = tc.maxBytes
 				}
@@ -307,14 +310,14 @@ func TestMediaFetch(t *testing.T) {
 				if j.Error == nil || j.Error.Code != tc.wantCode || j.Error.Message == "" || j.MediaFetched {
 					t.Fatalf("job %+v error %+v, want code %s", j, j.Error, tc.wantCode)
 				}
-				wantRetryable := tc.wantCode == CodeMediaFetchFailed
+				wantRetryable := tc.wantCode == mlengine.CodeMediaFetchFailed
 				if j.Error.Retryable != wantRetryable {
 					t.Fatalf("retryable = %v, want %v", j.Error.Retryable, wantRetryable)
 				}
 				if fake.calls.Load() != 0 {
 					t.Fatal("analyzer ran without media")
 				}
-				if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
+				if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
 					t.Fatalf("job directory left behind: %v", err)
 				}
 			}
@@ -334,7 +337,7 @@ func TestQueueLimit(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) {
 		c.ParallelJobs, c.QueueLimit, c.QueueRetryAfter = 1, 1, 7*time.Second
 	}))
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
@@ -365,7 +368,7 @@ func TestCancel(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
 
@@ -379,7 +382,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("DELETE running: HTTP %d %s", code, body)
 	}
 	j := decodeJSON[mlengineapi.Job](t, body)
-	if j.Status != provider.StateCanceled || j.Error == nil || j.Error.Code != CodeCanceled || hdr.Get("Retry-After") != "" {
+	if j.Status != provider.StateCanceled || j.Error == nil || j.Error.Code != mlengine.CodeCanceled || hdr.Get("Retry-After") != "" {
 		t.Fatalf("canceled job %+v", j)
 	}
 	for a, s := range j.Analyses {
@@ -390,7 +393,7 @@ func TestCancel(t *testing.T) {
 	if _, err := os.Stat(work); !os.IsNotExist(err) {
 		t.Fatalf("work dir still there after cancel: %v", err)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(running)); !os.IsNotExist(err) {
+	if _, err := os.Stat(ts.Server().JobDir(running)); !os.IsNotExist(err) {
 		t.Fatalf("job dir still there after cancel: %v", err)
 	}
 	// The queued job starts after the cancel; cancel it while it runs too,
@@ -402,7 +405,7 @@ func TestCancel(t *testing.T) {
 	if code != 200 || decodeJSON[mlengineapi.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE queued: HTTP %d %s", code, body)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(third)); !os.IsNotExist(err) {
+	if _, err := os.Stat(ts.Server().JobDir(third)); !os.IsNotExist(err) {
 		t.Fatalf("queued job's media still there after cancel: %v", err)
 	}
 	if code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+queued, nil, nil); code != 200 {
@@ -418,7 +421,7 @@ func TestCancel(t *testing.T) {
 	}
 	// No result for a canceled job.
 	code, _, body = call(t, ts, "GET", "/v1/jobs/"+running+"/result", nil, nil)
-	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNoResult || eb.Error.Retryable {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != mlengine.CodeNoResult || eb.Error.Retryable {
 		t.Fatalf("result of a canceled job: HTTP %d %s", code, body)
 	}
 	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
@@ -437,11 +440,11 @@ func TestResultNotFinished(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started
 	code, hdr, body := call(t, ts, "GET", "/v1/jobs/"+id+"/result", nil, nil)
-	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != mlengine.CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("result while running: HTTP %d %s", code, body)
 	}
 	code, hdr, body = call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
@@ -469,7 +472,7 @@ func TestAnalysisFailures(t *testing.T) {
 		fake := newFake(t, media)
 		fake.states = map[string]provider.State{"transcript": provider.StateFailed, "ocr": provider.StateSkipped}
 		fake.errors = map[string]string{"transcript": "pocketsphinx exited 1"}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateSucceeded)
 		if j.Analyses["transcript"] != provider.StateFailed || j.Analyses["ocr"] != provider.StateSkipped ||
 			j.AnalysisErrors["transcript"] != "pocketsphinx exited 1" {
@@ -479,20 +482,20 @@ func TestAnalysisFailures(t *testing.T) {
 	t.Run("all failed", func(t *testing.T) {
 		fake := newFake(t, media)
 		fake.states = map[string]provider.State{"media": provider.StateFailed, "transcript": provider.StateFailed, "ocr": provider.StateFailed}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		id := submit(t, ts, "", req)
 		j := waitStatus(t, ts, id, provider.StateFailed)
-		if j.Error == nil || j.Error.Code != CodeAnalysesFailed || j.Error.Retryable {
+		if j.Error == nil || j.Error.Code != mlengine.CodeAnalysesFailed || j.Error.Retryable {
 			t.Fatalf("job error %+v", j.Error)
 		}
-		if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
-			t.Fatalf("files of a failed job left: %v", filesUnder(t, ts.Server().eng.jobDir(id)))
+		if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
+			t.Fatalf("files of a failed job left: %v", filesUnder(t, ts.Server().JobDir(id)))
 		}
 	})
 	t.Run("whole job failure", func(t *testing.T) {
 		fake := newFake(t, media)
-		fake.fail = &Failure{Code: "media_too_long", Message: "media lasts 3h, the limit is 2h"}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		fake.fail = &mlengine.Failure{Code: "media_too_long", Message: "media lasts 3h, the limit is 2h"}
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateFailed)
 		if j.Error == nil || j.Error.Code != "media_too_long" || j.Error.Retryable || !strings.Contains(j.Error.Message, "2h") {
 			t.Fatalf("job error %+v", j.Error)
@@ -501,9 +504,9 @@ func TestAnalysisFailures(t *testing.T) {
 	t.Run("unexpected error", func(t *testing.T) {
 		fake := newFake(t, media)
 		fake.fail = errors.New("disk on fire")
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateFailed)
-		if j.Error == nil || j.Error.Code != CodeInternal || !j.Error.Retryable {
+		if j.Error == nil || j.Error.Code != mlengine.CodeInternal || !j.Error.Retryable {
 			t.Fatalf("job error %+v", j.Error)
 		}
 	})
@@ -521,15 +524,15 @@ func TestCancelDuringDownload(t *testing.T) {
 		return true
 	}
 	fake := newFake(t, nil)
-	ts := StartForTest(t, WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-inFlight
 	code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+id, nil, nil)
 	if j := decodeJSON[mlengineapi.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
 		t.Fatalf("DELETE during download: HTTP %d %s", code, body)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
-		t.Fatalf("partial download left: %v", filesUnder(t, ts.Server().eng.jobDir(id)))
+	if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
+		t.Fatalf("partial download left: %v", filesUnder(t, ts.Server().JobDir(id)))
 	}
 	if fake.calls.Load() != 0 {
 		t.Fatal("analyzer ran for a canceled job")
@@ -540,10 +543,10 @@ func TestJobTimeout(t *testing.T) {
 	ms := newMediaServer(t, []byte("m"), "tok")
 	fake := newFake(t, nil)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.JobTimeout = 100 * time.Millisecond }))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.JobTimeout = 100 * time.Millisecond }))
 	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	j := waitStatus(t, ts, id, provider.StateFailed)
-	if j.Error == nil || j.Error.Code != CodeTimeout || !j.Error.Retryable {
+	if j.Error == nil || j.Error.Code != mlengine.CodeTimeout || !j.Error.Retryable {
 		t.Fatalf("timed-out job error %+v", j.Error)
 	}
 }

@@ -1,4 +1,4 @@
-package mlengine
+package mlengine_test
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
 
 	"filesight/internal/mediatest"
 	"filesight/internal/provider"
@@ -46,7 +49,7 @@ func TestRealAnalyzers(t *testing.T) {
 	}
 	const token = "real-read-token"
 	ms := newMediaServer(t, media, token)
-	ts := StartForTest(t, WithConfig(func(c *Config) { c.Concurrency = 2 }))
+	ts := mlenginetest.Start(t, mlengine.WithConfig(func(c *mlengine.Config) { c.Concurrency = 2 }))
 	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
 
 	t.Run("end to end", func(t *testing.T) {
@@ -119,7 +122,7 @@ func TestRealAnalyzers(t *testing.T) {
 		if len(res.Keywords) == 0 || res.Loudness == nil || len(res.Silences) == 0 {
 			t.Errorf("keywords %v, loudness %v, silences %v: want all present", res.Keywords, res.Loudness, res.Silences)
 		}
-		if got := filesUnder(t, ts.Server().eng.jobDir(ref.ID)); slices.Contains(got, "media") || slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "work/") }) {
+		if got := filesUnder(t, ts.Server().JobDir(ref.ID)); slices.Contains(got, "media") || slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "work/") }) {
 			t.Errorf("temporary files left: %v", got)
 		}
 	})
@@ -129,7 +132,7 @@ func TestRealAnalyzers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("submit: %v", err)
 		}
-		dir := ts.Server().eng.jobDir(ref.ID)
+		dir := ts.Server().JobDir(ref.ID)
 		seen := map[int]string{}
 		testutil.WaitFor(t, 60*time.Second, "a speech recogniser or OCR process of the job", func() bool {
 			for pid, comm := range jobProcesses(dir) {

@@ -31,7 +31,7 @@ type Server struct {
 	closeErr  error
 }
 
-// Option customises New and StartForTest.
+// Option customises New (and mlenginetest.Start).
 type Option func(*options)
 
 type options struct {
@@ -49,7 +49,7 @@ func WithConfig(f func(*Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, f) }
 }
 
-// WithLogger sets the logger (StartForTest's default logs to t.Log).
+// WithLogger sets the logger (mlenginetest.Start's default logs to t.Log).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // New opens the job database in cfg.DataDir, recovers the jobs an earlier

@@ -27,7 +27,7 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/devstack"
 	"filesight/internal/localbox/localboxtest"
-	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
@@ -48,7 +48,7 @@ type system struct {
 	// tc decodes with the system's key (tm.Client has testenv's own key).
 	tc client.Client
 	lb *localboxtest.Server
-	ml *mlengine.TestServer
+	ml *mlenginetest.Server
 	bc *box.Client
 	// starterURL receives localbox's webhooks and mlengine's callbacks.
 	starterURL string
@@ -111,7 +111,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(s.tm.UIURL, "http://"))
 
 	s.lb = localboxtest.Start(t)
-	s.ml = mlengine.StartForTest(t)
+	s.ml = mlenginetest.Start(t)
 
 	// The starter, configured through its environment like the program.
 	starterLog := &syncBuffer{}

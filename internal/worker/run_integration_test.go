@@ -19,7 +19,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/localbox/localboxtest"
-	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/replay"
 	"filesight/internal/secret"
 	"filesight/internal/temporalclient"
@@ -34,7 +34,7 @@ import (
 func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	tm := testenv.StartTemporal(t)
 	lb := localboxtest.Start(t)
-	ml := mlengine.StartForTest(t)
+	ml := mlenginetest.Start(t)
 
 	keys, err := codec.NewKeyString("worker-test")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
@@ -61,7 +62,7 @@ func TestClient(t *testing.T) {
 			Artifacts: map[string]string{"scene-1.png": p},
 		}, nil
 	})
-	ts := mlengine.StartForTest(t, mlengine.WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	ctx := t.Context()
 	c := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL + "/", APIKey: secret.String(ts.APIKey)})
 	if c.Name() != "mlengine" {
@@ -171,7 +172,7 @@ func TestClientCancelRunning(t *testing.T) {
 	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m")) }))
 	defer mediaSrv.Close()
 	started := make(chan struct{}, 1)
-	ts := mlengine.StartForTest(t, mlengine.WithAnalyzer(mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		return nil, ctx.Err()

@@ -1,4 +1,8 @@
-package mlengine
+// Package mlenginetest starts a real mlengine for tests of any package: a
+// real server on a 127.0.0.1 listener with its data in a temporary
+// directory and random keys, with the real analyzers or any
+// mlengine.Analyzer. It is never linked into a program.
+package mlenginetest
 
 import (
 	"context"
@@ -14,12 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
 	"filesight/internal/secret"
 )
 
-// TestServer is a real mlengine on a 127.0.0.1 listener with its data in a
-// temporary directory, for tests in any package.
-type TestServer struct {
+// Server is a real mlengine on a 127.0.0.1 listener with its data in a
+// temporary directory.
+type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234 (stable across Restart).
 	URL string
 	// APIKey authenticates API calls; CallbackKey signs callbacks.
@@ -28,26 +33,27 @@ type TestServer struct {
 	DataDir string
 
 	mu     sync.Mutex
-	srv    *Server
+	srv    *mlengine.Server
 	hs     *http.Server
 	served chan struct{}
 	addr   string
-	cfg    Config
-	opts   []Option
+	cfg    mlengine.Config
+	opts   []mlengine.Option
 	logw   *testLogWriter
 }
 
-// StartForTest starts a server with random keys; it is closed when the test
-// ends. Without WithAnalyzer it runs the real analyzers.
-func StartForTest(t testing.TB, opts ...Option) *TestServer {
+// Start starts a server with random keys; it is closed when the test ends.
+// Without mlengine.WithAnalyzer it runs the real analyzers; its log goes to
+// t.Log unless mlengine.WithLogger says otherwise.
+func Start(t testing.TB, opts ...mlengine.Option) *Server {
 	t.Helper()
-	ts := &TestServer{
+	ts := &Server{
 		APIKey:      randomKey(t),
 		CallbackKey: randomKey(t),
 		DataDir:     t.TempDir(),
 		opts:        opts,
 	}
-	ts.cfg = Config{
+	ts.cfg = mlengine.Config{
 		Addr:        "127.0.0.1:0",
 		DataDir:     ts.DataDir,
 		APIKey:      secret.String(ts.APIKey),
@@ -72,10 +78,10 @@ func randomKey(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-func (ts *TestServer) start(t testing.TB) {
+func (ts *Server) start(t testing.TB) {
 	t.Helper()
-	opts := append([]Option{WithLogger(slog.New(slog.NewTextHandler(ts.logw, &slog.HandlerOptions{Level: slog.LevelInfo})))}, ts.opts...)
-	srv, err := New(context.Background(), ts.cfg, nil, opts...)
+	opts := append([]mlengine.Option{mlengine.WithLogger(slog.New(slog.NewTextHandler(ts.logw, &slog.HandlerOptions{Level: slog.LevelInfo})))}, ts.opts...)
+	srv, err := mlengine.New(context.Background(), ts.cfg, nil, opts...)
 	if err != nil {
 		t.Fatalf("start mlengine: %v", err)
 	}
@@ -98,7 +104,7 @@ func (ts *TestServer) start(t testing.TB) {
 }
 
 // listen takes a fresh port the first time and the same port after Restart.
-func (ts *TestServer) listen(t testing.TB) (net.Listener, error) {
+func (ts *Server) listen(t testing.TB) (net.Listener, error) {
 	if ts.addr == "" {
 		return net.Listen("tcp", "127.0.0.1:0")
 	}
@@ -113,7 +119,7 @@ func (ts *TestServer) listen(t testing.TB) (net.Listener, error) {
 }
 
 // Server is the running server (replaced by Restart).
-func (ts *TestServer) Server() *Server {
+func (ts *Server) Server() *mlengine.Server {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return ts.srv
@@ -121,13 +127,13 @@ func (ts *TestServer) Server() *Server {
 
 // Restart stops the server the way a process stop would (jobs in progress
 // are interrupted) and starts a new one on the same data and address.
-func (ts *TestServer) Restart(t testing.TB) {
+func (ts *Server) Restart(t testing.TB) {
 	t.Helper()
 	ts.stop()
 	ts.start(t)
 }
 
-func (ts *TestServer) stop() {
+func (ts *Server) stop() {
 	ts.mu.Lock()
 	srv, hs, served := ts.srv, ts.hs, ts.served
 	ts.srv, ts.hs = nil, nil
@@ -145,7 +151,7 @@ func (ts *TestServer) stop() {
 }
 
 // Close stops the server. It is safe to call more than once.
-func (ts *TestServer) Close() {
+func (ts *Server) Close() {
 	ts.stop()
 	ts.logw.close()
 }
