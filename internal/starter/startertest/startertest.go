@@ -1,4 +1,6 @@
-package starter
+// Package startertest serves the starter's real HTTP handlers for tests of
+// any package. It is never linked into a program.
+package startertest
 
 import (
 	"crypto/rand"
@@ -12,12 +14,13 @@ import (
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
+	"filesight/internal/starter"
 )
 
-// TestServer is a real starter HTTP server on a 127.0.0.1 listener, for
-// other packages' integration tests (localbox can deliver webhooks to
+// Server is a real starter HTTP server on a 127.0.0.1 listener, for
+// integration tests (localbox can deliver webhooks to
 // URL+"/webhooks/box", mlengine can call back to URL+"/callbacks/mlengine").
-type TestServer struct {
+type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234.
 	URL string
 	// WebhookPrimaryKey and WebhookSecondaryKey verify Box webhooks: give
@@ -26,7 +29,7 @@ type TestServer struct {
 	// CallbackKey verifies mlengine callbacks: give it to mlengine
 	// (MLENGINE_CALLBACK_KEY).
 	CallbackKey secret.String
-	Service     *Service
+	Service     *starter.Service
 }
 
 func randomKey(t testing.TB) secret.String {
@@ -38,22 +41,22 @@ func randomKey(t testing.TB) secret.String {
 	return secret.String(hex.EncodeToString(b))
 }
 
-// StartForTest serves the starter's API over tc (a client.Client of a real
+// Start serves the starter's API over tc (a client.Client of a real
 // dev server, typically testenv's) with fresh random keys; it stops when the
 // test ends. opts.Logger, when nil, discards.
-func StartForTest(t testing.TB, tc TemporalClient, opts Options) *TestServer {
+func Start(t testing.TB, tc starter.TemporalClient, opts starter.Options) *Server {
 	t.Helper()
-	ts := &TestServer{WebhookPrimaryKey: randomKey(t), WebhookSecondaryKey: randomKey(t), CallbackKey: randomKey(t)}
+	ts := &Server{WebhookPrimaryKey: randomKey(t), WebhookSecondaryKey: randomKey(t), CallbackKey: randomKey(t)}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	ts.Service = NewService(tc, opts)
+	ts.Service = starter.NewService(tc, opts)
 	cbv := signature.NewVerifier([]byte(ts.CallbackKey.Reveal()), nil)
-	h, err := NewHandler(HandlerConfig{
+	h, err := starter.NewHandler(starter.HandlerConfig{
 		Service:       ts.Service,
 		BoxVerifier:   box.NewWebhookVerifier(ts.WebhookPrimaryKey, ts.WebhookSecondaryKey),
-		ParseBoxEvent: ParseBoxEvent,
-		Callbacks: map[string]CallbackProvider{mlengineapi.DefaultName: {Verifier: VerifierFunc(func(h http.Header, body []byte) error {
+		ParseBoxEvent: starter.ParseBoxEvent,
+		Callbacks: map[string]starter.CallbackProvider{mlengineapi.DefaultName: {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
 			return mlengineapi.VerifyCallback(cbv, h, body)
 		})}},
 		Logger: opts.Logger,

@@ -9,11 +9,12 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/starter"
+	"filesight/internal/starter/startertest"
 )
 
-func TestStartForTest(t *testing.T) {
+func TestStartertestStart(t *testing.T) {
 	fake := newFakeTemporal()
-	ts := starter.StartForTest(t, fake, starter.Options{})
+	ts := startertest.Start(t, fake, starter.Options{})
 	if !strings.HasPrefix(ts.URL, "http://127.0.0.1:") {
 		t.Fatalf("URL %s", ts.URL)
 	}
