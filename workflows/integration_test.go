@@ -36,6 +36,7 @@ import (
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/replay"
+	"filesight/internal/samplemedia"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/starter"
@@ -151,7 +152,7 @@ func startStack(t *testing.T) *stack {
 	s.folder = s.lb.CreateFolder(t, "0", "inbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	path, err := mediatest.GenerateTalk(ctx, t.TempDir(), mediatest.DefaultTalk())
+	path, err := samplemedia.GenerateTalk(ctx, t.TempDir(), samplemedia.DefaultTalk())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"filesight/internal/analyze"
-	"filesight/internal/mediatest"
 	"filesight/internal/program"
 	"filesight/internal/provider"
+	"filesight/internal/samplemedia"
 )
 
 // Main runs the bench program (program.Func). With -engine-child as its
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return program.Usage(fmt.Errorf("no arguments are accepted, got %q", fs.Args()))
 	}
-	if err := mediatest.Check(); err != nil {
+	if err := samplemedia.Check(); err != nil {
 		return err
 	}
 	dir := c.keep
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	t0 := time.Now()
-	talk, err := mediatest.GenerateTalkInfo(ctx, dir, benchTalk(c))
+	talk, err := samplemedia.GenerateTalkInfo(ctx, dir, benchTalk(c))
 	if err != nil {
 		return fmt.Errorf("generate talk: %w", err)
 	}
@@ -130,16 +130,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // benchTalk is a talk of c.minutes: 15-second slides, each with a spoken
 // paragraph of about 11 seconds.
-func benchTalk(c config) mediatest.TalkSpec {
+func benchTalk(c config) samplemedia.TalkSpec {
 	n := int(c.minutes * 60 / 15)
 	if n < 1 {
 		n = 1
 	}
-	spec := mediatest.TalkSpec{Width: c.width, Height: c.height, FPS: c.fps}
+	spec := samplemedia.TalkSpec{Width: c.width, Height: c.height, FPS: c.fps}
 	var paras []string
 	for i := 0; i < n; i++ {
 		s := benchSlides[i%len(benchSlides)]
-		spec.Slides = append(spec.Slides, mediatest.Slide{Text: s.title, Duration: 15})
+		spec.Slides = append(spec.Slides, samplemedia.Slide{Text: s.title, Duration: 15})
 		paras = append(paras, s.say)
 	}
 	spec.Script = strings.Join(paras, "\n\n")
@@ -385,7 +385,7 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func report(w io.Writer, talk *mediatest.Talk, engines []engineRun, seqs []seqRun, c config) {
+func report(w io.Writer, talk *samplemedia.Talk, engines []engineRun, seqs []seqRun, c config) {
 	minutes := talk.Duration / 60
 	var ew, sw []float64
 	var rss, hwm, toolRSS int64
@@ -441,7 +441,7 @@ func report(w io.Writer, talk *mediatest.Talk, engines []engineRun, seqs []seqRu
 	if len(last.Child.Errors) > 0 {
 		fmt.Fprintf(w, "  errors: %v\n", last.Child.Errors)
 	}
-	wer := mediatest.WER(talk.Words, last.Child.Words)
+	wer := samplemedia.WER(talk.Words, last.Child.Words)
 	fmt.Fprintf(w, "  transcript WER %.1f %% (%d reference words)\n", wer*100, len(talk.Words))
 	if len(last.Child.Keywords) > 8 {
 		last.Child.Keywords = last.Child.Keywords[:8]

@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"filesight/internal/box"
-	"filesight/internal/mediatest"
+	"filesight/internal/samplemedia"
 	"filesight/workflows"
 )
 
@@ -176,7 +176,7 @@ func (s *Stack) samplePath(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	p, err := mediatest.GenerateTalk(ctx, tmp, mediatest.DefaultTalk())
+	p, err := samplemedia.GenerateTalk(ctx, tmp, samplemedia.DefaultTalk())
 	if err != nil {
 		return "", fmt.Errorf("generating the sample video: %w", err)
 	}

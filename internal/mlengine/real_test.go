@@ -21,6 +21,7 @@ import (
 	"filesight/internal/mediatest"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/samplemedia"
 	"filesight/internal/secret"
 	"filesight/internal/testutil"
 )
@@ -32,8 +33,8 @@ func TestRealAnalyzers(t *testing.T) {
 	mediatest.Require(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	talk, err := mediatest.GenerateTalkInfo(ctx, t.TempDir(), mediatest.TalkSpec{
-		Slides: []mediatest.Slide{
+	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{
 			{Text: "BETTER DATA\nMachine Learning", Duration: 7},
 			{Text: "SEARCH RESULTS\nSpoken Words", Duration: 7},
 		},
@@ -115,8 +116,8 @@ func TestRealAnalyzers(t *testing.T) {
 		if res.Transcript == nil || len(res.Transcript.Words) == 0 {
 			t.Fatal("no transcript")
 		}
-		hyp := mediatest.Words(res.Transcript.Text)
-		if wer := mediatest.WER(talk.Words, hyp); wer > 0.5 {
+		hyp := samplemedia.Words(res.Transcript.Text)
+		if wer := samplemedia.WER(talk.Words, hyp); wer > 0.5 {
 			t.Errorf("transcript %q has WER %.2f against the script", res.Transcript.Text, wer)
 		}
 		if len(res.Keywords) == 0 || res.Loudness == nil || len(res.Silences) == 0 {

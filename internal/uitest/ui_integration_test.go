@@ -32,6 +32,7 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/devstack"
 	"filesight/internal/mediatest"
+	"filesight/internal/samplemedia"
 	"filesight/internal/testenv"
 	"filesight/workflows"
 )
@@ -40,9 +41,9 @@ const fileName = "quarterly-talk.mp4"
 
 // shortTalk is a quick clip (about 8 s) with speech and two slides, so
 // every analysis has something to find.
-func shortTalk() mediatest.TalkSpec {
-	return mediatest.TalkSpec{
-		Slides: []mediatest.Slide{
+func shortTalk() samplemedia.TalkSpec {
+	return samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{
 			{Text: "BETTER DATA\nMachine Learning", Duration: 4},
 			{Text: "SEARCH RESULTS\nSpoken Words", Duration: 4},
 		},
@@ -97,7 +98,7 @@ func TestTemporalUIShowsUploadedFile(t *testing.T) {
 	genDone := make(chan struct{})
 	go func() {
 		defer close(genDone)
-		p, err := mediatest.GenerateTalk(ctx, clipDir, shortTalk())
+		p, err := samplemedia.GenerateTalk(ctx, clipDir, shortTalk())
 		clipc <- clip{p, err}
 	}()
 	// Should the start fail, ffmpeg stops before its directory is removed.

@@ -1,4 +1,4 @@
-package mediatest
+package samplemedia_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"filesight/internal/mediatest"
+	"filesight/internal/samplemedia"
 )
 
 type probe struct {
@@ -38,7 +41,7 @@ func ffprobe(t *testing.T, path string) probe {
 }
 
 func TestGenerateTalk(t *testing.T) {
-	Require(t)
+	mediatest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A directory name with characters that ffmpeg's filter syntax treats specially.
@@ -46,8 +49,8 @@ func TestGenerateTalk(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec := DefaultTalk()
-	info, err := GenerateTalkInfo(ctx, dir, spec)
+	spec := samplemedia.DefaultTalk()
+	info, err := samplemedia.GenerateTalkInfo(ctx, dir, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,10 +95,10 @@ func TestGenerateTalk(t *testing.T) {
 }
 
 func TestGenerateAudio(t *testing.T) {
-	Require(t)
+	mediatest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	info, err := GenerateAudioInfo(ctx, t.TempDir(), "Hello there.\n\nGood morning to you.")
+	info, err := samplemedia.GenerateAudioInfo(ctx, t.TempDir(), "Hello there.\n\nGood morning to you.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +112,7 @@ func TestGenerateAudio(t *testing.T) {
 }
 
 func TestWER(t *testing.T) {
-	ref := Words("the cat sat on the mat")
+	ref := samplemedia.Words("the cat sat on the mat")
 	cases := []struct {
 		hyp  string
 		want float64
@@ -120,7 +123,7 @@ func TestWER(t *testing.T) {
 		{"", 1},
 	}
 	for _, c := range cases {
-		if got := WER(ref, Words(c.hyp)); math.Abs(got-c.want) > 1e-9 {
+		if got := samplemedia.WER(ref, samplemedia.Words(c.hyp)); math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("WER(%q) = %v, want %v", c.hyp, got, c.want)
 		}
 	}
