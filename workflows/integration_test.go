@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +28,7 @@ import (
 	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/localbox"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mediatest"
@@ -41,6 +41,7 @@ import (
 	"filesight/internal/signature"
 	"filesight/internal/starter"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -72,14 +73,7 @@ type stack struct {
 // testKeyring holds only the committed, test-only codec key (testKeys), so
 // that the histories recorded here replay in the unit tests whatever
 // FILESIGHT_REPLAY_CODEC_KEYS says.
-func testKeyring(t testing.TB) *codec.Keyring {
-	t.Helper()
-	kr, err := codec.NewKeyring(testKeys(t)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
+func testKeyring(t testing.TB) *codec.Keyring { return codectest.NewKeyring(t, testKeys(t)...) }
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
@@ -414,13 +408,11 @@ func TestIntegration(t *testing.T) {
 		in := s.upload("talk-cancel.mp4", s.talk, fast(workflows.Options{}))
 		id := s.start(ctx, in)
 		var jobID string
-		testenv.Eventually(t, time.Minute, 50*time.Millisecond, func() error {
-			p := s.progress(ctx, id)
-			if len(p.Jobs) == 0 || p.Jobs[0].JobID == "" {
-				return fmt.Errorf("no job yet (stage %s)", p.Stage)
+		testutil.WaitFor(t, time.Minute, "the job to be submitted", func() bool {
+			if p := s.progress(ctx, id); len(p.Jobs) > 0 && p.Jobs[0].JobID != "" {
+				jobID = p.Jobs[0].JobID
 			}
-			jobID = p.Jobs[0].JobID
-			return nil
+			return jobID != ""
 		})
 		if err := s.c.CancelWorkflow(ctx, id, ""); err != nil {
 			t.Fatal(err)
@@ -579,12 +571,9 @@ func TestIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Visibility is eventually consistent: wait for every closed run.
-		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		testutil.WaitFor(t, 30*time.Second, "six closed executions in visibility", func() bool {
 			execs, err := replay.List(ctx, s.c, replay.DefaultQuery, 100)
-			if err != nil || len(execs) < 6 {
-				return fmt.Errorf("%d closed executions listed (%v)", len(execs), err)
-			}
-			return nil
+			return err == nil && len(execs) >= 6
 		})
 		results, err := replay.ReplayFromServer(ctx, s.c, r, nil, replay.DefaultQuery, 50)
 		if err != nil {

@@ -3,7 +3,6 @@
 package uitest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"filesight/activities"
 	"filesight/internal/box"
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/devstack"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mlengine/mlenginetest"
@@ -34,6 +33,7 @@ import (
 	"filesight/internal/starter"
 	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -67,25 +67,8 @@ func randomToken(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer collects a component's log; it is printed when the test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func logOnFailure(t *testing.T, name string, b *syncBuffer) {
+// logOnFailure prints a component's log (b) when the test fails.
+func logOnFailure(t *testing.T, name string, b *testutil.SyncBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s log (tail):\n%s", name, tail(b.String(), 4000))
@@ -96,10 +79,8 @@ func logOnFailure(t *testing.T, name string, b *syncBuffer) {
 func startSystem(t *testing.T, ctx context.Context) *system {
 	t.Helper()
 	s := &system{}
-	keys, err := codec.NewKeyString("ui-test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := codectest.NewKey(t, "ui-test")
+	keys := codectest.KeysString(key)
 	codecToken := randomToken(t)
 
 	// The dev server's UI must know the codec endpoint when it starts; the
@@ -114,7 +95,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	s.ml = mlenginetest.Start(t)
 
 	// The starter, configured through its environment like the program.
-	starterLog := &syncBuffer{}
+	starterLog := &testutil.SyncBuffer{}
 	logOnFailure(t, "starter", starterLog)
 	env := envconfig.MapLookuper(map[string]string{
 		"TEMPORAL_ADDRESS":          s.tm.HostPort,
@@ -136,34 +117,25 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		stopStarter()
 		<-starterDone
 	})
-	waitUntil(t, ctx, "the starter to be ready", 30*time.Second, func(ctx context.Context) error {
+	testutil.WaitFor(t, 30*time.Second, "the starter and its codec server to be ready", func() bool {
 		select {
 		case code := <-starterDone:
 			starterDone <- code
-			return fmt.Errorf("%w: the starter exited with code %d", errStop, code)
+			t.Fatalf("the starter exited with code %d", code)
 		default:
 		}
-		if err := httpStatus(ctx, "starter /readyz", http.MethodGet, s.starterURL+"/readyz", "", http.StatusOK); err != nil {
-			return err
-		}
 		// The codec server answers the UI's CORS preflight once it listens.
-		return httpStatus(ctx, "codec server preflight", http.MethodOptions, s.codecEndpoint+"/decode", s.tm.UIURL, http.StatusNoContent)
+		return httpStatus(ctx, "starter /readyz", http.MethodGet, s.starterURL+"/readyz", "", http.StatusOK) == nil &&
+			httpStatus(ctx, "codec server preflight", http.MethodOptions, s.codecEndpoint+"/decode", s.tm.UIURL, http.StatusNoContent) == nil
 	})
 
 	// The worker: the production workflow and activities over localbox and
 	// mlengine, with the same client settings and payload encryption as
 	// the worker program (internal/worker).
-	workerLog := &syncBuffer{}
+	workerLog := &testutil.SyncBuffer{}
 	logOnFailure(t, "worker", workerLog)
 	log := slog.New(slog.NewTextHandler(workerLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	kl, err := codec.ParseKeys(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(kl...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := codectest.NewKeyring(t, key)
 	copts, err := temporalclient.Config{Address: s.tm.HostPort, Namespace: s.tm.Namespace}.
 		ClientOptions(log, codec.NewDataConverter(kr, codec.Options{Compress: true}))
 	if err != nil {
@@ -206,33 +178,6 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// errStop ends waitUntil early: waiting longer cannot help.
-var errStop = errors.New("giving up")
-
-// waitUntil polls cond until it returns nil, fails with errStop, or the
-// timeout passes; then it fails the test with cond's last error.
-func waitUntil(t *testing.T, ctx context.Context, what string, timeout time.Duration, cond func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return
-		}
-		if errors.Is(err, errStop) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: not within %s: %v", what, timeout, err)
-		case <-tick.C:
-		}
-	}
 }
 
 // httpStatus checks that a request is answered with want. Errors name the

@@ -34,6 +34,7 @@ import (
 	"filesight/internal/mediatest"
 	"filesight/internal/samplemedia"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
 
@@ -120,17 +121,17 @@ func TestTemporalUIShowsUploadedFile(t *testing.T) {
 	}
 	wfID := workflows.WorkflowID(f.ID, f.VersionID())
 	var runID string
-	waitUntil(t, ctx, "localbox's webhook to start "+wfID, 30*time.Second, func(ctx context.Context) error {
+	testutil.WaitFor(t, 30*time.Second, "localbox's webhook to start "+wfID, func() bool {
 		d, err := s.tc.DescribeWorkflowExecution(ctx, wfID, "")
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return err
+			return false
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", errStop, err)
+			t.Fatalf("describing %s: %v", wfID, err)
 		}
 		runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-		return nil
+		return true
 	})
 	var res workflows.ProcessFileResult
 	if err := s.tc.GetWorkflow(ctx, wfID, runID).Get(ctx, &res); err != nil {

@@ -5,7 +5,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,11 +74,9 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 		t.Fatalf("healthz %d", code)
 	}
 	// The SDK reports through our handler as soon as it polls.
-	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
-		if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, "temporal_") {
-			return fmt.Errorf("no SDK metrics yet: %q", body)
-		}
-		return nil
+	testutil.WaitFor(t, 30*time.Second, "SDK metrics on /metrics", func() bool {
+		_, body := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(body, "temporal_")
 	})
 
 	// The worker's converter, to start workflows and read results.
@@ -101,17 +98,17 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") }()
-	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+	testutil.WaitFor(t, 30*time.Second, "WriteStatus to be running", func() bool {
 		d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
 		if err != nil {
-			return err
+			return false
 		}
 		for _, pa := range d.PendingActivities {
 			if pa.ActivityType.GetName() == "WriteStatus" && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
-				return nil
+				return true
 			}
 		}
-		return io.EOF
+		return false
 	})
 	stopAt := time.Now()
 	stop()
