@@ -15,7 +15,7 @@ APT_PACKAGES := ffmpeg pocketsphinx pocketsphinx-en-us tesseract-ocr tesseract-o
 PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps tools build test unit vet workflowcheck lint fmt bench up upload \
+.PHONY: all deps tools build test unit vet workflowcheck conventions lint fmt bench up upload \
 	replay-export replay-check histories composecheck clean help
 
 all: build
@@ -66,13 +66,16 @@ workflowcheck: $(BIN)/workflowcheck ## check workflow code for non-determinism
 composecheck: $(BIN)/composecheck ## validate docker-compose.yml with the Compose spec loader
 	$(BIN)/composecheck docker-compose.yml
 
+conventions: ## no program links test code; errors are logged under the key "error" (also part of unit/test)
+	$(GO) test -count=1 -run '^(TestProgramsLinkNoTestCode|TestErrorsAreLoggedUnderOneKey)$$' ./internal/program
+
 unit: ## unit and replay tests only (no servers)
 	$(GO) test -count=1 ./...
 
 test: deps tools vet workflowcheck composecheck ## everything: vet, workflowcheck, unit, replay and integration tests
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags integration ./...
 
-lint: vet workflowcheck composecheck ## static checks
+lint: vet workflowcheck composecheck conventions ## static checks
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
