@@ -16,7 +16,7 @@ PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps tools build test unit vet workflowcheck conventions lint fmt bench up upload \
-	replay-export replay-check histories composecheck clean help
+	replay-export replay-check describe histories composecheck clean help
 
 all: build
 
@@ -98,6 +98,10 @@ histories: tools ## re-record workflows/testdata from real dev-server runs (afte
 
 replay-check: ## replay the last N closed workflows from a running server (pre-deploy check)
 	$(GO) run ./replayer check -last $${N:-50}
+
+describe: ## decoded summary of one run (status, stage, outcome, failure and causes): make describe ID=file-…
+	@test -n "$(ID)" || { echo "usage: make describe ID=<workflow id>" >&2; exit 2; }
+	$(GO) run ./replayer describe "$(ID)"
 
 clean:
 	rm -rf $(BIN)

@@ -1,5 +1,6 @@
-// Package replayer is the replayer program: it exports ProcessFile histories from a Temporal server and
-// replays histories against the current workflow code:
+// Package replayer is the replayer program: it exports ProcessFile
+// histories from a Temporal server, replays histories against the current
+// workflow code, and prints a decoded summary of one run:
 //
 //	replayer export [-out workflows/testdata] [-last 20] [-query Q]
 //	    write the histories of the last N closed executions as JSON files
@@ -8,9 +9,13 @@
 //	    the production data converter: a pre-deploy check
 //	replayer files [PATH...]
 //	    replay history files (default workflows/testdata/*.json)
+//	replayer describe [-run-id R] WORKFLOW_ID
+//	    status, stage, input, outcome, the decoded failure and its causes,
+//	    and the activities that failed: what `temporal workflow describe`
+//	    cannot show, since it leaves failure messages encrypted
 //
 // The server comes from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (and the TLS /
-// API key variables); check and files decrypt payloads with
+// API key variables); check, files and describe decrypt payloads with
 // FILESIGHT_CODEC_KEYS (or FILESIGHT_CODEC_KEYS_FILE).
 package replayer
 
@@ -35,7 +40,8 @@ import (
 const usage = `usage:
   replayer export [-out DIR] [-last N] [-query Q]   export closed ProcessFile histories as JSON
   replayer check  [-last N] [-query Q]              replay the last N closed executions from the server
-  replayer files  [PATH...]                         replay history files (default workflows/testdata/*.json)`
+  replayer files  [PATH...]                         replay history files (default workflows/testdata/*.json)
+  replayer describe [-run-id R] WORKFLOW_ID         status, stage, outcome, decoded failure and failed activities of a run`
 
 // Main runs the replayer program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
@@ -53,6 +59,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 		err = c.check(ctx, args[1:])
 	case "files":
 		err = c.files(ctx, args[1:])
+	case "describe":
+		err = c.describe(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return program.ExitOK
