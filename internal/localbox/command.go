@@ -2,7 +2,6 @@ package localbox
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,27 +20,15 @@ be given as NAME_FILE instead); see docs/localbox.md.
 
 // Main runs the localbox program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
-	fs := flag.NewFlagSet("localbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	if err := fs.Parse(args); err != nil {
-		return program.ExitCode(program.Usage(err))
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "localbox: no arguments are accepted\n%s", usage)
-		return program.ExitUsage
+	if code, ok := program.ParseNoArgs("localbox", usage, args, stderr); !ok {
+		return code
 	}
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, program.OrOS(env)); err != nil {
-		fmt.Fprintln(stderr, "localbox:", err)
-		return program.ExitUsage
+		return program.BadConfig(stderr, "localbox", err)
 	}
 	log := program.NewLogger(stderr, program.LogJSON, cfg.LogLevel)
-	if err := Run(ctx, cfg, log); err != nil {
-		log.Error("localbox failed", "error", err)
-		return program.ExitFailure
-	}
-	return program.ExitOK
+	return program.Report(log, "localbox", Run(ctx, cfg, log))
 }
 
 // Run opens localbox's data directory, serves on cfg.Addr until ctx is

@@ -2,8 +2,6 @@ package mlengine
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -19,30 +17,18 @@ be given as NAME_FILE instead); see docs/mlengine.md.
 
 // Main runs the mlengine program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
-	fs := flag.NewFlagSet("mlengine", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	if err := fs.Parse(args); err != nil {
-		return program.ExitCode(program.Usage(err))
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mlengine: no arguments are accepted\n%s", usage)
-		return program.ExitUsage
+	if code, ok := program.ParseNoArgs("mlengine", usage, args, stderr); !ok {
+		return code
 	}
 	cfg, err := loadConfig(ctx, program.OrOS(env))
 	if err == nil {
 		_, err = cfg.withDefaults()
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, err) // already prefixed "mlengine"
-		return program.ExitUsage
+		return program.BadConfig(stderr, "mlengine", err)
 	}
 	log := program.NewLogger(stderr, program.LogJSON, cfg.LogLevel)
-	if err := Run(ctx, cfg, log); err != nil {
-		log.Error("mlengine failed", "error", err)
-		return program.ExitFailure
-	}
-	return program.ExitOK
+	return program.Report(log, "mlengine", Run(ctx, cfg, log))
 }
 
 // Run starts the job service with the real analyzers, serves on cfg.Addr

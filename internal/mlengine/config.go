@@ -92,7 +92,7 @@ type Config struct {
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, l); err != nil {
-		return Config{}, fmt.Errorf("mlengine: %w", err)
+		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -122,6 +122,40 @@ func ExitCode(err error) int {
 	}
 }
 
+// ParseNoArgs parses the command line of a program that takes no arguments
+// (a server configured by its environment): -h prints usage, anything else
+// is a usage error. ok is false when the program must exit now, with code.
+func ParseNoArgs(name, usage string, args []string, stderr io.Writer) (code int, ok bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		return ExitCode(Usage(err)), false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: no arguments are accepted\n%s", name, usage)
+		return ExitUsage, false
+	}
+	return ExitOK, true
+}
+
+// BadConfig prints why the configuration could not be loaded (the message
+// names the variable, never a secret) and returns ExitUsage.
+func BadConfig(stderr io.Writer, name string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return ExitUsage
+}
+
+// Report logs err, if any, as the program's failure ("<name> failed", the
+// error under the key "error") and returns the exit code for it.
+func Report(log *slog.Logger, name string, err error) int {
+	code := ExitCode(err)
+	if code != ExitOK {
+		log.Error(name+" failed", "error", err)
+	}
+	return code
+}
+
 // LogFormat is how a program writes its log on stderr.
 type LogFormat string
 

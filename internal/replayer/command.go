@@ -103,6 +103,20 @@ func (c command) dial(ctx context.Context, dc converter.DataConverter) (client.C
 	return tcl, nil
 }
 
+// connect dials Temporal with the data converter of FILESIGHT_CODEC_KEYS,
+// which it also returns.
+func (c command) connect(ctx context.Context) (client.Client, converter.DataConverter, error) {
+	dc, err := c.dataConverter(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := c.dial(ctx, dc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, dc, nil
+}
+
 func (c command) dataConverter(ctx context.Context) (converter.DataConverter, error) {
 	var cc codec.Config
 	if err := config.LoadFrom(ctx, &cc, c.env); err != nil {
@@ -182,11 +196,7 @@ func (c command) check(ctx context.Context, args []string) error {
 	if *last < 1 {
 		return program.Usage(errors.New("-last must be at least 1"))
 	}
-	dc, err := c.dataConverter(ctx)
-	if err != nil {
-		return err
-	}
-	tc, err := c.dial(ctx, dc)
+	tc, dc, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}

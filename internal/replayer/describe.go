@@ -291,11 +291,7 @@ func (c command) describe(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return program.Usage(errors.New("describe takes one workflow ID"))
 	}
-	dc, err := c.dataConverter(ctx)
-	if err != nil {
-		return err
-	}
-	tc, err := c.dial(ctx, dc)
+	tc, dc, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/codec/codectest"
 	"filesight/internal/config"
@@ -24,6 +23,7 @@ import (
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
 	"filesight/internal/worker"
+	"filesight/internal/worker/workertest"
 	"filesight/workflows"
 )
 
@@ -42,15 +42,8 @@ func TestDescribeDecodesAFailedRun(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	cfg := worker.Config{
-		Temporal: temporalclient.Config{Address: tm.HostPort, Namespace: tm.Namespace},
-		Codec:    codec.Config{Keys: keys, Compress: true},
-		Box: box.EnvConfig{APIURL: lb.URL, UploadURL: lb.UploadURL, ClientID: lb.ClientID, ClientSecret: lb.ClientSecret,
-			SubjectType: "enterprise", SubjectID: lb.EnterpriseID},
-		MLEngineURL: "http://127.0.0.1:1", MLEngineAPIKey: "never-used-engine-key", VaultKey: "describe-test-vault-key",
-		MetricsAddr: "127.0.0.1:0", LogLevel: "warn", LogFormat: "json",
-		MaxConcurrentActivities: 4, MaxConcurrentWorkflowTasks: 2, ActivityPollers: 2, WorkflowPollers: 2, StopTimeout: 5 * time.Second,
-	}
+	cfg := workertest.Config(tm, lb, keys, "http://127.0.0.1:1", "never-used-engine-key")
+	cfg.LogLevel = "warn"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ package worker
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 
 	"filesight/internal/config"
@@ -23,25 +21,13 @@ Configuration comes from the environment; see docs/workflow.md.
 
 // Main runs the worker program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	if err := fs.Parse(args); err != nil {
-		return program.ExitCode(program.Usage(err))
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "worker: no arguments are accepted\n%s", usage)
-		return program.ExitUsage
+	if code, ok := program.ParseNoArgs("worker", usage, args, stderr); !ok {
+		return code
 	}
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, program.OrOS(env)); err != nil {
-		fmt.Fprintln(stderr, "worker:", err)
-		return program.ExitUsage
+		return program.BadConfig(stderr, "worker", err)
 	}
 	log := program.NewLogger(stderr, program.LogFormat(cfg.LogFormat), cfg.level())
-	if err := Run(ctx, cfg, log, nil); err != nil {
-		log.Error("worker failed", "error", err)
-		return program.ExitFailure
-	}
-	return program.ExitOK
+	return program.Report(log, "worker", Run(ctx, cfg, log, nil))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"filesight/internal/config"
+	"filesight/internal/program/programtest"
 )
 
 const codecKey = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -77,20 +78,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestMainUsageAndConfigErrors(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		env  map[string]string
-		code int
-		want string
-	}{
-		{[]string{"-h"}, nil, 0, "usage: worker"},
-		{[]string{"serve"}, validEnv(), 2, "no arguments"},
-		{[]string{"--bogus"}, validEnv(), 2, "bogus"},
-		{nil, map[string]string{}, 2, "FILESIGHT_CODEC_KEYS"},
-	} {
-		var out, errb strings.Builder
-		if code := Main(context.Background(), tc.args, &out, &errb, config.MapLookuper(tc.env)); code != tc.code || !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("%v: exit %d, want %d with %q; stderr %s", tc.args, code, tc.code, tc.want, errb.String())
-		}
-	}
+	programtest.CheckExits(t, Main,
+		programtest.Case{Args: []string{"-h"}, Code: 0, Stderr: "usage: worker"},
+		programtest.Case{Args: []string{"serve"}, Env: validEnv(), Code: 2, Stderr: "no arguments"},
+		programtest.Case{Args: []string{"--bogus"}, Env: validEnv(), Code: 2, Stderr: "bogus"},
+		programtest.Case{Env: map[string]string{}, Code: 2, Stderr: "FILESIGHT_CODEC_KEYS"},
+	)
 }

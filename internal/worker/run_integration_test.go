@@ -1,6 +1,6 @@
 //go:build integration
 
-package worker
+package worker_test
 
 import (
 	"context"
@@ -15,19 +15,20 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"filesight/internal/box"
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/replay"
 	"filesight/internal/secret"
-	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
+	"filesight/internal/worker"
+	"filesight/internal/worker/workertest"
 	"filesight/workflows"
 )
 
-// The real worker program (run) against the dev server, localbox and
+// The real worker program (worker.Run) against the dev server, localbox and
 // mlengine: it serves health and metrics, processes work, and on shutdown
 // drains an activity that is in flight instead of abandoning it.
 func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
@@ -35,22 +36,7 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	lb := localboxtest.Start(t)
 	ml := mlenginetest.Start(t)
 
-	keys, err := codec.NewKeyString("worker-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{
-		Temporal:       temporalclient.Config{Address: tm.HostPort, Namespace: tm.Namespace},
-		Codec:          codec.Config{Keys: keys, Compress: true},
-		Box:            box.EnvConfig{APIURL: lb.URL, UploadURL: lb.UploadURL, ClientID: lb.ClientID, ClientSecret: lb.ClientSecret, SubjectType: "enterprise", SubjectID: lb.EnterpriseID},
-		MLEngineURL:    ml.URL,
-		MLEngineAPIKey: secret.String(ml.APIKey),
-		VaultKey:       "worker-test-vault-key-000",
-		MetricsAddr:    "127.0.0.1:0",
-		LogLevel:       "info", LogFormat: "json",
-		MaxConcurrentActivities: 16, MaxConcurrentWorkflowTasks: 4, ActivityPollers: 2, WorkflowPollers: 2,
-		StopTimeout: 20 * time.Second,
-	}
+	cfg := workertest.Config(tm, lb, codectest.KeysString(codectest.NewKey(t, "worker-test")), ml.URL, secret.String(ml.APIKey))
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +47,7 @@ func TestWorkerDrainsInFlightActivityOnShutdown(t *testing.T) {
 	defer stop()
 	metricsAddr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, log, func(addr string) { metricsAddr <- addr }) }()
+	go func() { done <- worker.Run(ctx, cfg, log, func(addr string) { metricsAddr <- addr }) }()
 	var addr string
 	select {
 	case addr = <-metricsAddr:
