@@ -41,8 +41,8 @@ type Server struct {
 }
 
 type job struct {
-	params    map[string]any
-	tr assemblyai.Transcript
+	params map[string]any
+	tr     assemblyai.Transcript
 }
 
 type fault struct {
