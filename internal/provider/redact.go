@@ -19,6 +19,9 @@ var (
 	urlPattern = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+`)
 	// credPattern finds credentials written out in text: bearer tokens and
 	// key=value pairs whose name says what they are.
+	// keyPattern finds API keys in the sk-... form (OpenAI-compatible
+	// services quote a refused key, partly masked, in their error text).
+	keyPattern  = regexp.MustCompile(`\bsk-[A-Za-z0-9_*-]{3,}`)
 	credPattern = regexp.MustCompile(`(?i)(bearer\s+|(?:access_?token|api_?key|token|sig|signature|secret|password)\s*[=:]\s*"?)([^\s"&,;]+)`)
 )
 
@@ -37,6 +40,7 @@ func Redact(msg string, secrets ...secret.String) string {
 	}
 	msg = urlPattern.ReplaceAllStringFunc(msg, stripURL)
 	msg = credPattern.ReplaceAllString(msg, "${1}"+secret.Redacted)
+	msg = keyPattern.ReplaceAllString(msg, secret.Redacted)
 	msg = strings.Join(strings.Fields(msg), " ")
 	return Truncate(msg, MaxMessage)
 }

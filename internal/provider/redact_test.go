@@ -22,6 +22,7 @@ func TestRedact(t *testing.T) {
 		{"key value", `invalid api_key=sk-123456 and token: "xyz987"`, `invalid api_key=[REDACTED] and token: "[REDACTED]"`, nil},
 		{"named secret", "the key sk-live-42424242 was refused", "the key [REDACTED] was refused", []secret.String{"sk-live-42424242"}},
 		{"short secrets are not searched", "a b c", "a b c", []secret.String{"a"}},
+		{"masked api key", "Incorrect API key provided: sk-abc12***********wxyz.", "Incorrect API key provided: [REDACTED].", nil},
 		{"whitespace folded", "line one\n\tline   two", "line one line two", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

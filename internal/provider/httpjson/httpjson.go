@@ -58,7 +58,10 @@ type Request struct {
 	Header http.Header
 	// Body is sent as is; JSON, when set, is marshalled instead.
 	Body io.Reader
-	JSON any
+	// ContentLength is Body's length when Go cannot tell (a multipart body
+	// streamed from a file); 0 means unknown or empty.
+	ContentLength int64
+	JSON          any
 	// OK lists the status codes that mean success (default 200).
 	OK []int
 	// Secrets are request-specific values to redact (a media URL with its
@@ -115,6 +118,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	for k, v := range req.Header {
 		hr.Header[k] = v
+	}
+	if req.ContentLength > 0 {
+		hr.ContentLength = req.ContentLength
 	}
 	if req.JSON != nil {
 		hr.Header.Set("Content-Type", "application/json")

@@ -56,6 +56,8 @@ func (m *Media) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.fetches++
+	// Box names the file in Content-Disposition.
+	w.Header().Set("Content-Disposition", `attachment; filename="Quarterly review.mp3"`)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(m.content)))
 	_, _ = w.Write(m.content)

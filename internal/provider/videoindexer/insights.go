@@ -2,7 +2,6 @@ package videoindexer
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"filesight/internal/provider"
 )
@@ -86,9 +85,7 @@ func confidence(c float64) float64 {
 }
 
 // transcript turns Video Indexer's timed lines into words. Lines are timed,
-// words are not: each word gets a share of its line's time proportional to
-// its length, so the card writer's passages start within a line of the
-// truth (the same line boundaries, approximate word boundaries inside).
+// words are not: provider.SpreadWords shares each line's time out.
 func transcript(lines []TranscriptLine) *provider.Transcript {
 	t := &provider.Transcript{Words: []provider.Word{}}
 	var texts []string
@@ -98,20 +95,7 @@ func transcript(lines []TranscriptLine) *provider.Transcript {
 			continue
 		}
 		texts = append(texts, text)
-		start, end := float64(l.Instances[0].Start), float64(l.Instances[0].End)
-		words := strings.Fields(text)
-		total := len(words) - 1 // the spaces between words
-		for _, w := range words {
-			total += utf8.RuneCountInString(w)
-		}
-		at := 0
-		for _, w := range words {
-			n := utf8.RuneCountInString(w)
-			ws := start + (end-start)*float64(at)/float64(total)
-			we := start + (end-start)*float64(at+n)/float64(total)
-			t.Words = append(t.Words, provider.Word{Word: w, Start: ws, End: we, Confidence: confidence(l.Confidence)})
-			at += n + 1
-		}
+		t.Words = append(t.Words, provider.SpreadWords(text, float64(l.Instances[0].Start), float64(l.Instances[0].End), confidence(l.Confidence))...)
 	}
 	t.Text = strings.Join(texts, " ")
 	return t
