@@ -35,10 +35,11 @@ type Config struct {
 	// sharing out their segment's time.
 	WordTimestamps bool `env:"WHISPER_WORD_TIMESTAMPS, default=true"`
 
-	// MaxMediaBytes is the size limit of the media sent (OpenAI's is 25
-	// MB; self-hosted servers may take more). Larger files fail the job
-	// at once, with a message saying so.
-	MaxMediaBytes int64 `env:"WHISPER_MAX_MEDIA_BYTES, default=26214400"`
+	// MaxMediaBytes is the size limit of the media sent. OpenAI limits a
+	// whisper-1 request to 25 MiB; the default leaves 64 KiB of that for
+	// the form's other fields. Self-hosted servers may take more. Larger
+	// files fail the job at once, with a message saying so.
+	MaxMediaBytes int64 `env:"WHISPER_MAX_MEDIA_BYTES, default=26148864"`
 	// MaxResponseBytes bounds the answer read.
 	MaxResponseBytes int64 `env:"WHISPER_MAX_RESPONSE_BYTES, default=33554432"`
 

@@ -299,6 +299,7 @@ func TestJobSurvivesWorkerCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 60*time.Second, "the first attempt's request", func() bool { return c.srv.Entered() == 1 })
+	killed := time.Now()
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,8 @@ func TestJobSurvivesWorkerCrash(t *testing.T) {
 	c.srv.Release()
 	c.startWorker(t)
 
-	st := c.awaitState(t, ref, provider.StateSucceeded)
+	c.awaitState(t, ref, provider.StateSucceeded)
+	recovered := time.Since(killed)
 	res, err := c.provider.Result(ctx, ref)
 	if err != nil || len(res.Transcript.Words) != 13 {
 		t.Fatalf("result %+v %v", res, err)
@@ -314,7 +316,8 @@ func TestJobSurvivesWorkerCrash(t *testing.T) {
 	if n := len(c.srv.Requests()); n != 2 {
 		t.Fatalf("%d transcription requests, want 2 (the killed attempt and its retry)", n)
 	}
-	t.Logf("job %s succeeded after the crash of its first worker (%s)", ref, st.UpdatedAt.Format(time.RFC3339))
+	t.Logf("job %s succeeded %s after its first worker was killed (heartbeat timeout %s, poll interval %s)",
+		ref, recovered.Round(100*time.Millisecond), c.cfg.HeartbeatTimeout, c.cfg.PollInterval)
 }
 
 // TestHelperWorkerProcess is the other worker process of
