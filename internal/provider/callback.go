@@ -108,10 +108,10 @@ func (s CallbackSigner) Sign(callbackURL, workflowID string, ttl time.Duration) 
 	if workflowID == "" {
 		return "", errors.New("no workflow to call back")
 	}
-	u, err := url.Parse(callbackURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !IsHTTPURL(callbackURL) {
 		return "", fmt.Errorf("callback URL %q is not an http(s) URL", stripURL(callbackURL))
 	}
+	u, _ := url.Parse(callbackURL)
 	exp := s.now().Add(ttl).Unix()
 	q := u.Query()
 	q.Set(CallbackParamWorkflow, workflowID)
@@ -149,4 +149,31 @@ func (s CallbackSigner) Verify(q url.Values) (string, error) {
 		return "", fmt.Errorf("%w: callback URL expired", ErrCallbackAuth)
 	}
 	return wf, nil
+}
+
+// SignedCallbacks is the CallbackReader of a provider whose callback URL
+// we signed (CallbackSigner): it verifies the signature on the query
+// first, then lets Parse read the job and the claimed state from the
+// verified request.
+type SignedCallbacks struct {
+	Signer CallbackSigner
+	Parse  func(query url.Values, body []byte) (jobID string, claimed State, err error)
+}
+
+var _ CallbackReader = SignedCallbacks{}
+
+// ReadCallback implements CallbackReader.
+func (r SignedCallbacks) ReadCallback(_ http.Header, q url.Values, body []byte) (Callback, error) {
+	wf, err := r.Signer.Verify(q)
+	if err != nil {
+		return Callback{}, err
+	}
+	id, st, err := r.Parse(q, body)
+	if err != nil {
+		return Callback{}, err
+	}
+	if id == "" {
+		return Callback{}, errors.New("callback names no job")
+	}
+	return Callback{JobID: id, State: st, WorkflowID: wf}, nil
 }

@@ -24,10 +24,10 @@ const AccessTokenParam = "access_token"
 // revoked when the job no longer needs it, never the application's
 // credentials.
 func TokenURL(mediaURL string, token secret.String) (secret.String, error) {
-	u, err := url.Parse(mediaURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !IsHTTPURL(mediaURL) {
 		return "", fmt.Errorf("media URL %q is not an http(s) URL", stripURL(mediaURL))
 	}
+	u, _ := url.Parse(mediaURL)
 	if token.IsZero() {
 		return "", errors.New("no read token to build the media URL with")
 	}

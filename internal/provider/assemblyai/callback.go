@@ -2,44 +2,30 @@ package assemblyai
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"filesight/internal/provider"
 )
 
-// CallbackReader authenticates AssemblyAI's webhook deliveries at
-// /callbacks/{name}. AssemblyAI does not sign its deliveries; the adapter
-// gives it a webhook URL signed with the callback key (provider.CallbackSigner),
-// and this reader checks that signature on the query before reading the
-// body {"transcript_id", "status"}. The claimed status only decides whether
-// the workflow is woken (completed and error are terminal); the workflow
-// then reads the transcript's status from AssemblyAI itself.
-type CallbackReader struct {
-	signer provider.CallbackSigner
+// NewCallbackReader returns how the starter authenticates AssemblyAI's
+// webhook deliveries at /callbacks/{name}. AssemblyAI does not sign its
+// deliveries; the adapter gives it a webhook URL signed with the callback
+// key, and the reader checks that signature before reading the body
+// {"transcript_id", "status"}. The claimed status only decides whether the
+// workflow is woken (completed and error are terminal); the workflow then
+// reads the transcript's status from AssemblyAI itself. Only the callback
+// keys (and the name) of cfg are used.
+func NewCallbackReader(cfg Config) provider.CallbackReader {
+	return provider.SignedCallbacks{Signer: cfg.signer(), Parse: parseNotification}
 }
 
-var _ provider.CallbackReader = CallbackReader{}
-
-// NewCallbackReader returns the reader for cfg's callback keys.
-func NewCallbackReader(cfg Config) CallbackReader { return CallbackReader{signer: cfg.signer()} }
-
-// ReadCallback implements provider.CallbackReader.
-func (r CallbackReader) ReadCallback(_ http.Header, q url.Values, body []byte) (provider.Callback, error) {
-	wf, err := r.signer.Verify(q)
-	if err != nil {
-		return provider.Callback{}, err
-	}
+func parseNotification(_ url.Values, body []byte) (string, provider.State, error) {
 	var n Notification
 	if err := json.Unmarshal(body, &n); err != nil {
-		return provider.Callback{}, fmt.Errorf("malformed AssemblyAI webhook body: %v", provider.Redact(err.Error()))
+		return "", "", fmt.Errorf("malformed AssemblyAI webhook body: %v", provider.Redact(err.Error()))
 	}
-	if n.TranscriptID == "" {
-		return provider.Callback{}, errors.New("AssemblyAI webhook without transcript_id")
-	}
-	return provider.Callback{JobID: n.TranscriptID, State: claimedState(n.Status), WorkflowID: wf}, nil
+	return n.TranscriptID, claimedState(n.Status), nil
 }
 
 func claimedState(s string) provider.State {

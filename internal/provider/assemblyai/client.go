@@ -74,11 +74,8 @@ func (c *Client) header() http.Header {
 }
 
 func (c *Client) transcriptURL(ref provider.JobRef) (string, error) {
-	if ref.ID == "" {
-		return "", fmt.Errorf("empty job id")
-	}
-	if ref.Provider != "" && ref.Provider != c.Name() {
-		return "", fmt.Errorf("job %s belongs to provider %q, not %q", ref.ID, ref.Provider, c.Name())
+	if err := provider.CheckRef(ref, c.Name()); err != nil {
+		return "", err
 	}
 	return c.cfg.BaseURL + "/v2/transcript/" + url.PathEscape(ref.ID), nil
 }

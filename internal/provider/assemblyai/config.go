@@ -3,7 +3,6 @@ package assemblyai
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -60,23 +59,15 @@ func (c Config) Validate() error {
 		return nil // not configured: nothing to check
 	}
 	var errs []error
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("ASSEMBLYAI_BASE_URL must be an http(s) URL, not %q", c.BaseURL))
-	}
+	errs = append(errs, provider.CheckHTTPURLs(provider.Setting[string]{Name: "ASSEMBLYAI_BASE_URL", Value: c.BaseURL})...)
 	if len(c.SpeechModels) == 0 || strings.TrimSpace(strings.Join(c.SpeechModels, "")) == "" {
 		errs = append(errs, errors.New("ASSEMBLYAI_SPEECH_MODELS must name at least one model"))
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"ASSEMBLYAI_JOB_TIMEOUT", c.JobTimeout}, {"ASSEMBLYAI_POLL_INTERVAL", c.PollInterval}, {"ASSEMBLYAI_REQUEST_TIMEOUT", c.RequestTimeout}} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
-		}
-	}
-	if c.MaxResponseBytes <= 0 {
-		errs = append(errs, errors.New("ASSEMBLYAI_MAX_RESPONSE_BYTES must be positive"))
-	}
+	errs = append(errs, provider.CheckPositive(
+		provider.Setting[time.Duration]{Name: "ASSEMBLYAI_JOB_TIMEOUT", Value: c.JobTimeout},
+		provider.Setting[time.Duration]{Name: "ASSEMBLYAI_POLL_INTERVAL", Value: c.PollInterval},
+		provider.Setting[time.Duration]{Name: "ASSEMBLYAI_REQUEST_TIMEOUT", Value: c.RequestTimeout})...)
+	errs = append(errs, provider.CheckPositive(provider.Setting[int64]{Name: "ASSEMBLYAI_MAX_RESPONSE_BYTES", Value: c.MaxResponseBytes})...)
 	if c.DedupeLookback < 0 || c.DedupeLookback > 200 {
 		errs = append(errs, errors.New("ASSEMBLYAI_DEDUPE_LOOKBACK must be between 0 and 200"))
 	}

@@ -90,11 +90,8 @@ func (c *Client) accountURL() string {
 }
 
 func (c *Client) videoURL(ref provider.JobRef) (string, error) {
-	if ref.ID == "" {
-		return "", fmt.Errorf("empty job id")
-	}
-	if ref.Provider != "" && ref.Provider != c.Name() {
-		return "", fmt.Errorf("job %s belongs to provider %q, not %q", ref.ID, ref.Provider, c.Name())
+	if err := provider.CheckRef(ref, c.Name()); err != nil {
+		return "", err
 	}
 	return c.accountURL() + "/Videos/" + url.PathEscape(ref.ID), nil
 }

@@ -3,7 +3,6 @@ package videoindexer
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"time"
@@ -119,27 +118,18 @@ func (c Config) Validate() error {
 	if c.Location != "" && !locationPattern.MatchString(c.Location) {
 		errs = append(errs, fmt.Errorf("VIDEOINDEXER_LOCATION must be an Azure region name such as westeurope, not %q", c.Location))
 	}
-	for _, v := range []struct{ name, value string }{
-		{"VIDEOINDEXER_AUTHORITY_URL", c.AuthorityURL}, {"VIDEOINDEXER_ARM_URL", c.ARMURL}, {"VIDEOINDEXER_API_URL", c.APIURL},
-	} {
-		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
-		}
-	}
+	errs = append(errs, provider.CheckHTTPURLs(
+		provider.Setting[string]{Name: "VIDEOINDEXER_AUTHORITY_URL", Value: c.AuthorityURL},
+		provider.Setting[string]{Name: "VIDEOINDEXER_ARM_URL", Value: c.ARMURL},
+		provider.Setting[string]{Name: "VIDEOINDEXER_API_URL", Value: c.APIURL})...)
 	if !slices.Contains([]string{ScenesFromShots, ScenesFromScenes}, c.ScenesFrom) {
 		errs = append(errs, fmt.Errorf("VIDEOINDEXER_SCENES_FROM must be shots or scenes, not %q", c.ScenesFrom))
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"VIDEOINDEXER_JOB_TIMEOUT", c.JobTimeout}, {"VIDEOINDEXER_POLL_INTERVAL", c.PollInterval}, {"VIDEOINDEXER_REQUEST_TIMEOUT", c.RequestTimeout}} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
-		}
-	}
-	if c.MaxResponseBytes <= 0 {
-		errs = append(errs, errors.New("VIDEOINDEXER_MAX_RESPONSE_BYTES must be positive"))
-	}
+	errs = append(errs, provider.CheckPositive(
+		provider.Setting[time.Duration]{Name: "VIDEOINDEXER_JOB_TIMEOUT", Value: c.JobTimeout},
+		provider.Setting[time.Duration]{Name: "VIDEOINDEXER_POLL_INTERVAL", Value: c.PollInterval},
+		provider.Setting[time.Duration]{Name: "VIDEOINDEXER_REQUEST_TIMEOUT", Value: c.RequestTimeout})...)
+	errs = append(errs, provider.CheckPositive(provider.Setting[int64]{Name: "VIDEOINDEXER_MAX_RESPONSE_BYTES", Value: c.MaxResponseBytes})...)
 	if err := c.signer().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("VIDEOINDEXER_CALLBACK_KEY: %w", err))
 	}

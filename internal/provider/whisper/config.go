@@ -3,7 +3,6 @@ package whisper
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"filesight/internal/provider"
@@ -87,26 +86,19 @@ func (c Config) Validate() error {
 		return nil
 	}
 	var errs []error
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("WHISPER_URL must be an http(s) URL, not %q", c.URL))
-	}
+	errs = append(errs, provider.CheckHTTPURLs(provider.Setting[string]{Name: "WHISPER_URL", Value: c.URL})...)
 	for _, v := range []struct{ name, value string }{{"WHISPER_MODEL", c.Model}, {"WHISPER_TASK_QUEUE", c.TaskQueue}, {"WHISPER_STORE_DIR", c.StoreDir}} {
 		if v.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", v.name))
 		}
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"WHISPER_JOB_TIMEOUT", c.JobTimeout}, {"WHISPER_ATTEMPT_TIMEOUT", c.AttemptTimeout},
-		{"WHISPER_HEARTBEAT_TIMEOUT", c.HeartbeatTimeout}, {"WHISPER_POLL_INTERVAL", c.PollInterval}, {"WHISPER_RESULT_RETENTION", c.Retention},
-		{"WHISPER_RETRY_INTERVAL", c.RetryInterval},
-	} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
-		}
-	}
+	errs = append(errs, provider.CheckPositive(
+		provider.Setting[time.Duration]{Name: "WHISPER_JOB_TIMEOUT", Value: c.JobTimeout},
+		provider.Setting[time.Duration]{Name: "WHISPER_ATTEMPT_TIMEOUT", Value: c.AttemptTimeout},
+		provider.Setting[time.Duration]{Name: "WHISPER_HEARTBEAT_TIMEOUT", Value: c.HeartbeatTimeout},
+		provider.Setting[time.Duration]{Name: "WHISPER_POLL_INTERVAL", Value: c.PollInterval},
+		provider.Setting[time.Duration]{Name: "WHISPER_RESULT_RETENTION", Value: c.Retention},
+		provider.Setting[time.Duration]{Name: "WHISPER_RETRY_INTERVAL", Value: c.RetryInterval})...)
 	if c.AttemptTimeout > c.JobTimeout {
 		errs = append(errs, errors.New("WHISPER_ATTEMPT_TIMEOUT must not exceed WHISPER_JOB_TIMEOUT"))
 	}
@@ -116,14 +108,12 @@ func (c Config) Validate() error {
 	if c.Retention < c.JobTimeout {
 		errs = append(errs, errors.New("WHISPER_RESULT_RETENTION must be at least WHISPER_JOB_TIMEOUT (results must outlive their job)"))
 	}
-	for _, v := range []struct {
-		name string
-		n    int64
-	}{{"WHISPER_MAX_MEDIA_BYTES", c.MaxMediaBytes}, {"WHISPER_MAX_RESPONSE_BYTES", c.MaxResponseBytes}, {"WHISPER_CONCURRENCY", int64(c.Concurrency)}, {"WHISPER_MAX_ATTEMPTS", int64(c.MaxAttempts)}} {
-		if v.n < 1 {
-			errs = append(errs, fmt.Errorf("%s must be at least 1", v.name))
-		}
-	}
+	errs = append(errs, provider.CheckPositive(
+		provider.Setting[int64]{Name: "WHISPER_MAX_MEDIA_BYTES", Value: c.MaxMediaBytes},
+		provider.Setting[int64]{Name: "WHISPER_MAX_RESPONSE_BYTES", Value: c.MaxResponseBytes})...)
+	errs = append(errs, provider.CheckPositive(
+		provider.Setting[int]{Name: "WHISPER_CONCURRENCY", Value: c.Concurrency},
+		provider.Setting[int]{Name: "WHISPER_MAX_ATTEMPTS", Value: c.MaxAttempts})...)
 	return errors.Join(errs...)
 }
 

@@ -62,11 +62,8 @@ func (p *Provider) Supports(analysis string) bool {
 func (p *Provider) JobID(idempotencyKey string) string { return p.Name() + ":" + idempotencyKey }
 
 func (p *Provider) jobID(op string, ref provider.JobRef) (string, error) {
-	if ref.ID == "" {
-		return "", &provider.Error{Op: op, Message: "empty job id"}
-	}
-	if ref.Provider != "" && ref.Provider != p.Name() {
-		return "", &provider.Error{Op: op, Message: fmt.Sprintf("job %s belongs to provider %q, not %q", ref.ID, ref.Provider, p.Name())}
+	if err := provider.CheckRef(ref, p.Name()); err != nil {
+		return "", &provider.Error{Op: op, Message: err.Error()}
 	}
 	return ref.ID, nil
 }
