@@ -165,19 +165,19 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, fmt.Errorf("claim check: reading %q: %w", key, err)
 	}
-	var p commonpb.Payload
-	if err := proto.Unmarshal(b, &p); err != nil {
+	p := &commonpb.Payload{}
+	if err := proto.Unmarshal(b, p); err != nil {
 		return nil, fmt.Errorf("claim check: entry %q is damaged: %w", key, err)
 	}
 	if d.opts.Codec != nil {
 		if string(p.Metadata[converter.MetadataEncoding]) == plainEncoding {
 			return nil, fmt.Errorf("claim check: entry %q is not encrypted", key)
 		}
-		dec, err := d.opts.Codec.Decode([]*commonpb.Payload{&p})
+		dec, err := d.opts.Codec.Decode([]*commonpb.Payload{p})
 		if err != nil {
 			return nil, fmt.Errorf("claim check: decrypting %q: %w", key, err)
 		}
-		p = *dec[0]
+		p = dec[0]
 	}
 	if string(p.Metadata[converter.MetadataEncoding]) != plainEncoding {
 		return nil, fmt.Errorf("claim check: entry %q has an unknown encoding", key)
