@@ -351,15 +351,10 @@ func TestLocalboxTokenExpiry(t *testing.T) {
 	if _, err := c.GetFile(ctx, tok.AccessToken, f.ID); err != nil {
 		t.Fatal(err)
 	}
-	// Poll until the server refuses the expired token.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.WaitFor(t, 15*time.Second, "the server to refuse the expired token", func() bool {
 		_, err = c.GetFile(ctx, tok.AccessToken, f.ID)
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return err != nil
+	})
 	e.wantErr(err, false, http.StatusUnauthorized)
 	if !tok.Expired(time.Now(), 0) {
 		t.Fatal("server refused the token before Token.ExpiresAt")

@@ -40,6 +40,18 @@ func NewKeyring(t testing.TB, keys ...codec.Key) *codec.Keyring {
 	return kr
 }
 
+// ParseKeyring returns the keyring of keys given as FILESIGHT_CODEC_KEYS
+// material ("id:base64key,..."), for tests that hand the same keys to
+// another process.
+func ParseKeyring(t testing.TB, keys secret.String) *codec.Keyring {
+	t.Helper()
+	parsed, err := codec.ParseKeys(keys)
+	if err != nil {
+		t.Fatalf("codectest: %v", err)
+	}
+	return NewKeyring(t, parsed...)
+}
+
 // KeysString renders keys as FILESIGHT_CODEC_KEYS does
 // ("id:base64key,..."), to configure a program with them.
 func KeysString(keys ...codec.Key) secret.String {

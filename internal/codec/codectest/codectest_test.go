@@ -16,6 +16,9 @@ func TestKeysRoundTrip(t *testing.T) {
 	if kr := codectest.NewKeyring(t, a, b); kr.ActiveKeyID() != "b" {
 		t.Errorf("active key %s, want b", kr.ActiveKeyID())
 	}
+	if kr := codectest.ParseKeyring(t, codectest.KeysString(a, b)); kr.ActiveKeyID() != "b" {
+		t.Errorf("parsed keyring's active key %s, want b", kr.ActiveKeyID())
+	}
 	if kr := codectest.NewKeyring(t); kr.ActiveKeyID() != "test" {
 		t.Errorf("default keyring's key %s", kr.ActiveKeyID())
 	}

@@ -13,24 +13,13 @@ import (
 	"time"
 
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/provider/claimcheck"
 )
 
 func testCodec(t *testing.T) *codec.Codec {
 	t.Helper()
-	k, err := codec.NewKeyString("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := codec.ParseKeys(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return codec.NewCodec(kr)
+	return codec.NewCodec(codectest.NewKeyring(t, codectest.NewKey(t, "k1")))
 }
 
 func files(t *testing.T, root string) []string {

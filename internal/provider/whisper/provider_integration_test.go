@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/config"
 	"filesight/internal/provider"
 	"filesight/internal/provider/claimcheck"
@@ -60,15 +61,7 @@ type cluster struct {
 
 func clientOptions(t testing.TB, hostPort string, key secret.String) client.Options {
 	t.Helper()
-	keys, err := codec.ParseKeys(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := codec.NewDataConverter(kr, codec.Options{Compress: true})
+	dc := codec.NewDataConverter(codectest.ParseKeyring(t, key), codec.Options{Compress: true})
 	return client.Options{HostPort: hostPort, Namespace: "default", DataConverter: dc, FailureConverter: temporalclient.FailureConverter(dc),
 		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}
 }
@@ -103,9 +96,7 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 
 func openStore(t testing.TB, cfg whisper.Config, key secret.String) *claimcheck.Dir {
 	t.Helper()
-	keys, _ := codec.ParseKeys(key)
-	kr, _ := codec.NewKeyring(keys...)
-	s, err := claimcheck.NewDir(cfg.StoreDir, claimcheck.DirOptions{Codec: codec.NewCodec(kr), Retention: cfg.Retention})
+	s, err := claimcheck.NewDir(cfg.StoreDir, claimcheck.DirOptions{Codec: codec.NewCodec(codectest.ParseKeyring(t, key)), Retention: cfg.Retention})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"filesight/internal/provider/providertest"
 	"filesight/internal/provider/whisper"
 	"filesight/internal/provider/whisper/whispertest"
+	"filesight/internal/testutil"
 )
 
 const (
@@ -264,13 +265,7 @@ func TestTranscribeStopsWhenCancelled(t *testing.T) {
 	f.env.SetWorkerOptions(workerOptionsWithContext(ctx))
 	done := make(chan error, 1)
 	go func() { _, err := f.run("j"); done <- err }()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.srv.Entered() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the request never reached the server")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the request to reach the server", func() bool { return f.srv.Entered() > 0 })
 	cancel()
 	select {
 	case err := <-done:
