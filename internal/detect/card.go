@@ -76,22 +76,25 @@ var cardLengths = [...]int{19, 18, 17, 16, 15, 14, 13}
 // cardWindows finds card numbers in a string of digits. starts lists the
 // digit indexes a card may begin at (ascending); fits reports whether the
 // window [start, end) is acceptable for reasons of layout (grouping). Found
-// windows never overlap; scanning resumes after each one.
+// windows never overlap; after one, scanning resumes at its end, which may
+// itself start a card (a long run of digits holding several).
 func cardWindows(digits string, starts []int, fits func(start, end int) bool) [][2]int {
 	var out [][2]int
 	next := 0
-	for _, s := range starts {
-		if s < next {
-			continue
-		}
+	try := func(s int) bool {
 		for _, n := range cardLengths {
 			e := s + n
-			if e > len(digits) || !fits(s, e) || !IsCardNumber(digits[s:e]) {
-				continue
+			if e <= len(digits) && fits(s, e) && IsCardNumber(digits[s:e]) {
+				out = append(out, [2]int{s, e})
+				next = e
+				return true
 			}
-			out = append(out, [2]int{s, e})
-			next = e
-			break
+		}
+		return false
+	}
+	for _, s := range starts {
+		for s >= next && try(s) {
+			s = next
 		}
 	}
 	return out
