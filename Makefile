@@ -12,7 +12,7 @@ export TEMPORAL_CLI_PATH := $(BIN)/temporal
 APT_PACKAGES := ffmpeg pocketsphinx pocketsphinx-en-us tesseract-ocr tesseract-ocr-eng \
 	chromium fonts-dejavu-core ca-certificates
 
-PROGRAMS := worker starter localbox mlengine devstack replayer
+PROGRAMS := worker starter localbox mlengine vault devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps tools build test unit vet workflowcheck conventions lint fmt bench up upload \

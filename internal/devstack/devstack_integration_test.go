@@ -27,7 +27,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 	mediatest.Require(t)
 	root := testenv.ModuleRoot(t)
 	binDir := t.TempDir()
-	build := exec.Command("go", "build", "-o", binDir+"/", "./localbox", "./mlengine", "./starter", "./worker")
+	build := exec.Command("go", "build", "-o", binDir+"/", "./localbox", "./mlengine", "./vault", "./starter", "./worker")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -38,7 +38,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 
 	dataDir := t.TempDir()
 	seed := ""
-	for _, k := range []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "WORKER_METRICS_ADDR"} {
+	for _, k := range addressKeys {
 		seed += k + "=" + testenv.FreeAddr(t) + "\n"
 	}
 	seed += "TEMPORAL_UI_URL=http://" + testenv.FreeAddr(t) + "\n"
@@ -129,7 +129,8 @@ func assertNoSecretsLogged(t *testing.T, env *EnvFile, output, logDir string) {
 	}
 	var secrets []string
 	for _, k := range []string{"CODEC_AUTH_TOKEN", "LOCALBOX_CLIENT_SECRET", "LOCALBOX_ADMIN_KEY", "LOCALBOX_WEBHOOK_PRIMARY_KEY",
-		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY", "FILESIGHT_VAULT_KEY"} {
+		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY", "FILESIGHT_VAULT_KEY",
+		"VAULT_TOKEN_KEY", "FILESIGHT_VAULT_CREDENTIAL", "VAULT_DEV_AUDITOR_CREDENTIAL"} {
 		v, _ := env.Get(k)
 		if len(v) < 8 {
 			t.Fatalf("dev.env has no usable %s", k)

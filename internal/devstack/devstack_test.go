@@ -14,6 +14,7 @@ import (
 
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/vault/vaultserver"
 )
 
 func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
@@ -61,6 +62,19 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 	var scfg codec.ServerConfig
 	if err := config.LoadFrom(context.Background(), &scfg, env); err != nil {
 		t.Fatalf("codec server config from dev.env: %v", err)
+	}
+	// The vault starts on its generated configuration; the worker holds its tokenize credential.
+	var vcfg vaultserver.Config
+	if err := config.LoadFrom(context.Background(), &vcfg, env); err != nil {
+		t.Fatalf("vault config from dev.env: %v", err)
+	}
+	vs, err := vaultserver.New(context.Background(), vcfg, nil)
+	if err != nil {
+		t.Fatalf("vault on dev.env: %v", err)
+	}
+	vs.Close()
+	if get(env, "VAULT_TOKENIZE_CREDENTIALS") != "worker:"+get(env, "FILESIGHT_VAULT_CREDENTIAL") || get(env, "FILESIGHT_VAULT_URL") != "http://127.0.0.1:8720" {
+		t.Errorf("the worker's view of the vault: %s", get(env, "FILESIGHT_VAULT_URL"))
 	}
 
 	// A second run keeps secrets and edited base values, recomputes derived ones.

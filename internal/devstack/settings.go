@@ -64,7 +64,7 @@ func same(key string) func(func(string) string, string) (string, error) {
 
 // specs lists every variable of dev.env, in file order. The names are the
 // programs' own variable names, so `set -a; . .data/dev.env` configures the
-// worker, the starter, localbox, mlengine and the temporal CLI alike.
+// worker, the starter, localbox, mlengine, the vault and the temporal CLI alike.
 var specs = []varSpec{
 	// Temporal dev server and UI.
 	{"TEMPORAL_ADDRESS", kindBase, lit("127.0.0.1:7233")},
@@ -116,6 +116,25 @@ var specs = []varSpec{
 	{"MLENGINE_DATA_DIR", kindDerived, under("mlengine")},
 	{"MLENGINE_API_KEY", kindSecret, randomToken(32)},
 	{"MLENGINE_CALLBACK_KEY", kindSecret, randomToken(32)},
+	// vault, the tokenisation service: the worker tokenizes, the dev
+	// auditor credential detokenizes (docs/vault.md).
+	{"VAULT_ADDR", kindBase, lit("127.0.0.1:8720")},
+	{"VAULT_URL", kindDerived, httpURL("VAULT_ADDR", "")},
+	{"VAULT_DATA_DIR", kindDerived, under("vault")},
+	{"VAULT_ENCRYPTION_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("dev-1")
+		return s.Reveal(), err
+	}},
+	{"VAULT_TOKEN_KEY", kindSecret, randomToken(32)},
+	{"FILESIGHT_VAULT_CREDENTIAL", kindSecret, randomToken(32)},
+	{"VAULT_DEV_AUDITOR_CREDENTIAL", kindSecret, randomToken(32)},
+	{"VAULT_TOKENIZE_CREDENTIALS", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "worker:" + get("FILESIGHT_VAULT_CREDENTIAL"), nil
+	}},
+	{"VAULT_DETOKENIZE_CREDENTIALS", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "dev-auditor:" + get("VAULT_DEV_AUDITOR_CREDENTIAL"), nil
+	}},
+	{"FILESIGHT_VAULT_URL", kindDerived, same("VAULT_URL")},
 	// The worker's and the starter's view of the content store: localbox
 	// under Box's variable names (point these at api.box.com for real Box).
 	{"BOX_API_URL", kindDerived, same("LOCALBOX_PUBLIC_URL")},
@@ -134,6 +153,9 @@ var specs = []varSpec{
 	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
+
+// addressKeys are the listen addresses of dev.env.
+var addressKeys = []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "VAULT_ADDR", "WORKER_METRICS_ADDR"}
 
 // retired variables were written by earlier versions and are removed.
 var retired = []string{"TEMPORAL_CODEC_AUTH"}
@@ -156,7 +178,7 @@ func Resolve(env *EnvFile, dataDir string) error {
 		}
 		env.Set(s.key, v)
 	}
-	for _, k := range []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "WORKER_METRICS_ADDR"} {
+	for _, k := range addressKeys {
 		if _, _, err := net.SplitHostPort(get(k)); err != nil {
 			return fmt.Errorf("dev.env: %s=%q is not host:port: %w", k, get(k), err)
 		}

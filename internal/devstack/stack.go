@@ -1,6 +1,6 @@
 // Package devstack brings the whole filesight system up on one machine with
 // one command (make up): the Temporal dev server with its UI, localbox,
-// mlengine, the starter (with the codec server) and the worker, each a
+// mlengine, the vault, the starter (with the codec server) and the worker, each a
 // supervised child process with prefixed logs. It keeps every piece of
 // state under one data directory, writes the generated dev credentials and
 // addresses to <data>/dev.env, creates the inbox folder and its webhook,
@@ -36,7 +36,7 @@ import (
 
 // Programs lists what devstack runs from the bin directory, in start order
 // after Temporal.
-func Programs() []string { return []string{"localbox", "mlengine", "starter", "worker"} }
+func Programs() []string { return []string{"localbox", "mlengine", "vault", "starter", "worker"} }
 
 // InboxFolderName is the folder whose uploads are processed.
 const InboxFolderName = "filesight-inbox"
@@ -169,7 +169,7 @@ func (s *Stack) prepare() error {
 	} else {
 		s.out.Printf("reusing dev credentials and addresses from %s", env.Path())
 	}
-	for _, k := range []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "WORKER_METRICS_ADDR"} {
+	for _, k := range addressKeys {
 		if err := portFree(s.get(k)); err != nil {
 			return fmt.Errorf("%s=%s: %w (is another dev stack running? stop it, or change %s in %s)", k, s.get(k), err, k, env.Path())
 		}
@@ -313,6 +313,7 @@ func (s *Stack) startAll(ctx context.Context, cancel context.CancelCauseFunc) er
 	health := map[string]string{
 		"localbox": s.get("LOCALBOX_PUBLIC_URL") + "/healthz",
 		"mlengine": s.get("MLENGINE_URL") + "/healthz",
+		"vault":    s.get("VAULT_URL") + "/healthz",
 		"starter":  "http://" + s.get("STARTER_ADDR") + "/healthz",
 	}
 	for i, name := range Programs() {
@@ -456,6 +457,7 @@ func (s *Stack) printAddresses() {
 	s.out.Printf("codec server     http://%s (the endpoint URL with its token is TEMPORAL_CODEC_ENDPOINT in dev.env)", s.get("STARTER_CODEC_ADDR"))
 	s.out.Printf("localbox         %s", s.get("LOCALBOX_PUBLIC_URL"))
 	s.out.Printf("mlengine         %s", s.get("MLENGINE_URL"))
+	s.out.Printf("vault            %s (detokenize with VAULT_DEV_AUDITOR_CREDENTIAL from dev.env)", s.get("VAULT_URL"))
 	s.out.Printf("inbox folder     %s (id %s)", InboxFolderName, s.get("FILESIGHT_INBOX_FOLDER_ID"))
 	s.out.Printf("credentials      %s   (set -a; . %s; set +a)", s.env.Path(), s.env.Path())
 	s.out.Printf("logs             %s", filepath.Join(s.dataDir, "logs"))
