@@ -49,7 +49,7 @@ var allowedTestingImporters = []string{"go.temporal.io/sdk/internal"}
 func TestProgramsLinkNoTestCode(t *testing.T) {
 	root := moduleRoot(t)
 	programs := strings.Fields(goList(t, root, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./..."))
-	for _, want := range []string{"worker", "starter", "localbox", "mlengine", "devstack", "replayer", "bench"} {
+	for _, want := range []string{"worker", "starter", "localbox", "mlengine", "vault", "devstack", "replayer", "bench"} {
 		if !slices.Contains(programs, "filesight/"+want) {
 			t.Fatalf("program %s not found among the main packages %v", want, programs)
 		}

@@ -21,8 +21,8 @@ import (
 const MinSecretLen = 32
 
 // Config configures the vault service. Fields with an env tag are read by
-// LoadConfig (each may also be given as NAME_FILE); the others are knobs for
-// tests and embedders whose zero value is the default.
+// Main from the environment (each may also be given as NAME_FILE); the
+// others are knobs for tests and embedders whose zero value is the default.
 type Config struct {
 	// Addr is the listen address.
 	Addr string `env:"VAULT_ADDR, default=127.0.0.1:8720"`
@@ -53,11 +53,6 @@ type Config struct {
 	// written to the audit log (default 60); the rest are only counted in
 	// the log, so that a flood of bad credentials cannot fill the disk.
 	DeniedAuditPerMinute int
-}
-
-// LoadConfig reads Config from the environment.
-func LoadConfig(ctx context.Context) (Config, error) {
-	return loadConfig(ctx, envconfig.OsLookuper())
 }
 
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {

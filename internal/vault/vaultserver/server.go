@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"filesight/internal/program"
 	"filesight/internal/vault"
 )
 
@@ -178,30 +179,31 @@ func (l *deniedLimiter) admit(now time.Time) (ok bool, droppedBefore int) {
 	return true, droppedBefore
 }
 
-// Main runs the vault program: "serve" (the default) or "reencrypt".
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main runs the vault program (program.Func): "serve" (the default) or
+// "reencrypt".
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
 	}
 	if len(args) > 1 || !slices.Contains([]string{"serve", "reencrypt", "help", "-h", "-help", "--help"}, cmd) {
 		fmt.Fprintf(stderr, "vault: unknown command %q\n%s", strings.Join(args, " "), usage)
-		return 2
+		return program.ExitUsage
 	}
 	if cmd != "serve" && cmd != "reencrypt" {
 		fmt.Fprint(stdout, usage)
-		return 0
+		return program.ExitOK
 	}
-	cfg, err := LoadConfig(ctx)
+	cfg, err := loadConfig(ctx, program.OrOS(env))
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		fmt.Fprintln(stderr, err) // already prefixed "vault"
+		return program.ExitUsage
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := program.NewLogger(stderr, program.LogJSON, cfg.LogLevel)
 	srv, err := New(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return program.ExitFailure
 	}
 	defer func() {
 		if err := srv.Close(); err != nil {
@@ -216,16 +218,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			log.Error("re-encryption failed", "error", err, "reencrypted", res.Reencrypted)
-			return 1
+			return program.ExitFailure
 		}
 		fmt.Fprintf(stdout, "re-encrypted %d values with key %q; values per key: %v\n", res.Reencrypted, res.Keys.Active, res.Keys.Values)
-		return 0
+		return program.ExitOK
 	default:
-		if err := srv.ListenAndServe(ctx); err != nil {
-			log.Error("vault failed", "error", err)
-			return 1
-		}
-		return 0
+		return program.Report(log, "vault", srv.ListenAndServe(ctx))
 	}
 }
 
