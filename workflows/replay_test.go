@@ -62,7 +62,7 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout"} {
+	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"} {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"
