@@ -267,7 +267,7 @@ func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.J
 	msg := fmt.Sprintf("job %s still %s (%.0f%%, %s); next poll in %s", in.Ref, st.State, st.Progress*100, fetched, delay)
 	// Benign: an expected "not yet", which the SDK logs at debug level and
 	// keeps out of its failure metrics (every poll is one such failure).
-	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, ErrTypeStillRunning, temporal.ApplicationErrorOptions{
+	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, string(ErrTypeStillRunning), temporal.ApplicationErrorOptions{
 		NextRetryDelay: delay, Category: temporal.ApplicationErrorCategoryBenign,
 	})
 }

@@ -3,7 +3,6 @@ package activities
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/box"
 	"filesight/internal/provider"
@@ -64,7 +62,7 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 	for i, j := range in.Jobs {
 		var res *provider.Result
 		switch j.State {
-		case string(provider.StateSucceeded):
+		case JobSucceeded:
 			p, err := a.provider(j.Ref.Provider)
 			if err != nil {
 				return WriteCardsResult{}, err
@@ -157,14 +155,6 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 	return res, nil
 }
 
-func isRetryable(err error) bool {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return !app.NonRetryable()
-	}
-	return true
-}
-
 func analysisState(j JobOutcome, name string) provider.State {
 	for _, s := range j.Status {
 		if s.Name == name {
@@ -176,14 +166,14 @@ func analysisState(j JobOutcome, name string) provider.State {
 
 func jobFailureReason(j JobOutcome) string {
 	switch j.State {
-	case JobStateTimedOut:
+	case JobTimedOut:
 		return fmt.Sprintf("job %q timed out (%s) and was cancelled", j.Name, cmp.Or(j.Error, "deadline passed"))
-	case JobStateSubmitFailed:
+	case JobSubmitFailed:
 		return fmt.Sprintf("job %q could not be submitted: %s", j.Name, cmp.Or(j.Error, "unknown error"))
-	case string(provider.StateCanceled):
+	case JobCanceled:
 		return fmt.Sprintf("job %q was cancelled", j.Name)
 	}
-	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, j.State))
+	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, string(j.State)))
 }
 
 // resubmissionNote tells, for a job that was resubmitted, why and how the
@@ -198,7 +188,7 @@ func resubmissionNote(j JobOutcome) string {
 	}
 	attempt := max(j.Attempt, len(j.PreviousErrors)+1)
 	ended := "succeeded"
-	if j.State != string(provider.StateSucceeded) {
+	if j.State != JobSucceeded {
 		ended = "did not succeed either"
 	}
 	times := "once"
@@ -214,7 +204,7 @@ func resubmissionNote(j JobOutcome) string {
 // provider calls retryable), permanent otherwise.
 func failureCode(jobs []JobOutcome) string {
 	for _, j := range jobs {
-		if j.State == JobStateTimedOut || j.State == JobStateSubmitFailed || (j.State == string(provider.StateFailed) && j.Retryable) {
+		if j.State == JobTimedOut || j.State == JobSubmitFailed || (j.State == JobFailed && j.Retryable) {
 			return box.StatusTransientFailure
 		}
 	}

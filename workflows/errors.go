@@ -10,8 +10,19 @@ import (
 	"filesight/activities"
 )
 
-// errDeadline marks a job whose deadline passed.
-var errDeadline = errors.New("job deadline passed")
+var (
+	// errDeadline marks a job whose deadline passed.
+	errDeadline = errors.New("job deadline passed")
+	// errWriteToken marks a card write that failed because no write
+	// token could be issued.
+	errWriteToken = errors.New("issuing a write token")
+)
+
+// invalidInput is the failure of a run refused for its input: retrying
+// the same input cannot help.
+func invalidInput(what string, err error) error {
+	return temporal.NewNonRetryableApplicationError(what+": "+err.Error(), string(ErrTypeInvalidInput), nil)
+}
 
 // isPollTimeout recognises the end of a poll activity by its deadline:
 // either the schedule-to-close timeout fired, or the next retry would have
@@ -25,13 +36,7 @@ func isPollTimeout(err error) bool {
 	if errors.As(err, &ae) && ae.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
 		return true
 	}
-	return hasType(err, activities.ErrTypeStillRunning)
-}
-
-// hasType reports whether err carries an application error of type typ.
-func hasType(err error, typ string) bool {
-	var app *temporal.ApplicationError
-	return err != nil && errors.As(err, &app) && app.Type() == typ
+	return activities.ErrTypeStillRunning.Matches(err)
 }
 
 // failureText is the innermost useful message of an activity error chain,

@@ -340,7 +340,7 @@ func (h *harness) assertOwnReadTokens(jobs []activitiestest.Job) {
 		h.t.Errorf("%d read tokens for %d jobs", len(reads), len(jobs))
 	}
 	for _, t := range reads {
-		if !slices.Equal(t.Scopes, []string{activities.ScopeItemPreview, activities.ScopeItemDownload}) || !slices.Contains(seen, t.ID) {
+		if !slices.Equal(t.Scopes, []string{box.ScopeItemPreview, box.ScopeItemDownload}) || !slices.Contains(seen, t.ID) {
 			h.t.Errorf("read token %+v: want scopes item_preview item_download and one job's media token", t)
 		}
 	}

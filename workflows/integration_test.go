@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"filesight/activities"
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/provider"
@@ -190,7 +191,7 @@ func TestIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := s.progress(ctx, id)
-		if res.Outcome != workflows.OutcomeFailed || p.Jobs[0].State != workflows.JobTimedOut {
+		if res.Outcome != workflows.OutcomeFailed || p.Jobs[0].State != activities.JobTimedOut {
 			t.Fatalf("result %+v jobs %+v", res, p.Jobs)
 		}
 		st, err := s.mlc.Status(ctx, provider.JobRef{Provider: "mlengine", ID: p.Jobs[0].JobID})

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/activities"
+	"filesight/internal/box"
 	"filesight/internal/provider"
 )
 
@@ -17,10 +18,11 @@ import (
 // resubmission: a resubmitted job keeps its first submission's deadline.
 const minResubmitTime = time.Minute
 
+// jobRun is one ML job of the run, across its attempts.
 type jobRun struct {
 	spec         JobSpec
 	ref          provider.JobRef
-	state        string
+	state        activities.JobState
 	mediaFetched bool
 	deadline     time.Time
 	analyses     []provider.AnalysisState
@@ -44,42 +46,13 @@ type jobRun struct {
 	callbackUsed bool
 }
 
-func (j *jobRun) terminal() bool {
-	switch j.state {
-	case string(provider.StateSucceeded), string(provider.StateFailed), string(provider.StateCanceled), JobSubmitFailed, JobTimedOut:
-		return true
-	}
-	return false
-}
-
 // runJob is one job's life: submit, wait until the media is fetched, wait
 // until it ends (or its deadline passes, which cancels it at the provider);
 // then, while it failed with a retryable job error and may, resubmit it.
 func (r *run) runJob(ctx workflow.Context, j *jobRun, read activities.Token) {
-	j.state = JobSubmitting
-	r.updateDetails(ctx)
-	var ref provider.JobRef
-	err := workflow.ExecuteActivity(r.ao(ctx, submitOptions, "Submit %s job %q (%s)", j.spec.Provider, j.spec.Name, strings.Join(j.spec.Analyses, ", ")),
-		a.SubmitJob, activities.SubmitJobInput{
-			Provider:       j.spec.Provider,
-			IdempotencyKey: r.wfID + "/" + j.spec.Name,
-			FileID:         r.in.FileID,
-			ReadToken:      read,
-			Analyses:       j.spec.Analyses,
-			Labels:         map[string]string{"workflow_id": r.wfID, "job": j.spec.Name},
-		}).Get(ctx, &ref)
-	if err != nil {
-		if temporal.IsCanceledError(err) {
-			j.state = string(provider.StateCanceled)
-			return
-		}
-		j.state, j.err = JobSubmitFailed, failureText(err)
+	if !r.submit(ctx, j, read) {
 		return
 	}
-	j.ref, j.state = ref, JobSubmitted
-	j.deadline = workflow.Now(ctx).Add(r.opts.JobTimeout)
-	r.updateDetails(ctx)
-
 	st, err := r.awaitAttempt(ctx, j, nil)
 	r.settle(ctx, j, st, err)
 	for r.mayResubmit(ctx, j) {
@@ -90,6 +63,48 @@ func (r *run) runJob(ctx workflow.Context, j *jobRun, read activities.Token) {
 		}
 		r.resubmit(ctx, j)
 	}
+}
+
+// submit submits the job's current attempt with the given read token.
+// The first attempt's key is {workflowID}/{job} and its submission starts
+// the job's deadline; a resubmission's is {workflowID}/{job}/attempt-N, it
+// keeps the deadline and may not retry past it. It reports whether the
+// provider took the job; if not, j.state says why.
+func (r *run) submit(ctx workflow.Context, j *jobRun, read activities.Token) bool {
+	j.state = activities.JobSubmitting
+	r.updateDetails(ctx)
+	o := submitOptions
+	analyses := strings.Join(j.spec.Analyses, ", ")
+	summary := fmt.Sprintf("Submit %s job %q (%s)", j.spec.Provider, j.spec.Name, analyses)
+	in := activities.SubmitJobInput{
+		Provider:       j.spec.Provider,
+		IdempotencyKey: r.wfID + "/" + j.spec.Name,
+		FileID:         r.in.FileID,
+		ReadToken:      read,
+		Analyses:       j.spec.Analyses,
+		Labels:         map[string]string{"workflow_id": r.wfID, "job": j.spec.Name},
+	}
+	if j.attempt > 1 {
+		o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, j.deadline.Sub(workflow.Now(ctx)))
+		summary = fmt.Sprintf("Resubmit %s job %q, attempt %d (%s)", j.spec.Provider, j.spec.Name, j.attempt, analyses)
+		in.IdempotencyKey = fmt.Sprintf("%s/%s/attempt-%d", r.wfID, j.spec.Name, j.attempt)
+		in.Labels["attempt"] = fmt.Sprint(j.attempt)
+	}
+	var ref provider.JobRef
+	if err := workflow.ExecuteActivity(r.ao(ctx, o, "%s", summary), a.SubmitJob, in).Get(ctx, &ref); err != nil {
+		if temporal.IsCanceledError(err) {
+			j.state = activities.JobCanceled
+		} else {
+			j.state, j.err = activities.JobSubmitFailed, failureText(err)
+		}
+		return false
+	}
+	j.ref, j.state = ref, activities.JobSubmitted
+	if j.attempt == 1 {
+		j.deadline = workflow.Now(ctx).Add(r.opts.JobTimeout)
+	}
+	r.updateDetails(ctx)
+	return true
 }
 
 // awaitAttempt waits for the current attempt of a submitted job: until the
@@ -112,14 +127,14 @@ func (r *run) settle(ctx workflow.Context, j *jobRun, st provider.JobStatus, err
 	case err == nil:
 		r.apply(ctx, j, st)
 	case errors.Is(err, errDeadline):
-		j.state, j.err, j.retryable = JobTimedOut, fmt.Sprintf("did not finish within %s", r.opts.JobTimeout), false
+		j.state, j.err, j.retryable = activities.JobTimedOut, fmt.Sprintf("did not finish within %s", r.opts.JobTimeout), false
 		r.cancelJob(ctx, j)
 	case temporal.IsCanceledError(err) || ctx.Err() != nil:
 		// finish cancels it at the provider.
 	default:
 		// Polling failed for good (job unknown, credentials refused...):
 		// stop it at the provider too, so it does not run for nothing.
-		j.state, j.err, j.retryable = string(provider.StateFailed), failureText(err), false
+		j.state, j.err, j.retryable = activities.JobFailed, failureText(err), false
 		r.cancelJob(ctx, j)
 	}
 }
@@ -128,7 +143,7 @@ func (r *run) settle(ctx workflow.Context, j *jobRun, st provider.JobStatus, err
 // non-retryable one, a cancellation or a deadline), resubmissions are left,
 // the run is not being cancelled, and the job's deadline is not too close.
 func (r *run) mayResubmit(ctx workflow.Context, j *jobRun) bool {
-	return j.state == string(provider.StateFailed) && j.retryable && ctx.Err() == nil &&
+	return j.state == activities.JobFailed && j.retryable && ctx.Err() == nil &&
 		j.attempt <= r.opts.maxResubmissions() &&
 		j.deadline.Sub(workflow.Now(ctx)) >= minResubmitTime
 }
@@ -143,42 +158,23 @@ func (r *run) resubmit(ctx workflow.Context, j *jobRun) {
 	j.readDone = true // the first attempt is done with the run's read token
 	j.prior = append(j.prior, AttemptProgress{Attempt: j.attempt, JobID: j.ref.ID, State: j.state, Error: j.err})
 	j.attempt++
-	j.ref, j.state, j.err, j.retryable = provider.JobRef{}, JobSubmitting, "", false
+	j.ref, j.state, j.err, j.retryable = provider.JobRef{}, activities.JobSubmitting, "", false
 	j.mediaFetched, j.analyses, j.callbackUsed = false, nil, false
 	r.updateDetails(ctx)
 
-	t, err := r.issueToken(ctx, activities.PurposeRead, activities.ScopeItemPreview, activities.ScopeItemDownload)
+	t, err := r.issueToken(ctx, activities.PurposeRead, box.ScopeItemPreview, box.ScopeItemDownload)
 	if err != nil {
 		if temporal.IsCanceledError(err) || ctx.Err() != nil {
-			j.state = string(provider.StateCanceled)
+			j.state = activities.JobCanceled
 			return
 		}
-		j.state, j.err = JobSubmitFailed, "issuing a read token for the resubmission: "+failureText(err)
+		j.state, j.err = activities.JobSubmitFailed, "issuing a read token for the resubmission: "+failureText(err)
 		return
 	}
-	o := submitOptions
-	o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, j.deadline.Sub(workflow.Now(ctx)))
-	var ref provider.JobRef
-	err = workflow.ExecuteActivity(r.ao(ctx, o, "Resubmit %s job %q, attempt %d (%s)", j.spec.Provider, j.spec.Name, j.attempt, strings.Join(j.spec.Analyses, ", ")),
-		a.SubmitJob, activities.SubmitJobInput{
-			Provider:       j.spec.Provider,
-			IdempotencyKey: fmt.Sprintf("%s/%s/attempt-%d", r.wfID, j.spec.Name, j.attempt),
-			FileID:         r.in.FileID,
-			ReadToken:      t.tok,
-			Analyses:       j.spec.Analyses,
-			Labels:         map[string]string{"workflow_id": r.wfID, "job": j.spec.Name, "attempt": fmt.Sprint(j.attempt)},
-		}).Get(ctx, &ref)
-	if err != nil {
+	if !r.submit(ctx, j, t.tok) {
 		r.revoke(ctx, t)
-		if temporal.IsCanceledError(err) {
-			j.state = string(provider.StateCanceled)
-			return
-		}
-		j.state, j.err = JobSubmitFailed, failureText(err)
 		return
 	}
-	j.ref, j.state = ref, JobSubmitted
-	r.updateDetails(ctx)
 
 	st, err := r.awaitAttempt(ctx, j, func() { r.revoke(ctx, t) })
 	r.revoke(ctx, t) // the attempt is over (a no-op once revoked)
@@ -189,7 +185,7 @@ func (r *run) apply(ctx workflow.Context, j *jobRun, st provider.JobStatus) {
 	j.mediaFetched = j.mediaFetched || st.MediaFetched
 	j.analyses = st.Analyses
 	if st.State != "" {
-		j.state = string(st.State)
+		j.state = activities.JobState(st.State)
 	}
 	if st.State == provider.StateFailed && st.Error != nil {
 		j.err = st.Error.Message
@@ -204,7 +200,7 @@ func (r *run) apply(ctx workflow.Context, j *jobRun, st provider.JobStatus) {
 // awaitJob waits until the job satisfies mode, by polling (one activity
 // whose retries are the polls) and by callback: a callback cancels the
 // poll and one status read decides.
-func (r *run) awaitJob(ctx workflow.Context, j *jobRun, mode string) (provider.JobStatus, error) {
+func (r *run) awaitJob(ctx workflow.Context, j *jobRun, mode activities.AwaitMode) (provider.JobStatus, error) {
 	for {
 		if r.callbackPending(j) {
 			j.callbackUsed = true
@@ -253,7 +249,7 @@ func (r *run) awaitJob(ctx workflow.Context, j *jobRun, mode string) (provider.J
 	}
 }
 
-func satisfied(st provider.JobStatus, mode string) bool {
+func satisfied(st provider.JobStatus, mode activities.AwaitMode) bool {
 	if st.State.Terminal() {
 		return true
 	}
@@ -268,10 +264,13 @@ func (r *run) cancelJob(ctx workflow.Context, j *jobRun) {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	err := workflow.ExecuteActivity(r.ao(ctx, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref).Get(ctx, nil)
-	if err != nil {
+	if err := r.startCancel(ctx, j).Get(ctx, nil); err != nil {
 		r.warn("cancelling %s failed: %v", j.ref, failureText(err))
 	}
+}
+
+func (r *run) startCancel(ctx workflow.Context, j *jobRun) workflow.Future {
+	return workflow.ExecuteActivity(r.ao(ctx, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref)
 }
 
 // cancelOpenJobs cancels, in parallel, every submitted job not yet over.
@@ -279,20 +278,20 @@ func (r *run) cancelOpenJobs(ctx workflow.Context) {
 	var open []*jobRun
 	var fs []workflow.Future
 	for _, j := range r.jobs {
-		if j.ref.ID == "" || j.terminal() {
-			if !j.terminal() {
-				j.state = string(provider.StateCanceled)
+		if j.ref.ID == "" || j.state.Terminal() {
+			if !j.state.Terminal() {
+				j.state = activities.JobCanceled
 			}
 			continue
 		}
 		open = append(open, j)
-		fs = append(fs, workflow.ExecuteActivity(r.ao(ctx, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref))
+		fs = append(fs, r.startCancel(ctx, j))
 	}
 	for i, f := range fs {
 		if err := f.Get(ctx, nil); err != nil {
 			r.warn("cancelling %s failed: %v", open[i].ref, failureText(err))
 		}
-		open[i].state = string(provider.StateCanceled)
+		open[i].state = activities.JobCanceled
 	}
 	r.updateDetails(ctx)
 }

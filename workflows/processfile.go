@@ -32,11 +32,11 @@ const (
 // See docs/workflow.md for the walk-through, timeouts and retry policies.
 func ProcessFile(ctx workflow.Context, in ProcessFileInput) (*ProcessFileResult, error) {
 	if err := validateInput(in); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("invalid input: "+err.Error(), "InvalidInput", nil)
+		return nil, invalidInput("invalid input", err)
 	}
 	opts := in.Options.withDefaults()
 	if err := opts.validate(); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("invalid options: "+err.Error(), "InvalidInput", nil)
+		return nil, invalidInput("invalid options", err)
 	}
 	r := &run{
 		in:        in,
@@ -86,10 +86,10 @@ type run struct {
 	in        ProcessFileInput
 	opts      Options
 	wfID      string
-	stage     string
-	mediaKind string
+	stage     Stage
+	mediaKind MediaKind
 	fileName  string
-	outcome   string
+	outcome   Outcome
 	failed    []string
 	warnings  []string
 
@@ -109,9 +109,9 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	r.setStage(ctx, StageDescribing)
 
 	// Step 2: read token → describe → pipeline.
-	read, err := r.issueToken(ctx, activities.PurposeRead, activities.ScopeItemPreview, activities.ScopeItemDownload)
+	read, err := r.issueToken(ctx, activities.PurposeRead, box.ScopeItemPreview, box.ScopeItemDownload)
 	if err != nil {
-		if hasType(err, activities.ErrTypeNotFound) {
+		if activities.ErrTypeNotFound.Matches(err) {
 			r.outcome = OutcomeNotFound
 			return &ProcessFileResult{Outcome: OutcomeNotFound, MediaKind: MediaUnknown,
 				Message: fmt.Sprintf("File %s does not exist; nothing to do.", r.in.FileID)}, nil
@@ -140,11 +140,11 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	}
 	kind, reason := r.opts.classify(info.Name, info.Extension, info.Size)
 	r.mediaKind = kind
-	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrMediaKind).ValueSet(kind))
+	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrMediaKind).ValueSet(string(kind)))
 	if kind == MediaUnsupported {
 		r.revoke(ctx, read)
 		r.cardsStarted = true
-		if err := r.writeStatus(ctx, box.StatusPermanentFailure, reason); err != nil {
+		if err := r.writeStatus(ctx, duringRun, box.StatusPermanentFailure, reason); err != nil {
 			return nil, fmt.Errorf("writing the unsupported-file status card: %w", err)
 		}
 		r.outcome = OutcomeUnsupported
@@ -155,7 +155,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	r.setStage(ctx, StageSubmitting)
 	r.cardsStarted = true
 	specs := r.opts.jobsFor(kind)
-	if err := r.writeStatus(ctx, box.StatusProcessing, processingMessage(kind, specs)); err != nil {
+	if err := r.writeStatus(ctx, duringRun, box.StatusProcessing, processingMessage(kind, specs)); err != nil {
 		if temporal.IsCanceledError(err) {
 			return nil, err
 		}
@@ -165,7 +165,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 
 	// Step 4: submit every job in parallel and wait for each.
 	for _, s := range specs {
-		j := &jobRun{spec: s, state: JobPending, attempt: 1}
+		j := &jobRun{spec: s, state: activities.JobPending, attempt: 1}
 		r.jobs = append(r.jobs, j)
 	}
 	for _, j := range r.jobs {
@@ -209,7 +209,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 		outcomes = append(outcomes, o)
 	}
 	var wr activities.WriteCardsResult
-	err = r.withWriteToken(ctx, func(tok activities.Token) error {
+	err = r.withWriteToken(ctx, duringRun, func(tok activities.Token) error {
 		return workflow.ExecuteActivity(r.ao(ctx, r.writeOptions(ctx, tok), "Write skills cards to file %s (%d job(s))", r.in.FileID, len(outcomes)),
 			a.WriteCards, activities.WriteCardsInput{FileID: r.in.FileID, Token: tok, InvocationID: r.wfID, Jobs: outcomes}).Get(ctx, &wr)
 	})
@@ -247,7 +247,13 @@ func (r *run) finish(ctx workflow.Context, res *ProcessFileResult, procErr error
 			if !cancelled {
 				msg = "Processing failed: " + failureText(procErr)
 			}
-			r.writeStatusBestEffort(dctx, box.StatusPermanentFailure, msg)
+			if err := r.writeStatus(dctx, duringCleanUp, box.StatusPermanentFailure, msg); err != nil {
+				why := failureText(err)
+				if errors.Is(err, errWriteToken) {
+					why = errWriteToken.Error() + ": " + why
+				}
+				r.warn("the final status card was not written: %s", why)
+			}
 		}
 	}
 	r.revokeAll(dctx)
@@ -260,7 +266,7 @@ func (r *run) finish(ctx workflow.Context, res *ProcessFileResult, procErr error
 	}
 	switch {
 	case cancelled:
-		r.outcome = "cancelled"
+		r.outcome = OutcomeCancelled
 		r.setStage(dctx, StageCancelled)
 		return nil, procErr
 	case procErr != nil:

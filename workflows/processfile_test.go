@@ -232,7 +232,7 @@ func TestJobNeverFinishes(t *testing.T) {
 	if elapsed := h.env.Now().Sub(start); elapsed > 2*time.Hour {
 		t.Errorf("run took %v of virtual time", elapsed)
 	}
-	if p := h.progress(); p.Jobs[0].State != workflows.JobTimedOut {
+	if p := h.progress(); p.Jobs[0].State != activities.JobTimedOut {
 		t.Errorf("job state %s", p.Jobs[0].State)
 	}
 	h.assertTokensClean(res)
@@ -429,11 +429,5 @@ func TestLongJobAddsNoHistory(t *testing.T) {
 	}
 	if longCmds != shortCmds {
 		t.Fatalf("2-hour job made %d commands, 2-minute job %d", longCmds, shortCmds)
-	}
-}
-
-func TestJobStateNamesAgree(t *testing.T) {
-	if workflows.JobTimedOut != activities.JobStateTimedOut || workflows.JobSubmitFailed != activities.JobStateSubmitFailed {
-		t.Fatal("the workflow and the card writer disagree on job state names")
 	}
 }

@@ -11,9 +11,13 @@ import (
 	"filesight/internal/provider"
 )
 
-func (r *run) setStage(ctx workflow.Context, stage string) {
+// How a run presents itself: the Stage search attribute, the "current
+// details" the Temporal UI shows, and the progress query. None of it holds
+// a secret: tokens appear by fingerprint.
+
+func (r *run) setStage(ctx workflow.Context, stage Stage) {
 	r.stage = stage
-	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(stage))
+	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(string(stage)))
 	r.updateDetails(ctx)
 }
 
@@ -86,7 +90,7 @@ func (r *run) progress() Progress {
 	return p
 }
 
-func processingMessage(kind string, specs []JobSpec) string {
+func processingMessage(kind MediaKind, specs []JobSpec) string {
 	var names []string
 	for _, s := range specs {
 		for _, an := range s.Analyses {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"filesight/activities"
 	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/provider"
@@ -226,7 +227,7 @@ func TestResubmissionKeepsTheDeadline(t *testing.T) {
 		!strings.Contains(st.Message, "resubmitted once") {
 		t.Errorf("result %+v, status %+v", res, st)
 	}
-	if j := h.progress().Jobs[0]; j.State != workflows.JobTimedOut || j.Attempt != 2 {
+	if j := h.progress().Jobs[0]; j.State != activities.JobTimedOut || j.Attempt != 2 {
 		t.Errorf("job progress %+v", j)
 	}
 	h.assertOwnReadTokens(jobs)

@@ -7,19 +7,22 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/activities"
+	"filesight/internal/box"
 )
 
+// tokenRun is one downscoped token of the run. Every token issued is in
+// run.tokens, so that the compensation revokes whatever is left.
 type tokenRun struct {
 	tok   activities.Token
-	state string
+	state activities.TokenState
 	err   string
 }
 
-func (r *run) issueToken(ctx workflow.Context, purpose string, scopes ...string) (*tokenRun, error) {
+func (r *run) issueToken(ctx workflow.Context, purpose activities.TokenPurpose, scopes ...string) (*tokenRun, error) {
 	return r.issueTokenWith(ctx, issueOptions, purpose, scopes...)
 }
 
-func (r *run) issueTokenWith(ctx workflow.Context, o workflow.ActivityOptions, purpose string, scopes ...string) (*tokenRun, error) {
+func (r *run) issueTokenWith(ctx workflow.Context, o workflow.ActivityOptions, purpose activities.TokenPurpose, scopes ...string) (*tokenRun, error) {
 	var tok activities.Token
 	err := workflow.ExecuteActivity(r.ao(ctx, o, "Issue %s token (%s) for file %s", purpose, strings.Join(scopes, " "), r.in.FileID),
 		a.IssueToken, activities.IssueTokenInput{FileID: r.in.FileID, Purpose: purpose, Scopes: scopes}).Get(ctx, &tok)
@@ -72,45 +75,60 @@ func (r *run) revokeAll(ctx workflow.Context) {
 	}
 }
 
+// writeMode is how hard a card write tries.
+type writeMode int
+
+const (
+	// duringRun: the activities' own retry policies, and a write refused
+	// because its token was rejected (it expired while the write was
+	// retrying) is tried once more with a new token.
+	duringRun writeMode = iota
+	// duringCleanUp: bounded retries (bestEffort) and a single token, so
+	// that the compensation ends whatever Box does.
+	duringCleanUp
+)
+
+// options applies the mode to an activity's options.
+func (m writeMode) options(o workflow.ActivityOptions) workflow.ActivityOptions {
+	if m == duringCleanUp {
+		return bestEffort(o)
+	}
+	return o
+}
+
+// tokens is how many write tokens one write may use.
+func (m writeMode) tokens() int {
+	if m == duringCleanUp {
+		return 1
+	}
+	return 2
+}
+
 // withWriteToken issues a write token for one write and revokes it right
-// after. If the write is refused because the token was rejected (expired
-// while the write was retrying), it tries once more with a new token.
-func (r *run) withWriteToken(ctx workflow.Context, write func(activities.Token) error) error {
+// after; a token rejected by Box is replaced as the mode allows. A failure
+// to issue the token wraps errWriteToken.
+func (r *run) withWriteToken(ctx workflow.Context, mode writeMode, write func(activities.Token) error) error {
 	var err error
-	for round := 0; round < 2; round++ {
+	for range mode.tokens() {
 		var t *tokenRun
-		t, err = r.issueToken(ctx, activities.PurposeWrite, activities.ScopeItemUpload)
+		t, err = r.issueTokenWith(ctx, mode.options(issueOptions), activities.PurposeWrite, box.ScopeItemUpload)
 		if err != nil {
-			return fmt.Errorf("issuing a write token: %w", err)
+			return fmt.Errorf("%w: %w", errWriteToken, err)
 		}
 		err = write(t.tok)
 		r.revoke(ctx, t)
-		if !hasType(err, activities.ErrTypeTokenRejected) {
+		if !activities.ErrTypeTokenRejected.Matches(err) {
 			return err
 		}
 	}
 	return err
 }
 
-func (r *run) writeStatus(ctx workflow.Context, code, message string) error {
-	return r.withWriteToken(ctx, func(tok activities.Token) error {
-		return workflow.ExecuteActivity(r.ao(ctx, r.writeOptions(ctx, tok), "Write %q status card to file %s", code, r.in.FileID), a.WriteStatus,
+// writeStatus sets the file's cards to one status card (code is a
+// box.Status* value), with a write token of its own.
+func (r *run) writeStatus(ctx workflow.Context, mode writeMode, code, message string) error {
+	return r.withWriteToken(ctx, mode, func(tok activities.Token) error {
+		return workflow.ExecuteActivity(r.ao(ctx, mode.options(r.writeOptions(ctx, tok)), "Write %q status card to file %s", code, r.in.FileID), a.WriteStatus,
 			activities.WriteStatusInput{FileID: r.in.FileID, Token: tok, InvocationID: r.wfID, Code: code, Message: message}).Get(ctx, nil)
 	})
-}
-
-// writeStatusBestEffort is for clean-up: bounded retries, failure only warned.
-func (r *run) writeStatusBestEffort(ctx workflow.Context, code, message string) {
-	t, err := r.issueTokenWith(ctx, bestEffort(issueOptions), activities.PurposeWrite, activities.ScopeItemUpload)
-	if err != nil {
-		r.warn("the final status card was not written: issuing a write token: %v", failureText(err))
-		return
-	}
-	o := bestEffort(r.writeOptions(ctx, t.tok))
-	err = workflow.ExecuteActivity(r.ao(ctx, o, "Write %q status card to file %s", code, r.in.FileID), a.WriteStatus,
-		activities.WriteStatusInput{FileID: r.in.FileID, Token: t.tok, InvocationID: r.wfID, Code: code, Message: message}).Get(ctx, nil)
-	if err != nil {
-		r.warn("the final status card was not written: %v", failureText(err))
-	}
-	r.revoke(ctx, t)
 }
