@@ -431,3 +431,34 @@ func TestWriteCardsMentionsResubmissions(t *testing.T) {
 		t.Errorf("message %q, %v", out.Message, err)
 	}
 }
+
+// A result that cannot be fetched for good is named on the status card in
+// a few words; the details go to the log, under the key "error".
+func TestWriteCardsLogsWhyAResultIsMissing(t *testing.T) {
+	f := newFixture(t, activitiestest.Plan{Duration: 0, Result: activitiestest.TalkResult()})
+	gone := activities.JobOutcome{Name: "mlengine", Ref: provider.JobRef{Provider: "mlengine", ID: "expired-job"},
+		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobSucceeded}
+	out, _, err := writeCards(t, f, []activities.JobOutcome{gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.StatusCode != box.StatusPermanentFailure || !strings.Contains(out.Message, `job "mlengine": its result could not be fetched`) {
+		t.Fatalf("%+v", out)
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == "the result of a job could not be fetched" {
+			found = true
+			if e, _ := rec["error"].(string); !strings.Contains(e, "not_succeeded") || rec["job"] != "mlengine/expired-job" || rec["level"] != "WARN" {
+				t.Errorf("log record %v", rec)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log record for the missing result in %s", f.logs.String())
+	}
+}
