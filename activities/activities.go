@@ -64,7 +64,7 @@ type Options struct {
 type Activities struct {
 	box       Box
 	providers map[string]provider.Provider
-	redactor  Redactor
+	cards     cardBuilder
 	opts      Options
 }
 
@@ -115,7 +115,10 @@ func New(b Box, providers []provider.Provider, redactor Redactor, opts Options) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Activities{box: b, providers: m, redactor: redactor, opts: opts}, nil
+	cards := cardBuilder{skillID: opts.SkillID, redactor: redactor, limits: cardLimits{
+		transcriptEntries: opts.MaxTranscriptEntries, keywords: opts.MaxKeywords, timelineEntries: opts.MaxTimelineEntries,
+	}}
+	return &Activities{box: b, providers: m, cards: cards, opts: opts}, nil
 }
 
 // providerNames lists the registered provider names, sorted. (Exported
@@ -202,12 +205,63 @@ func (a *Activities) DescribeFile(ctx context.Context, in DescribeFileInput) (Fi
 
 // WriteStatus sets the file's cards to one status card.
 func (a *Activities) WriteStatus(ctx context.Context, in WriteStatusInput) error {
-	card := box.NewStatusCard(a.meta(in.InvocationID, "Status", "status"), in.Code, truncate(in.Message, maxStatusMessage))
+	card := a.cards.status(in.InvocationID, in.Code, in.Message)
 	if err := a.box.UpsertSkillsCards(ctx, in.Token.AccessToken, in.FileID, []box.Card{card}); err != nil {
 		return classifyBox(fmt.Sprintf("writing the %s status card to file %s", in.Code, in.FileID), err)
 	}
 	a.log(ctx).InfoContext(ctx, "status card written", "file_id", in.FileID, "code", in.Code, "token_id", in.Token.ID)
 	return nil
+}
+
+// WriteCards fetches each finished job's result from its provider (results
+// never travel through workflow history), builds the Box Skills cards and
+// the status card from them (see cardBuilder), and sets the file's cards
+// to exactly that list (create-or-patch: a retry rewrites the same cards,
+// never duplicates).
+func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteCardsResult, error) {
+	jobs, err := a.fetchResults(ctx, in.Jobs)
+	if err != nil {
+		return WriteCardsResult{}, err
+	}
+	cards, res := a.cards.build(in.InvocationID, jobs)
+	if err := a.box.UpsertSkillsCards(ctx, in.Token.AccessToken, in.FileID, cards); err != nil {
+		return WriteCardsResult{}, classifyBox(fmt.Sprintf("writing %d skills cards to file %s", len(cards), in.FileID), err)
+	}
+	a.log(ctx).InfoContext(ctx, "skills cards written", "file_id", in.FileID, "cards", strings.Join(res.Cards, ","),
+		"status", res.StatusCode, "failed", strings.Join(res.Failed, ","), "redactions", res.Redactions, "token_id", in.Token.ID)
+	return res, nil
+}
+
+// fetchResults fetches the result of every succeeded job. A failure that
+// may pass fails the activity (it is retried); one that retrying cannot fix
+// is kept on the job, for the status card to name.
+func (a *Activities) fetchResults(ctx context.Context, outcomes []JobOutcome) ([]fetchedJob, error) {
+	jobs := make([]fetchedJob, len(outcomes))
+	for i, j := range outcomes {
+		jobs[i].JobOutcome = j
+		if j.State != JobSucceeded {
+			continue
+		}
+		p, err := a.provider(j.Ref.Provider)
+		if err != nil {
+			return nil, err
+		}
+		res, err := p.Result(ctx, j.Ref)
+		if err != nil {
+			cerr := classifyProvider("fetching the result of job "+j.Ref.String(), err)
+			if isRetryable(cerr) {
+				return nil, cerr
+			}
+			a.log(ctx).WarnContext(ctx, "the result of a job could not be fetched", "job", j.Ref.String(), "error", err)
+			jobs[i].fetchErr = err
+		} else {
+			jobs[i].result = res
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, j.Name)
+		}
+	}
+	return jobs, nil
 }
 
 // SubmitJob submits a job; the idempotency key makes retries land on the
@@ -267,7 +321,7 @@ func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.J
 	msg := fmt.Sprintf("job %s still %s (%.0f%%, %s); next poll in %s", in.Ref, st.State, st.Progress*100, fetched, delay)
 	// Benign: an expected "not yet", which the SDK logs at debug level and
 	// keeps out of its failure metrics (every poll is one such failure).
-	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, ErrTypeStillRunning, temporal.ApplicationErrorOptions{
+	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, string(ErrTypeStillRunning), temporal.ApplicationErrorOptions{
 		NextRetryDelay: delay, Category: temporal.ApplicationErrorCategoryBenign,
 	})
 }
@@ -322,20 +376,3 @@ func (a *Activities) CancelJob(ctx context.Context, ref provider.JobRef) error {
 	a.log(ctx).InfoContext(ctx, "job cancelled at the provider", "job", ref.String())
 	return nil
 }
-
-func (a *Activities) meta(invocationID, title, code string) box.CardMeta {
-	return box.CardMeta{SkillID: a.opts.SkillID, InvocationID: invocationID, Title: title, TitleCode: code}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

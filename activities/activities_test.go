@@ -123,7 +123,7 @@ func TestBoxErrorClassification(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		err       error
-		typ       string
+		typ       activities.ErrorType
 		retryable bool
 		delay     time.Duration
 	}{
@@ -141,7 +141,7 @@ func TestBoxErrorClassification(t *testing.T) {
 		f.box.FailOn("Downscope", 1, tc.err)
 		_, err := f.acts.IssueToken(ctx, activities.IssueTokenInput{FileID: "42", Purpose: "read", Scopes: []string{"item_preview"}})
 		app := appErr(t, err)
-		if app.Type() != tc.typ || app.NonRetryable() == tc.retryable || app.NextRetryDelay() != tc.delay {
+		if app.Type() != string(tc.typ) || app.NonRetryable() == tc.retryable || app.NextRetryDelay() != tc.delay {
 			t.Errorf("%v: got type %s nonretryable %v delay %v", tc.err, app.Type(), app.NonRetryable(), app.NextRetryDelay())
 		}
 	}
@@ -158,7 +158,7 @@ func TestDescribeFile(t *testing.T) {
 	// A write-only token cannot read: 403 is permanent.
 	wtok, _ := f.acts.IssueToken(ctx, activities.IssueTokenInput{FileID: "42", Purpose: "write", Scopes: []string{box.ScopeItemUpload}})
 	_, err = f.acts.DescribeFile(ctx, activities.DescribeFileInput{FileID: "42", Token: wtok})
-	if app := appErr(t, err); app.Type() != activities.ErrTypeForbidden || !app.NonRetryable() {
+	if app := appErr(t, err); app.Type() != string(activities.ErrTypeForbidden) || !app.NonRetryable() {
 		t.Fatalf("got %v", err)
 	}
 	f.box.FailOn("GetFile", 3, &box.Error{StatusCode: 404, Code: "not_found"})
@@ -191,7 +191,7 @@ func TestSubmitPollCancel(t *testing.T) {
 	poll := activities.AwaitJobInput{Ref: ref, Mode: activities.AwaitMediaFetched, MinDelay: 2 * time.Second, MaxDelay: time.Minute}
 	_, err = f.acts.AwaitJob(ctx, poll)
 	app := appErr(t, err)
-	if app.Type() != activities.ErrTypeStillRunning || app.NonRetryable() || app.NextRetryDelay() != 7*time.Second ||
+	if app.Type() != string(activities.ErrTypeStillRunning) || app.NonRetryable() || app.NextRetryDelay() != 7*time.Second ||
 		app.Category() != temporal.ApplicationErrorCategoryBenign {
 		t.Fatalf("still running: %v (delay %v)", err, app.NextRetryDelay())
 	}
@@ -213,14 +213,14 @@ func TestSubmitPollCancel(t *testing.T) {
 	}
 	// An unknown job: polling stops for good; cancelling it is a no-op.
 	_, err = f.acts.AwaitJob(ctx, activities.AwaitJobInput{Ref: provider.JobRef{Provider: "mlengine", ID: "nope"}, Mode: activities.AwaitTerminal})
-	if app := appErr(t, err); app.Type() != activities.ErrTypeNotFound || !app.NonRetryable() {
+	if app := appErr(t, err); app.Type() != string(activities.ErrTypeNotFound) || !app.NonRetryable() {
 		t.Fatalf("unknown job: %v", err)
 	}
 	if err := f.acts.CancelJob(ctx, provider.JobRef{Provider: "mlengine", ID: "nope"}); err != nil {
 		t.Fatalf("cancel unknown: %v", err)
 	}
 	_, err = f.acts.SubmitJob(ctx, activities.SubmitJobInput{Provider: "elsewhere"})
-	if app := appErr(t, err); app.Type() != activities.ErrTypeUnknownProvider || !app.NonRetryable() {
+	if app := appErr(t, err); app.Type() != string(activities.ErrTypeUnknownProvider) || !app.NonRetryable() {
 		t.Fatalf("unknown provider: %v", err)
 	}
 }
@@ -228,7 +228,7 @@ func TestSubmitPollCancel(t *testing.T) {
 func TestProviderErrorClassification(t *testing.T) {
 	for _, tc := range []struct {
 		err       *provider.Error
-		typ       string
+		typ       activities.ErrorType
 		retryable bool
 		delay     time.Duration
 	}{
@@ -241,7 +241,7 @@ func TestProviderErrorClassification(t *testing.T) {
 		read, _ := f.acts.IssueToken(context.Background(), activities.IssueTokenInput{FileID: "42", Purpose: "read", Scopes: []string{box.ScopeItemDownload}})
 		_, err := f.acts.SubmitJob(context.Background(), activities.SubmitJobInput{Provider: "mlengine", FileID: "42", ReadToken: read, IdempotencyKey: "k"})
 		app := appErr(t, err)
-		if app.Type() != tc.typ || app.NonRetryable() == tc.retryable || app.NextRetryDelay() != tc.delay {
+		if app.Type() != string(tc.typ) || app.NonRetryable() == tc.retryable || app.NextRetryDelay() != tc.delay {
 			t.Errorf("%v: type %s nonretryable %v delay %v", tc.err, app.Type(), app.NonRetryable(), app.NextRetryDelay())
 		}
 	}
@@ -288,7 +288,7 @@ func succeededJob(t *testing.T, f *fixture, analyses ...string) activities.JobOu
 	if err != nil || st.State != provider.StateSucceeded {
 		t.Fatalf("%+v %v", st, err)
 	}
-	return activities.JobOutcome{Name: "mlengine", Ref: ref, Analyses: analyses, State: string(st.State), Status: st.Analyses}
+	return activities.JobOutcome{Name: "mlengine", Ref: ref, Analyses: analyses, State: activities.JobState(st.State), Status: st.Analyses}
 }
 
 func TestWriteCardsContentLimitsAndRedaction(t *testing.T) {
@@ -348,7 +348,7 @@ func TestWriteCardsPartialAndFailed(t *testing.T) {
 		Analyses: map[string]provider.State{provider.AnalysisOCR: provider.StateFailed}})
 	job := succeededJob(t, f, provider.AnalysisScenes, provider.AnalysisOCR)
 	timedOut := activities.JobOutcome{Name: "speech", Ref: provider.JobRef{Provider: "mlengine", ID: "j9"},
-		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobStateTimedOut, Error: "did not finish within 4h0m0s"}
+		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobTimedOut, Error: "did not finish within 4h0m0s"}
 	out, cards, err := writeCards(t, f, []activities.JobOutcome{job, timedOut})
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestWriteCardsPartialAndFailed(t *testing.T) {
 	}
 
 	failed := activities.JobOutcome{Name: "mlengine", Ref: provider.JobRef{Provider: "mlengine", ID: "j1"},
-		Analyses: []string{provider.AnalysisTranscript}, State: string(provider.StateFailed), Error: "media_unreadable: no stream"}
+		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobFailed, Error: "media_unreadable: no stream"}
 	out, cards, err = writeCards(t, f, []activities.JobOutcome{failed})
 	if err != nil || out.StatusCode != box.StatusPermanentFailure || len(cards) != 1 || !strings.HasPrefix(out.Message, "Analysis failed: transcript") {
 		t.Fatalf("%+v %v", out, err)
@@ -374,7 +374,7 @@ func TestWriteCardsErrors(t *testing.T) {
 	job := succeededJob(t, f, provider.AnalysisTranscript)
 	f.box.FailOn("UpsertSkillsCards", 1, &box.Error{StatusCode: http.StatusUnauthorized, Code: "invalid_token"})
 	_, _, err := writeCards(t, f, []activities.JobOutcome{job})
-	if app := appErr(t, err); app.Type() != activities.ErrTypeTokenRejected || !app.NonRetryable() {
+	if app := appErr(t, err); app.Type() != string(activities.ErrTypeTokenRejected) || !app.NonRetryable() {
 		t.Fatalf("got %v", err)
 	}
 	f.box.FailOn("UpsertSkillsCards", 2, &box.Error{StatusCode: http.StatusTooManyRequests, RetryAfter: 3 * time.Second})
@@ -385,7 +385,7 @@ func TestWriteCardsErrors(t *testing.T) {
 	// A token without item_upload is refused for good.
 	read, _ := f.acts.IssueToken(context.Background(), activities.IssueTokenInput{FileID: "42", Purpose: "read", Scopes: []string{box.ScopeItemPreview}})
 	err = f.acts.WriteStatus(context.Background(), activities.WriteStatusInput{FileID: "42", Token: read, Code: box.StatusProcessing, Message: "x", InvocationID: "i"})
-	if app := appErr(t, err); app.Type() != activities.ErrTypeForbidden {
+	if app := appErr(t, err); app.Type() != string(activities.ErrTypeForbidden) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -408,7 +408,7 @@ func TestWriteCardsMentionsResubmissions(t *testing.T) {
 	// Failed retryably on all three attempts: transient (trying later may
 	// help), and every attempt's error is named.
 	failed := activities.JobOutcome{Name: "mlengine", Ref: provider.JobRef{Provider: "mlengine", ID: "j3"},
-		Analyses: []string{provider.AnalysisTranscript}, State: string(provider.StateFailed), Error: "media_fetch_failed: 503",
+		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobFailed, Error: "media_fetch_failed: 503",
 		Retryable: true, Attempt: 3, PreviousErrors: []string{"interrupted: restarted too often", "media_fetch_failed: 502"}}
 	out, _, err = writeCards(t, f, []activities.JobOutcome{failed})
 	if err != nil {
@@ -429,5 +429,36 @@ func TestWriteCardsMentionsResubmissions(t *testing.T) {
 	out, _, err = writeCards(t, f, []activities.JobOutcome{failed})
 	if err != nil || strings.Contains(out.Message, "resubmitted") {
 		t.Errorf("message %q, %v", out.Message, err)
+	}
+}
+
+// A result that cannot be fetched for good is named on the status card in
+// a few words; the details go to the log, under the key "error".
+func TestWriteCardsLogsWhyAResultIsMissing(t *testing.T) {
+	f := newFixture(t, activitiestest.Plan{Duration: 0, Result: activitiestest.TalkResult()})
+	gone := activities.JobOutcome{Name: "mlengine", Ref: provider.JobRef{Provider: "mlengine", ID: "expired-job"},
+		Analyses: []string{provider.AnalysisTranscript}, State: activities.JobSucceeded}
+	out, _, err := writeCards(t, f, []activities.JobOutcome{gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.StatusCode != box.StatusPermanentFailure || !strings.Contains(out.Message, `job "mlengine": its result could not be fetched`) {
+		t.Fatalf("%+v", out)
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == "the result of a job could not be fetched" {
+			found = true
+			if e, _ := rec["error"].(string); !strings.Contains(e, "not_succeeded") || rec["job"] != "mlengine/expired-job" || rec["level"] != "WARN" {
+				t.Errorf("log record %v", rec)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log record for the missing result in %s", f.logs.String())
 	}
 }

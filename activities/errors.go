@@ -13,47 +13,66 @@ import (
 	"filesight/internal/provider"
 )
 
-// Application error types returned by the activities. The workflow (and
-// retry policies) tell failures apart by these, never by message text.
+// ErrorType is the type of a Temporal application error (its Type()). The
+// workflow and retry policies tell failures apart by it, never by message
+// text.
+type ErrorType string
+
+// Matches reports whether err is, or wraps, an application error of type t.
+func (t ErrorType) Matches(err error) bool {
+	var app *temporal.ApplicationError
+	return err != nil && errors.As(err, &app) && app.Type() == string(t)
+}
+
+// Application error types returned by the activities.
 const (
 	// ErrTypeStillRunning is the poll's "not yet": retryable, with
 	// NextRetryDelay set from the provider's Retry-After.
-	ErrTypeStillRunning = "JobStillRunning"
+	ErrTypeStillRunning ErrorType = "JobStillRunning"
 	// ErrTypeTokenRejected: Box answered 401 to a downscoped token
 	// (expired or revoked). Not retryable with the same token; the
 	// workflow issues a new one.
-	ErrTypeTokenRejected = "TokenRejected"
+	ErrTypeTokenRejected ErrorType = "TokenRejected"
 	// ErrTypeForbidden: 403, e.g. insufficient_scope or no access.
-	ErrTypeForbidden = "Forbidden"
+	ErrTypeForbidden ErrorType = "Forbidden"
 	// ErrTypeNotFound: the file (or job) does not exist.
-	ErrTypeNotFound = "NotFound"
+	ErrTypeNotFound ErrorType = "NotFound"
 	// ErrTypeInvalid: a request the service refuses as malformed (4xx), or
 	// cards that fail Box's schema.
-	ErrTypeInvalid = "InvalidRequest"
+	ErrTypeInvalid ErrorType = "InvalidRequest"
 	// ErrTypeUnavailable: 5xx, 429 and network failures (retryable).
-	ErrTypeUnavailable = "Unavailable"
+	ErrTypeUnavailable ErrorType = "Unavailable"
 	// ErrTypeUnknownProvider: the job names a provider this worker lacks.
-	ErrTypeUnknownProvider = "UnknownProvider"
+	ErrTypeUnknownProvider ErrorType = "UnknownProvider"
 	// ErrTypeProviderAuth: the provider refused our credentials.
-	ErrTypeProviderAuth = "ProviderAuth"
+	ErrTypeProviderAuth ErrorType = "ProviderAuth"
 	// ErrTypeUnsupportedMedia: the provider cannot process this media.
-	ErrTypeUnsupportedMedia = "UnsupportedMedia"
+	ErrTypeUnsupportedMedia ErrorType = "UnsupportedMedia"
 	// ErrTypeProviderRejected: any other non-retryable provider refusal.
-	ErrTypeProviderRejected = "ProviderRejected"
+	ErrTypeProviderRejected ErrorType = "ProviderRejected"
 )
 
 // maxServerDelay caps a Retry-After honoured through NextRetryDelay: a
 // service asking for more than this is retried after this long anyway.
 const maxServerDelay = 5 * time.Minute
 
-func retryable(msg, typ string, after time.Duration) error {
-	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{
+func retryable(msg string, typ ErrorType, after time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions(msg, string(typ), temporal.ApplicationErrorOptions{
 		NextRetryDelay: min(after, maxServerDelay),
 	})
 }
 
-func permanent(msg, typ string) error {
-	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{NonRetryable: true})
+func permanent(msg string, typ ErrorType) error {
+	return temporal.NewApplicationErrorWithOptions(msg, string(typ), temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+// isRetryable reports whether a classified error may pass on retry.
+func isRetryable(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return !app.NonRetryable()
+	}
+	return true
 }
 
 // classifyBox turns a Box client error into an application error:

@@ -62,7 +62,7 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout"} {
+	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"} {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"
@@ -114,7 +114,7 @@ func TestReplayCatchesUnversionedChange(t *testing.T) {
 		return workflows.ProcessFile(ctx, in)
 	}
 	replayWith := func(fn any) []replay.Result {
-		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, DisableDeadlockDetection: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +132,31 @@ func TestReplayCatchesUnversionedChange(t *testing.T) {
 	for _, res := range replayWith(versioned) {
 		if res.Err != nil {
 			t.Errorf("%s: the change behind GetVersion should replay: %v", res.Name, res.Err)
+		}
+	}
+}
+
+// Replaying is a check of determinism, not of speed: on a busy machine (CI
+// with every test package running at once) a workflow task can take more
+// than the SDK's one-second deadlock detection, which then failed replays
+// that were fine ("TMPRL1101 Potential deadlock detected"). The replayer
+// must not time workflow tasks; here a task is made to take 1.2 s.
+func TestReplayIsNotTimed(t *testing.T) {
+	r, err := replay.NewReplayer(productionConverter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(ctx workflow.Context, in workflows.ProcessFileInput) (*workflows.ProcessFileResult, error) {
+		if !workflow.IsReplaying(ctx) {
+			t.Error("a replayed workflow is not replaying")
+		}
+		time.Sleep(1200 * time.Millisecond) // a starved CPU, not workflow logic
+		return workflows.ProcessFile(ctx, in)
+	}
+	r.RegisterWorkflowWithOptions(slow, workflow.RegisterOptions{Name: workflows.ProcessFileName, DisableAlreadyRegisteredCheck: true})
+	for _, res := range replay.ReplayFiles(r, nil, filepath.Join("testdata", "success.json")) {
+		if res.Err != nil {
+			t.Errorf("%s: %v", res.Name, res.Err)
 		}
 	}
 }

@@ -257,7 +257,7 @@ func FollowWorkflow(ctx context.Context, tc client.Client, bc *box.Client, env *
 	resc := make(chan error, 1)
 	var res workflows.ProcessFileResult
 	go func() { resc <- run.Get(ctx, &res) }()
-	lastStage := ""
+	var lastStage workflows.Stage
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
