@@ -11,11 +11,13 @@ export TEMPORAL_CLI_PATH := $(BIN)/temporal
 # Debian packages the analyzers, the sample generator and the browser test use.
 APT_PACKAGES := ffmpeg pocketsphinx pocketsphinx-en-us tesseract-ocr tesseract-ocr-eng \
 	chromium fonts-dejavu-core ca-certificates
+# ... and the database of `make cluster` (PostgreSQL 15 on Debian 12).
+CLUSTER_APT_PACKAGES := postgresql
 
 PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps tools build test unit vet workflowcheck lint fmt bench up upload \
+.PHONY: all deps cluster-deps tools cluster-tools build test unit vet workflowcheck lint fmt bench up upload \
 	replay-export replay-check histories composecheck clean help
 
 all: build
@@ -23,18 +25,27 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-deps: ## install missing Debian packages (apt-get as root; otherwise print the command)
-	@missing=""; for p in $(APT_PACKAGES); do \
+# apt_install installs the Debian packages in $(1) that are missing
+# (apt-get as root; otherwise it prints the command and fails).
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$@: all Debian packages present"; exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
-	  echo "deps: missing$$missing, and this is not a Debian/Ubuntu system: install the equivalents by hand" >&2; exit 1; fi; \
+	  echo "$@: missing$$missing, and this is not a Debian/Ubuntu system: install the equivalents by hand" >&2; exit 1; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "deps: missing Debian packages:$$missing" >&2; \
-	  echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing" >&2; exit 1; fi; \
-	echo "deps: installing$$missing"; \
+	  echo "$@: missing Debian packages:$$missing" >&2; \
+	  echo "$@: run: sudo apt-get update && sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	echo "$@: installing$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+endef
+
+deps: ## install missing Debian packages (apt-get as root; otherwise print the command)
+	$(call apt_install,$(APT_PACKAGES))
+
+cluster-deps: ## install PostgreSQL for make cluster when missing (as deps does)
+	$(call apt_install,$(CLUSTER_APT_PACKAGES))
 
 # The Temporal CLI (dev server + UI) and workflowcheck are pinned in their own
 # small modules under tools/, built from the Go module proxy, never downloaded
@@ -50,6 +61,21 @@ $(BIN)/workflowcheck: tools/workflowcheck/go.mod tools/workflowcheck/go.sum
 
 $(BIN)/composecheck: tools/composecheck/go.mod tools/composecheck/go.sum tools/composecheck/main.go
 	cd tools/composecheck && $(GO) build -o $@ .
+
+# The Temporal server (the one the pinned CLI embeds), its SQL schema tool
+# and the UI server, pinned in tools/temporal-server/. Only make cluster and
+# make test-cluster need them: about 4 minutes to build the first time.
+cluster-tools: $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server ## build temporal-server, temporal-sql-tool and the UI server into bin/
+
+$(BIN)/temporal-server: tools/temporal-server/go.mod tools/temporal-server/go.sum
+	@echo "cluster-tools: building temporal-server (a few minutes the first time)"
+	cd tools/temporal-server && $(GO) build -o $@ go.temporal.io/server/cmd/server
+
+$(BIN)/temporal-sql-tool: tools/temporal-server/go.mod tools/temporal-server/go.sum
+	cd tools/temporal-server && $(GO) build -o $@ go.temporal.io/server/cmd/tools/sql
+
+$(BIN)/temporal-ui-server: tools/temporal-server/go.mod tools/temporal-server/go.sum
+	cd tools/temporal-server && $(GO) build -o $@ github.com/temporalio/ui-server/v2/cmd/server
 
 build: ## build every program into bin/
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(PROGRAMS))
