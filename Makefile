@@ -13,12 +13,14 @@ APT_PACKAGES := ffmpeg pocketsphinx pocketsphinx-en-us tesseract-ocr tesseract-o
 	chromium fonts-dejavu-core ca-certificates
 # ... and the database of `make cluster` (PostgreSQL 15 on Debian 12).
 CLUSTER_APT_PACKAGES := postgresql
+CLUSTER_DATA_DIR ?= $(DATA_DIR)/cluster
+CLUSTER_TEST_TIMEOUT ?= 30m
 
 PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps cluster-deps tools cluster-tools build test unit vet workflowcheck lint fmt bench up upload \
-	replay-export replay-check histories composecheck clean help
+	cluster test-cluster replay-export replay-check histories composecheck clean help
 
 all: build
 
@@ -109,7 +111,13 @@ bench: deps tools ## mlengine wall time per minute of media against the tools ru
 up: deps tools build ## bring the whole system up on the embedded defaults and process a sample file
 	$(BIN)/devstack -data-dir $(DATA_DIR)
 
-upload: ## upload FILE=path into the inbox of a running `make up`
+cluster: deps cluster-deps cluster-tools build ## the same system on a Temporal cluster: PostgreSQL, four Temporal services, UI server, two workers
+	$(BIN)/devstack -data-dir $(CLUSTER_DATA_DIR) cluster
+
+test-cluster: deps cluster-deps cluster-tools ## on the cluster: 50 files, SIGKILL a worker and the history service, check every result
+	$(GO) test -count=1 -tags cluster -timeout $(CLUSTER_TEST_TIMEOUT) -run TestCluster -v ./internal/cluster/
+
+upload: ## upload FILE=path into the inbox of a running `make up` (of `make cluster` with DATA_DIR=.data/cluster)
 	@test -n "$(FILE)" || { echo "usage: make upload FILE=path/to/media" >&2; exit 2; }
 	$(GO) run ./devstack -data-dir $(DATA_DIR) upload "$(FILE)"
 
