@@ -91,7 +91,8 @@ vet: ## go vet, with and without the integration tag
 workflowcheck: $(BIN)/workflowcheck ## check workflow code for non-determinism
 	$(BIN)/workflowcheck ./workflows/...
 
-composecheck: $(BIN)/composecheck ## validate docker-compose.yml with the Compose spec loader
+composecheck: $(BIN)/composecheck ## validate docker-compose.yml with the Compose spec loader (and test the checks)
+	cd tools/composecheck && $(GO) test ./...
 	$(BIN)/composecheck docker-compose.yml
 
 unit: ## unit and replay tests only (no servers)
