@@ -65,8 +65,11 @@ func (s *Stack) startCluster() error {
 	if err := c.WriteConfig(); err != nil {
 		return err
 	}
-	// The four services start together, as they would on four machines;
-	// each finds the others through the membership table in the database.
+	// The first service (history) starts alone: on a new database it writes
+	// the cluster metadata record, and two processes doing that at once
+	// make one of them exit. The other three then start together, as they
+	// would on three machines; each finds the others through the
+	// membership table in the database.
 	procs := map[cluster.Service]*Proc{}
 	specs := map[cluster.Service]procSpec{}
 	for i, svc := range cluster.Services() {
@@ -78,6 +81,11 @@ func (s *Stack) startCluster() error {
 		specs[svc] = s.clusterSpec(c.Service(svc), i+1)
 		if procs[svc], err = s.start(specs[svc]); err != nil {
 			return err
+		}
+		if i == 0 {
+			if err := s.awaitReady(procs[svc], specs[svc]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, svc := range cluster.Services() {

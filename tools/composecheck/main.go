@@ -148,6 +148,9 @@ func clusterProblems(project *types.Project, p pins) []string {
 		if !completed(svc, "temporal-schema") {
 			add("service %s must wait for temporal-schema to complete successfully", name)
 		}
+		if svc.Restart != types.RestartPolicyUnlessStopped && svc.Restart != types.RestartPolicyAlways {
+			add("service %s: restart must be unless-stopped or always (a service that loses the first-start race exits)", name)
+		}
 	}
 	if svc, ok := project.Services["temporal-schema"]; ok {
 		script := strings.Join(append(append([]string{}, svc.Entrypoint...), svc.Command...), " ")

@@ -46,6 +46,7 @@ func TestCheck(t *testing.T) {
 		{"visibility schema not updated", "--db temporal_visibility update-schema", "--db temporal_visibility version", "update-schema --schema-name postgresql/v12/visibility"},
 		{"search attribute missing", "--name Stage --type Keyword", "", "search attribute Stage"},
 		{"one worker", "replicas: 2", "replicas: 1", "at least two replicas"},
+		{"no restart", "image: temporalio/server:1.29.1\n  # On a new database the first service to start writes the cluster metadata\n  # record; one that loses that race exits and is simply started again.\n  restart: unless-stopped", "image: temporalio/server:1.29.1", "restart must be unless-stopped"},
 		{"UI version", "image: temporalio/ui:2.42.1", "image: temporalio/ui:2.40.0", "want temporalio/ui:2.42.1"},
 		{"secret in plain", "CODEC_AUTH_TOKEN_FILE: /run/secrets/codec_auth_token", "CODEC_AUTH_TOKEN: plain", "CODEC_AUTH_TOKEN is a secret"},
 	} {
