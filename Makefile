@@ -20,7 +20,7 @@ PROGRAMS := worker starter localbox mlengine devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps cluster-deps tools cluster-tools build test unit vet workflowcheck lint fmt bench up upload \
-	cluster test-cluster replay-export replay-check histories composecheck clean help
+	cluster test-cluster replay-export replay-check histories composecheck refcheck clean help
 
 all: build
 
@@ -95,13 +95,27 @@ composecheck: $(BIN)/composecheck ## validate docker-compose.yml with the Compos
 	cd tools/composecheck && $(GO) test ./...
 	$(BIN)/composecheck docker-compose.yml
 
+# The repository must be complete for someone who has only the repository: no
+# tracked file may point at the team's private briefing (a relative path into
+# "shared", its reference copy, "DESIGN" sections) or at an absolute path of one
+# machine. The patterns are spelled with brackets so that they do not match
+# this file itself.
+REFCHECK_PATTERNS := -e '\.\./shar[e]d' -e 'shared/referenc[e]' -e 'DESIG[N] §' \
+	-e '(^|[[:space:]"`(=:])/wor[k]/'
+
+refcheck: ## fail if a tracked file refers to something outside the repository
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "refcheck: not a git checkout; skipped"; exit 0; }; \
+	if git grep -n -I -E $(REFCHECK_PATTERNS); then \
+	  echo "refcheck: the lines above refer to files outside the repository; describe it in docs/ (see docs/architecture.md) instead" >&2; \
+	  exit 1; fi
+
 unit: ## unit and replay tests only (no servers)
 	$(GO) test -count=1 ./...
 
-test: deps tools vet workflowcheck composecheck ## everything: vet, workflowcheck, unit, replay and integration tests
+test: deps tools vet workflowcheck composecheck refcheck ## everything: vet, workflowcheck, unit, replay and integration tests
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags integration ./...
 
-lint: vet workflowcheck composecheck ## static checks
+lint: vet workflowcheck composecheck refcheck ## static checks
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

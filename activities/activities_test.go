@@ -134,6 +134,7 @@ func TestBoxErrorClassification(t *testing.T) {
 		{&box.Error{StatusCode: 401, Code: "invalid_token"}, activities.ErrTypeTokenRejected, false, 0},
 		{&box.Error{StatusCode: 403, Code: "insufficient_scope"}, activities.ErrTypeForbidden, false, 0},
 		{&box.Error{StatusCode: 404, Code: "not_found"}, activities.ErrTypeNotFound, false, 0},
+		{&box.Error{StatusCode: 400, Code: box.CodeInvalidResource}, activities.ErrTypeNotFound, false, 0}, // token exchange, missing file
 		{&box.Error{StatusCode: 400, Code: "bad_request"}, activities.ErrTypeInvalid, false, 0},
 	} {
 		f := newFixture(t, activitiestest.Plan{})

@@ -83,13 +83,14 @@ func classifyBox(op string, err error) error {
 	if e.Retryable() {
 		return retryable(msg, ErrTypeUnavailable, e.RetryAfter)
 	}
+	if e.NotFound() { // 404, or a token exchange for a missing file (400 invalid_resource)
+		return permanent(msg, ErrTypeNotFound)
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return permanent(msg, ErrTypeTokenRejected)
 	case http.StatusForbidden:
 		return permanent(msg, ErrTypeForbidden)
-	case http.StatusNotFound:
-		return permanent(msg, ErrTypeNotFound)
 	}
 	return permanent(msg, ErrTypeInvalid)
 }

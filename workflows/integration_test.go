@@ -3,6 +3,7 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,6 +64,7 @@ type stack struct {
 	sim    *simProvider
 	flaky  *activitiestest.Provider
 	svc    *starter.Service
+	hooks  string // the starter's handler: Box webhooks and provider callbacks
 	talk   []byte
 	folder string
 }
@@ -128,6 +130,7 @@ func startStack(t *testing.T) *stack {
 	}
 	cb := httptest.NewServer(h)
 	t.Cleanup(cb.Close)
+	s.hooks = cb.URL
 
 	tok, err := vault.New("integration-test-vault-key-01")
 	if err != nil {
@@ -564,6 +567,62 @@ func TestIntegration(t *testing.T) {
 		}
 		if longEvents > shortEvents {
 			t.Fatalf("history grew with the job's duration: %d events vs %d", longEvents, shortEvents)
+		}
+	})
+
+	// A signed webhook for a file that is gone (uploaded, then deleted before
+	// the worker got to it) or that never existed (a forged-but-signed event):
+	// the token exchange answers 400 invalid_resource, as Box does, and the
+	// run ends as not_found, stage skipped, with nothing written and no token.
+	t.Run("file gone", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		deleted := s.upload("deleted.mp4", []byte("uploaded, then deleted"), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.lb.URL+"/2.0/files/"+deleted.FileID, nil)
+		req.Header.Set("Authorization", "Bearer "+s.lb.ParentToken(t))
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("deleting file %s: %v %v", deleted.FileID, resp, err)
+		}
+		for _, f := range []struct{ name, id, version string }{
+			{"deleted", deleted.FileID, deleted.FileVersionID},
+			{"never existed", "987654321", "123456789"},
+		} {
+			body := mustJSON(t, map[string]any{
+				"type": "webhook_event", "id": "event-gone-" + f.id, "created_at": time.Now().UTC().Format(time.RFC3339),
+				"trigger": starter.TriggerFileUploaded, "webhook": map[string]string{"id": "1", "type": "webhook"},
+				"source": map[string]any{"type": "file", "id": f.id, "name": f.name + ".mp4", "size": 22,
+					"file_version": map[string]string{"type": "file_version", "id": f.version},
+					"parent":       map[string]string{"type": "folder", "id": s.folder}},
+			})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.hooks+"/webhooks/box", bytes.NewReader(body))
+			req.Header = box.SignWebhook(s.lb.WebhookPrimaryKey, s.lb.WebhookSecondaryKey, body, time.Now().UTC().Format(time.RFC3339), "delivery-gone-"+f.id)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d starter.Decision
+			err = json.NewDecoder(resp.Body).Decode(&d)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode/100 != 2 || d.Outcome != starter.OutcomeStarted {
+				t.Fatalf("%s: webhook answered %d %+v (%v)", f.name, resp.StatusCode, d, err)
+			}
+			res, err := s.result(ctx, d.WorkflowID)
+			if err != nil {
+				t.Fatalf("%s: the run failed instead of ending as not_found: %v", f.name, err)
+			}
+			if res.Outcome != workflows.OutcomeNotFound || res.MediaKind != workflows.MediaUnknown {
+				t.Fatalf("%s: result %+v", f.name, res)
+			}
+			if p := s.progress(ctx, d.WorkflowID); p.Stage != workflows.StageSkipped || len(p.Jobs) != 0 {
+				t.Errorf("%s: progress %+v", f.name, p)
+			}
+			for _, tk := range s.tokens(ctx, "all") {
+				if tk.ResourceID == f.id {
+					t.Errorf("%s: a token (%v) was issued for a file that does not exist", f.name, tk.Scopes)
+				}
+			}
 		}
 	})
 

@@ -35,7 +35,7 @@ const (
 // resubmission: a resubmitted job keeps its first submission's deadline.
 const minResubmitTime = time.Minute
 
-// ProcessFile is the workflow of one file version: DESIGN §4 steps 1–6.
+// ProcessFile is the workflow of one file version: steps 1–6 of docs/architecture.md.
 // See docs/workflow.md for the walk-through, timeouts and retry policies.
 func ProcessFile(ctx workflow.Context, in ProcessFileInput) (*ProcessFileResult, error) {
 	if err := validateInput(in); err != nil {

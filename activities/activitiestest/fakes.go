@@ -133,7 +133,9 @@ func (b *Box) Downscope(ctx context.Context, fileID string, scopes ...string) (b
 		return box.Token{}, err
 	}
 	if _, ok := b.files[fileID]; !ok {
-		return box.Token{}, &box.Error{StatusCode: http.StatusNotFound, Code: "not_found", Op: "POST /oauth2/token (token-exchange)"}
+		// Box's answer to a token exchange for a missing file.
+		return box.Token{}, &box.Error{StatusCode: http.StatusBadRequest, Code: box.CodeInvalidResource,
+			Message: "The target resource is invalid.", Op: "POST /oauth2/token (token-exchange)"}
 	}
 	b.seq++
 	t := &fakeToken{value: secret.String(fmt.Sprintf("fake-downscoped-%d-%s", b.seq, fileID)), fileID: fileID,

@@ -268,6 +268,41 @@ func TestDownscope(t *testing.T) {
 	}
 }
 
+// Box answers a token exchange for a file that does not exist (deleted, or
+// an unknown ID) with 400 {"error":"invalid_resource","error_description":
+// "The target resource is invalid."}, not with 404. The client reports it
+// as a not-found error, not retryable, without refreshing the parent.
+func TestDownscopeMissingFile(t *testing.T) {
+	f := newFakeBox(t)
+	f.with(func() { f.missing["404404"] = true })
+	c := f.client(t, nil)
+	ctx := ctxT(t)
+	if _, err := c.ParentToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ccg := f.ccgCount()
+	_, err := c.Downscope(ctx, "404404", ScopeItemPreview, ScopeItemDownload)
+	e, ok := AsError(err)
+	if !ok || !e.NotFound() || e.Retryable() || e.StatusCode != 400 || e.Code != CodeInvalidResource {
+		t.Fatalf("missing file: %#v", err)
+	}
+	if !strings.Contains(err.Error(), "HTTP 400 invalid_resource: The target resource is invalid.") {
+		t.Fatalf("error text: %s", err)
+	}
+	var n int
+	f.with(func() { n = len(f.exchanges) })
+	if n != 1 || f.ccgCount() != ccg {
+		t.Fatalf("%d exchanges, %d parent requests: a missing file is not a reason to retry", n, f.ccgCount()-ccg)
+	}
+
+	// Other 400 answers of the token endpoint are not "not found".
+	for _, code := range []string{"invalid_request", "invalid_grant", "invalid_scope", "invalid_target"} {
+		if (&Error{StatusCode: 400, Code: code}).NotFound() {
+			t.Errorf("400 %s reported as not found", code)
+		}
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	f := newFakeBox(t)
 	c := f.client(t, nil)

@@ -89,8 +89,20 @@ func (e *Error) Retryable() bool {
 	return false
 }
 
-// NotFound reports a 404 answer.
-func (e *Error) NotFound() bool { return e.StatusCode == http.StatusNotFound }
+// CodeInvalidResource is the OAuth 2.0 error Box answers (HTTP 400, with
+// the description "The target resource is invalid.") to a token exchange
+// whose resource is not an item the subject token's user can reach: a file
+// that was deleted or never existed, or one that user cannot see. Box does
+// not answer such an exchange with 404.
+const CodeInvalidResource = "invalid_resource"
+
+// NotFound reports that the item does not exist, or does not exist for the
+// token's user (Box answers 404 for items a user cannot see): a 404 answer,
+// or Box's 400 invalid_resource answer to a token exchange for the item.
+func (e *Error) NotFound() bool {
+	return e.StatusCode == http.StatusNotFound ||
+		(e.StatusCode == http.StatusBadRequest && e.Code == CodeInvalidResource)
+}
 
 // AsError returns the *Error in err's chain, if any.
 func AsError(err error) (*Error, bool) {

@@ -225,11 +225,10 @@ func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
 		t.Fatalf("download after new version: %v %q", err, buf.String())
 	}
 
-	// Scopes that cannot be delegated, and a file that does not exist.
+	// Scopes that cannot be delegated (a file that does not exist: see
+	// TestLocalboxTokenExchangeForMissingFile).
 	_, err = c.Downscope(ctx, a.ID, "manage_webhook")
 	e.wantErr(err, false, http.StatusBadRequest, http.StatusUnauthorized)
-	_, err = c.Downscope(ctx, "999999", box.ScopeItemPreview)
-	e.wantErr(err, false, http.StatusBadRequest, http.StatusNotFound)
 
 	// Revocation: the token stops working; revoking again is fine; the
 	// parent is never revoked.
@@ -252,6 +251,42 @@ func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
 	for _, at := range e.ts.Tokens(t, "all") {
 		if strings.Contains(at.ID+at.SHA256Prefix, write.AccessToken.Reveal()) {
 			t.Fatal("admin API shows a token")
+		}
+	}
+}
+
+// localbox answers a token exchange for a file that was deleted, or never
+// existed, as Box does (400 invalid_resource), and the client reports that
+// as not found.
+func TestLocalboxTokenExchangeForMissingFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, ctx := e.c, ctxFor(t)
+	folder, err := c.CreateFolder(ctx, "", "0", "media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.UploadFile(ctx, "", folder.ID, "gone.mp4", strings.NewReader("soon deleted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.downscope(ctx, f.ID, box.ScopeItemPreview, box.ScopeItemDownload)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.APIURL()+"/2.0/files/"+f.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+e.parent(ctx).Reveal())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: HTTP %d", resp.StatusCode)
+	}
+
+	for _, id := range []string{f.ID, "999999"} {
+		_, err := c.Downscope(ctx, id, box.ScopeItemPreview, box.ScopeItemDownload)
+		be := e.wantErr(err, false, http.StatusBadRequest)
+		if !be.NotFound() || be.Code != box.CodeInvalidResource || be.Message != "The target resource is invalid." {
+			t.Fatalf("file %s: %+v, want Box's invalid_resource answer reported as not found", id, be)
 		}
 	}
 }

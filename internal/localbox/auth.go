@@ -272,11 +272,20 @@ func (s *Server) grantCCG(r *http.Request) (*tokenResponse, error) {
 
 var resourcePath = regexp.MustCompile(`^(?:/api)?/2\.0/(files|folders)/([0-9]+)/?$`)
 
+// errInvalidResource is Box's answer to a token exchange whose resource is
+// not an item the subject token can reach: one that does not exist (never
+// did, or was deleted), one its user cannot see, or a URL that names no
+// item. Box does not tell these apart, and neither does localbox (the log
+// says which it was).
+func errInvalidResource() *oauthError {
+	return &oauthError{http.StatusBadRequest, "invalid_resource", "The target resource is invalid."}
+}
+
 // parseResource accepts <public URL>/2.0/files/{id} (or folders, or with
 // the /api upload prefix), on localbox's own host or api.box.com.
 func (s *Server) parseResource(r *http.Request, raw string) (typ string, id int64, err error) {
 	u, perr := url.Parse(raw)
-	bad := &oauthError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("The resource %q is not a localbox file or folder URL", raw)}
+	bad := errInvalidResource()
 	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", 0, bad
 	}
@@ -336,19 +345,21 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	if raw := f.Get("resource"); raw != "" {
 		typ, id, err := s.parseResource(r, raw)
 		if err != nil {
+			s.log.InfoContext(r.Context(), "token exchange refused: the resource is not a localbox file or folder URL",
+				"request_id", requestID(r.Context()), "resource", raw)
 			return nil, err
 		}
 		switch typ {
 		case "file":
 			fr, err := getFile(r.Context(), s.store.r, id)
 			if err != nil {
-				return nil, resourceErr(err, raw)
+				return nil, s.resourceErr(r, err, raw)
 			}
 			object = fileMini(fr)
 		case "folder":
 			fo, err := getFolder(r.Context(), s.store.r, id)
 			if err != nil {
-				return nil, resourceErr(err, raw)
+				return nil, s.resourceErr(r, err, raw)
 			}
 			object = folderMini(fo)
 		}
@@ -386,9 +397,11 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	}, nil
 }
 
-func resourceErr(err error, raw string) error {
+func (s *Server) resourceErr(r *http.Request, err error, raw string) error {
 	if isNotFound(err) {
-		return &oauthError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("The resource %q does not exist", raw)}
+		s.log.InfoContext(r.Context(), "token exchange refused: the resource does not exist",
+			"request_id", requestID(r.Context()), "resource", raw)
+		return errInvalidResource()
 	}
 	return err
 }

@@ -141,9 +141,10 @@ func TestTokenExchange(t *testing.T) {
 		"another file than subject": {child, "item_preview", ts.URL + "/2.0/files/" + ts.UploadFile(t, folder, "b", []byte("b")).ID, 401, "invalid_grant"},
 		"unknown scope":             {parent, "item_everything", "", 400, "invalid_scope"},
 		"no scope":                  {parent, "", "", 400, "invalid_scope"},
-		"unknown file":              {parent, "item_preview", ts.URL + "/2.0/files/220000999999", 400, "invalid_target"},
-		"foreign host":              {parent, "item_preview", "https://evil.example/2.0/files/" + a.ID, 400, "invalid_target"},
-		"not an item URL":           {parent, "item_preview", ts.URL + "/2.0/users/me", 400, "invalid_target"},
+		"unknown file":              {parent, "item_preview", ts.URL + "/2.0/files/220000999999", 400, "invalid_resource"},
+		"unknown folder":            {parent, "item_upload", ts.URL + "/2.0/folders/220000999999", 400, "invalid_resource"},
+		"foreign host":              {parent, "item_preview", "https://evil.example/2.0/files/" + a.ID, 400, "invalid_resource"},
+		"not an item URL":           {parent, "item_preview", ts.URL + "/2.0/users/me", 400, "invalid_resource"},
 		"bad subject":               {"not-a-token", "item_preview", "", 400, "invalid_grant"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -157,6 +158,28 @@ func TestTokenExchange(t *testing.T) {
 	// subject_token_type is checked.
 	f := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {parent}, "subject_token_type": {"urn:x"}, "scope": {"item_preview"}}
 	postForm(t, ts.URL+"/oauth2/token", f).wantStatus(t, http.StatusBadRequest)
+}
+
+// A token exchange for a file that was deleted (or never existed) gets Box's
+// answer for a resource the subject cannot reach: 400 invalid_resource with
+// Box's fixed description, naming nothing about the item.
+func TestTokenExchangeForDeletedFile(t *testing.T) {
+	ts := StartForTest(t)
+	folder := ts.CreateFolder(t, "0", "in")
+	a := ts.UploadFile(t, folder, "a.mp4", []byte("a"))
+	parent := ts.ParentToken(t)
+	resource := ts.URL + "/2.0/files/" + a.ID
+	accessToken(t, exchange(t, ts, parent, "item_preview item_download", resource))
+
+	call(t, http.MethodDelete, resource, parent, "", nil).wantStatus(t, http.StatusNoContent)
+	r := exchange(t, ts, parent, "item_preview item_download", resource).wantStatus(t, http.StatusBadRequest)
+	m := r.json(t)
+	if len(m) != 2 || m["error"] != "invalid_resource" || m["error_description"] != "The target resource is invalid." {
+		t.Fatalf("answer %s, want Box's invalid_resource answer", r.Body)
+	}
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+	}
 }
 
 func TestRevoke(t *testing.T) {
