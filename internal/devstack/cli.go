@@ -13,7 +13,8 @@ import (
 	"filesight/internal/program"
 )
 
-const usage = `usage: devstack [flags] [up]              bring everything up (make up)
+const usage = `usage: devstack [flags] [up]              bring everything up on the dev server (make up)
+       devstack [flags] cluster [-workers N]     bring everything up on a Temporal cluster (make cluster)
        devstack [flags] upload [-no-wait] FILE   upload FILE into the inbox (make upload FILE=...)
 
 flags:
@@ -25,7 +26,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	dataDir := fs.String("data-dir", ".data", "directory for all state, logs and dev.env")
+	dataDir := fs.String("data-dir", ".data", "directory for all state, logs and dev.env (cluster: default .data/cluster)")
 	binDir := fs.String("bin-dir", "", "directory of the programs and the temporal CLI (default: bin/ at the module root)")
 	noSample := fs.Bool("no-sample", false, "do not upload the sample video")
 	exitAfter := fs.Bool("exit-after-sample", false, "stop everything once the sample has been processed; exit status says whether it worked")
@@ -41,13 +42,29 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 	_, noColor := env.Lookup("NO_COLOR")
 	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && !noColor)
 	switch cmd {
-	case "up":
+	case "up", "cluster":
+		opts := Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
+			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor}
+		if cmd == "cluster" {
+			cfs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+			cfs.SetOutput(stderr)
+			workers := cfs.Int("workers", 2, "worker processes")
+			if err := cfs.Parse(rest); err != nil {
+				fs.Usage()
+				return 2
+			}
+			rest = cfs.Args()
+			opts.Mode, opts.Workers = ModeCluster, *workers
+			if !flagSet(fs, "data-dir") {
+				// Its own directory: the cluster runs beside make up.
+				opts.DataDir = filepath.Join(*dataDir, "cluster")
+			}
+		}
 		if len(rest) > 0 {
 			fs.Usage()
 			return program.ExitUsage
 		}
-		err := Up(ctx, Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
-			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor})
+		err := Up(ctx, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "devstack: %v\n", err)
 			return program.ExitFailure
@@ -73,6 +90,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 		fs.Usage()
 		return program.ExitUsage
 	}
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func isTerminal(w io.Writer) bool {

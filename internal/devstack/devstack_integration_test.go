@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,19 +114,7 @@ func TestUpProcessesTheSample(t *testing.T) {
 // here: any "Bearer <value>" in a log is a leak).
 func assertNoSecretsLogged(t *testing.T, env *EnvFile, output, logDir string) {
 	t.Helper()
-	texts := map[string]string{"output": output}
-	entries, err := os.ReadDir(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(logDir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		texts[e.Name()] = string(b)
-	}
-	var secrets []string
+	secrets := map[string]string{}
 	for _, k := range []string{"CODEC_AUTH_TOKEN", "LOCALBOX_CLIENT_SECRET", "LOCALBOX_ADMIN_KEY", "LOCALBOX_WEBHOOK_PRIMARY_KEY",
 		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY", "FILESIGHT_VAULT_KEY",
 		"VAULT_TOKEN_KEY", "FILESIGHT_VAULT_CREDENTIAL", "VAULT_DEV_AUDITOR_CREDENTIAL"} {
@@ -135,26 +122,15 @@ func assertNoSecretsLogged(t *testing.T, env *EnvFile, output, logDir string) {
 		if len(v) < 8 {
 			t.Fatalf("dev.env has no usable %s", k)
 		}
-		secrets = append(secrets, k+"="+v)
+		secrets[k] = v
 	}
 	keys, _ := env.Get("FILESIGHT_CODEC_KEYS")
 	for _, entry := range strings.Split(keys, ",") {
-		if _, key, ok := strings.Cut(entry, ":"); ok {
-			secrets = append(secrets, "FILESIGHT_CODEC_KEYS="+key)
+		if id, key, ok := strings.Cut(entry, ":"); ok {
+			secrets["FILESIGHT_CODEC_KEYS "+id] = key
 		}
 	}
-	bearer := regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}|access_token=[A-Za-z0-9._~+/-]{16,}`)
-	for name, text := range texts {
-		for _, kv := range secrets {
-			k, v, _ := strings.Cut(kv, "=")
-			if strings.Contains(text, v) {
-				t.Errorf("%s contains the value of %s", name, k)
-			}
-		}
-		if m := bearer.FindString(text); m != "" {
-			t.Errorf("%s contains a credential: %.20s…", name, m)
-		}
-	}
+	testutil.AssertNoSecretsLogged(t, secrets, output, logDir)
 }
 
 func tailString(s string, n int) string {

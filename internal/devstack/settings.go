@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"filesight/internal/cluster"
 	"filesight/internal/codec"
 )
 
@@ -157,18 +159,72 @@ var specs = []varSpec{
 // addressKeys are the listen addresses of dev.env.
 var addressKeys = []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "VAULT_ADDR", "WORKER_METRICS_ADDR"}
 
+// clusterSpecs are the variables of cluster mode (make cluster): its own
+// port block, so that it runs beside `make up`, and the database password.
+// Every address follows CLUSTER_PORT_BASE (docs/operations.md lists the
+// offsets); the other variables are those of make up.
+func clusterSpecs() []varSpec {
+	fromBase := func(addr func(cluster.Ports) string) func(func(string) string, string) (string, error) {
+		return func(get func(string) string, _ string) (string, error) {
+			p, err := clusterPorts(get)
+			if err != nil {
+				return "", err
+			}
+			return addr(p), nil
+		}
+	}
+	out := []varSpec{
+		{"CLUSTER_PORT_BASE", kindBase, lit(strconv.Itoa(cluster.DefaultPortBase))},
+		{"CLUSTER_POSTGRES_ADDR", kindDerived, fromBase(cluster.Ports.Postgres)},
+		{"CLUSTER_POSTGRES_USER", kindDerived, lit(cluster.DBUser)},
+		{"CLUSTER_POSTGRES_PASSWORD", kindSecret, randomToken(24)},
+	}
+	addrs := map[string]func(func(string) string, string) (string, error){
+		"TEMPORAL_ADDRESS":    fromBase(func(p cluster.Ports) string { return p.GRPC(cluster.Frontend) }),
+		"TEMPORAL_UI_URL":     fromBase(func(p cluster.Ports) string { return "http://" + p.UI() }),
+		"STARTER_ADDR":        fromBase(cluster.Ports.Starter),
+		"STARTER_CODEC_ADDR":  fromBase(cluster.Ports.Codec),
+		"LOCALBOX_ADDR":       fromBase(cluster.Ports.Localbox),
+		"MLENGINE_ADDR":       fromBase(cluster.Ports.MLEngine),
+		"VAULT_ADDR":          fromBase(cluster.Ports.Vault),
+		"WORKER_METRICS_ADDR": fromBase(func(p cluster.Ports) string { return p.WorkerMetrics(1) }),
+	}
+	for _, s := range specs {
+		if f, ok := addrs[s.key]; ok {
+			s = varSpec{s.key, kindDerived, f}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// clusterPorts reads the port block from CLUSTER_PORT_BASE.
+func clusterPorts(get func(string) string) (cluster.Ports, error) {
+	base, err := strconv.Atoi(get("CLUSTER_PORT_BASE"))
+	if err != nil {
+		return cluster.Ports{}, fmt.Errorf("CLUSTER_PORT_BASE=%q is not a port number", get("CLUSTER_PORT_BASE"))
+	}
+	p := cluster.Ports{Base: base}
+	return p, p.Validate()
+}
+
 // retired variables were written by earlier versions and are removed.
 var retired = []string{"TEMPORAL_CODEC_AUTH"}
 
-// Resolve fills env with every dev stack variable: keeps existing base
-// values and secrets, generates missing secrets, recomputes derived values.
-// Variables it does not know (for example the inbox IDs) are left alone.
-func Resolve(env *EnvFile, dataDir string) error {
+// Resolve fills env with every variable of the mode's stack: keeps
+// existing base values and secrets, generates missing secrets, recomputes
+// derived values. Variables it does not know (for example the inbox IDs)
+// are left alone.
+func Resolve(env *EnvFile, dataDir string, mode Mode) error {
 	for _, k := range retired {
 		env.Delete(k)
 	}
+	list := specs
+	if mode == ModeCluster {
+		list = clusterSpecs()
+	}
 	get := func(k string) string { v, _ := env.Get(k); return v }
-	for _, s := range specs {
+	for _, s := range list {
 		if cur, ok := env.Get(s.key); ok && cur != "" && s.kind != kindDerived {
 			continue
 		}

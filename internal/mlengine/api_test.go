@@ -2,6 +2,7 @@ package mlengine_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/secret"
 	"filesight/internal/testutil"
 )
 
@@ -222,6 +224,68 @@ func TestIdempotency(t *testing.T) {
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "idem-1"})
 	if r := decodeJSON[mlengineapi.SubmitResponse](t, body); code != 200 || r.ID != id || r.Status != provider.StateSucceeded {
 		t.Fatalf("repeat after the end: HTTP %d %s", code, body)
+	}
+}
+
+func TestListJobs(t *testing.T) {
+	media := []byte("media")
+	ms := newMediaServer(t, media, "tok")
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(newFake(t, media)))
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	a := submit(t, ts, "key-a", req)
+	b := submit(t, ts, "key-b", req)
+	// A retry of a's submission lands on a and is counted.
+	if code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "key-a"}); code != 200 {
+		t.Fatalf("repeat: HTTP %d %s", code, body)
+	}
+	c := submit(t, ts, "key-c", req)
+	waitStatus(t, ts, c, provider.StateSucceeded)
+
+	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	ctx := context.Background()
+	p1, err := client.ListJobs(ctx, mlengineapi.ListOptions{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Jobs) != 2 || p1.Jobs[0].ID != a || p1.Jobs[1].ID != b || p1.Next == "" {
+		t.Fatalf("first page: %+v", p1)
+	}
+	if j := p1.Jobs[0]; j.IdempotencyKey != "key-a" || j.Submissions != 2 {
+		t.Errorf("job a: key %q, %d submissions; want key-a, 2", j.IdempotencyKey, j.Submissions)
+	}
+	if j := p1.Jobs[1]; j.Submissions != 1 {
+		t.Errorf("job b: %d submissions, want 1", j.Submissions)
+	}
+	p2, err := client.ListJobs(ctx, mlengineapi.ListOptions{Limit: 2, After: p1.Next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Jobs) != 1 || p2.Jobs[0].ID != c || p2.Next != "" {
+		t.Fatalf("second page: %+v", p2)
+	}
+	if got := getJob(t, ts, a); got.Submissions != 2 || got.IdempotencyKey != "key-a" {
+		t.Errorf("GET job a: key %q, %d submissions", got.IdempotencyKey, got.Submissions)
+	}
+	done, err := client.ListJobs(ctx, mlengineapi.ListOptions{Status: provider.StateSucceeded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range done.Jobs {
+		if j.Status != provider.StateSucceeded {
+			t.Errorf("status filter succeeded returned a %s job", j.Status)
+		}
+	}
+	if !slices.ContainsFunc(done.Jobs, func(j mlengineapi.Job) bool { return j.ID == c }) {
+		t.Error("status filter succeeded misses job c")
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x", "status=done"} {
+		code, _, body := call(t, ts, "GET", "/v1/jobs?"+q, nil, nil)
+		if code != http.StatusBadRequest || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != mlengine.CodeInvalidRequest {
+			t.Errorf("?%s: HTTP %d %s", q, code, body)
+		}
+	}
+	if code, _, _ := call(t, ts, "GET", "/v1/jobs", nil, map[string]string{"Authorization": ""}); code != http.StatusUnauthorized {
+		t.Errorf("without the API key: HTTP %d", code)
 	}
 }
 

@@ -627,7 +627,7 @@ func (e *engine) view(ctx context.Context, id string) (*job, error) {
 // stored media (or failed with "interrupted" after MaxJobAttempts, or when
 // the media is gone), and leftover temporary files are removed.
 func (e *engine) recover(ctx context.Context) error {
-	jobs, err := e.store.list(ctx, `status IN (?, ?)`, provider.StateQueued, provider.StateRunning)
+	jobs, err := e.store.list(ctx, `status IN (?, ?) ORDER BY seq`, provider.StateQueued, provider.StateRunning)
 	if err != nil {
 		return fmt.Errorf("recover jobs: %w", err)
 	}

@@ -50,6 +50,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("POST /v1/jobs", s.auth(s.submit))
+	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
 	mux.Handle("DELETE /v1/jobs/{id}", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.result))
@@ -292,6 +293,7 @@ func toAPIJob(j *job) mlengineapi.Job {
 	out := mlengineapi.Job{
 		ID: j.ID, Status: j.Status, Progress: j.Progress, MediaFetched: j.MediaFetched,
 		Analyses: j.States, Error: j.Error, Labels: j.Labels,
+		IdempotencyKey: j.IdempotencyKey, Submissions: j.Submissions,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 	if len(j.AnalysisErrors) > 0 {
@@ -308,6 +310,51 @@ func (s *Server) writeJob(w http.ResponseWriter, status int, j *job) {
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
 	}
 	writeJSON(w, status, toAPIJob(j))
+}
+
+// listJobs pages through every job in submission order (GET /v1/jobs?
+// status=&limit=&after=), as cloud job APIs list theirs.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, CodeInvalidRequest, "limit must be a number from 1 to 1000", false)
+			return
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, CodeInvalidRequest, "after must be the next cursor of a previous page", false)
+			return
+		}
+		after = n
+	}
+	status := provider.State(q.Get("status"))
+	switch status {
+	case "", provider.StateQueued, provider.StateRunning, provider.StateSucceeded, provider.StateFailed, provider.StateCanceled:
+	default:
+		writeError(w, http.StatusBadRequest, CodeInvalidRequest, "status must be queued, running, succeeded, failed or canceled", false)
+		return
+	}
+	jobs, err := s.eng.store.page(r.Context(), after, status, limit)
+	if err != nil {
+		s.log.Error("listing jobs failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not list the jobs", true)
+		return
+	}
+	out := mlengineapi.JobList{Jobs: make([]mlengineapi.Job, 0, len(jobs))}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, toAPIJob(j))
+	}
+	if len(jobs) == limit {
+		out.Next = strconv.FormatInt(jobs[len(jobs)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,7 @@ type job struct {
 	Error          *provider.JobError
 	Artifacts      map[string]string // artifact name → file name in the job's artifact dir
 	Attempts       int
+	Submissions    int
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 	error           TEXT,
 	artifacts       TEXT NOT NULL DEFAULT '{}',
 	attempts        INTEGER NOT NULL DEFAULT 0,
+	submissions     INTEGER NOT NULL DEFAULT 1,
 	created_at      INTEGER NOT NULL,
 	updated_at      INTEGER NOT NULL
 );
@@ -121,7 +123,23 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create job database schema in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrade job database schema in %s: %w", path, err)
+	}
 	return &store{db: db}, nil
+}
+
+// migrate adds the columns later versions introduced to a database an
+// earlier version created.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'submissions'`).Scan(&n)
+	if err != nil || n > 0 {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `ALTER TABLE jobs ADD COLUMN submissions INTEGER NOT NULL DEFAULT 1`)
+	return err
 }
 
 func (s *store) close() error { return s.db.Close() }
@@ -138,7 +156,7 @@ func mustJSON(v any) string {
 
 const jobColumns = `seq, id, COALESCE(idempotency_key, ''), fingerprint, media_url, COALESCE(media_token, ''), analyses,
 	callback_url, labels, status, fetch_state, media_fetched, media_bytes, progress, states, analysis_errors,
-	COALESCE(error, ''), artifacts, attempts, created_at, updated_at`
+	COALESCE(error, ''), artifacts, attempts, submissions, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -151,7 +169,7 @@ func scanJob(sc scanner) (*job, error) {
 	)
 	if err := sc.Scan(&j.Seq, &j.ID, &j.IdempotencyKey, &j.Fingerprint, &j.MediaURL, &token, &analyses,
 		&j.CallbackURL, &labels, &status, &j.FetchState, &j.MediaFetched, &j.MediaBytes, &j.Progress, &states, &aerrs,
-		&jerr, &artifacts, &j.Attempts, &created, &updated); err != nil {
+		&jerr, &artifacts, &j.Attempts, &j.Submissions, &created, &updated); err != nil {
 		return nil, err
 	}
 	j.MediaToken = secret.String(token)
@@ -185,8 +203,10 @@ func (s *store) get(ctx context.Context, id string) (*job, error) {
 	return j, nil
 }
 
+// list returns the jobs matching where, a condition with its ORDER BY
+// (and LIMIT) clauses.
 func (s *store) list(ctx context.Context, where string, args ...any) ([]*job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY seq`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -200,6 +220,15 @@ func (s *store) list(ctx context.Context, where string, args ...any) ([]*job, er
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// page returns up to limit jobs after the job with sequence number after,
+// in submission order, optionally only those in state status.
+func (s *store) page(ctx context.Context, after int64, status provider.State, limit int) ([]*job, error) {
+	if status != "" {
+		return s.list(ctx, `seq > ? AND status = ? ORDER BY seq LIMIT ?`, after, status, limit)
+	}
+	return s.list(ctx, `seq > ? ORDER BY seq LIMIT ?`, after, limit)
 }
 
 // create inserts j unless a job with the same idempotency key exists, in
@@ -218,6 +247,13 @@ func (s *store) create(ctx context.Context, j *job, queueLimit int) (_ *job, cre
 			if old.Fingerprint != j.Fingerprint {
 				return old, false, errIdempotencyConflict
 			}
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET submissions = submissions + 1 WHERE seq = ?`, old.Seq); err != nil {
+				return nil, false, fmt.Errorf("create job: count the repeated submission: %w", err)
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, false, fmt.Errorf("create job: commit: %w", err)
+			}
+			old.Submissions++
 			return old, false, nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, false, fmt.Errorf("create job: look up idempotency key: %w", err)
@@ -249,6 +285,7 @@ func (s *store) create(ctx context.Context, j *job, queueLimit int) (_ *job, cre
 	if j.Seq, err = res.LastInsertId(); err != nil {
 		return nil, false, fmt.Errorf("create job: %w", err)
 	}
+	j.Submissions = 1
 	if err := tx.Commit(); err != nil {
 		return nil, false, fmt.Errorf("create job: commit: %w", err)
 	}

@@ -47,7 +47,10 @@ func check(ctx context.Context, path string) error {
 		return fmt.Errorf("loading %s: %w", path, err)
 	}
 	var problems []string
-	want := []string{"postgresql", "temporal", "temporal-ui", "worker", "starter", "mlengine", "localbox"}
+	want := []string{"postgresql", "temporal-schema", "temporal-setup", "temporal-ui", "worker", "starter", "mlengine", "localbox"}
+	for _, svc := range temporalServices {
+		want = append(want, "temporal-"+svc)
+	}
 	for _, name := range want {
 		if _, ok := project.Services[name]; !ok {
 			problems = append(problems, "missing service "+name)
@@ -61,6 +64,11 @@ func check(ctx context.Context, path string) error {
 			problems = append(problems, "temporal-ui has no TEMPORAL_CODEC_ENDPOINT")
 		}
 	}
+	pins, err := readPins(filepath.Join(filepath.Dir(abs), "tools", "temporal-server", "go.mod"))
+	if err != nil {
+		return err
+	}
+	problems = append(problems, clusterProblems(project, pins)...)
 	for name, svc := range project.Services {
 		problems = append(problems, secretProblems(name, svc)...)
 	}
@@ -69,6 +77,124 @@ func check(ctx context.Context, path string) error {
 		return fmt.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// temporalServices are Temporal's server roles; the cluster runs each in a
+// container of its own, as make cluster runs each in a process of its own.
+var temporalServices = []string{"history", "matching", "frontend", "worker"}
+
+// pins are the versions tools/temporal-server pins (make cluster runs them).
+type pins struct{ server, ui string }
+
+// readPins reads the server and UI server versions from the go.mod of
+// tools/temporal-server.
+func readPins(path string) (pins, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return pins{}, fmt.Errorf("reading the pinned Temporal versions: %w", err)
+	}
+	var p pins
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "go.temporal.io/server":
+			p.server = strings.TrimPrefix(f[1], "v")
+		case "github.com/temporalio/ui-server/v2":
+			p.ui = strings.TrimPrefix(f[1], "v")
+		}
+	}
+	if p.server == "" || p.ui == "" {
+		return p, fmt.Errorf("%s pins no go.temporal.io/server or github.com/temporalio/ui-server/v2", path)
+	}
+	return p, nil
+}
+
+// clusterProblems checks that the Temporal part mirrors make cluster: no
+// auto-setup image; the four services as separate temporalio/server
+// containers of the pinned version, started only after the schema job; the
+// schema job running temporal-sql-tool setup and update for both databases;
+// the setup job registering filesight's search attributes before the
+// workers and the starter start; several workers.
+func clusterProblems(project *types.Project, p pins) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	for name, svc := range project.Services {
+		if strings.HasPrefix(svc.Image, "temporalio/auto-setup") {
+			add("service %s: temporalio/auto-setup is not for production; run temporalio/server with the temporal-schema job", name)
+		}
+	}
+	completed := func(svc types.ServiceConfig, dep string) bool {
+		d, ok := svc.DependsOn[dep]
+		return ok && d.Condition == types.ServiceConditionCompletedSuccessfully
+	}
+	for _, role := range temporalServices {
+		name := "temporal-" + role
+		svc, ok := project.Services[name]
+		if !ok {
+			continue
+		}
+		if svc.Image != "temporalio/server:"+p.server {
+			add("service %s: image %s, want temporalio/server:%s (the version tools/temporal-server pins)", name, svc.Image, p.server)
+		}
+		if v := svc.Environment["SERVICES"]; v == nil || *v != role {
+			add("service %s: SERVICES must be %q: one Temporal service per container", name, role)
+		}
+		if v := svc.Environment["DB"]; v == nil || *v != "postgres12" {
+			add("service %s: DB must be postgres12", name)
+		}
+		if !completed(svc, "temporal-schema") {
+			add("service %s must wait for temporal-schema to complete successfully", name)
+		}
+		if svc.Restart != types.RestartPolicyUnlessStopped && svc.Restart != types.RestartPolicyAlways {
+			add("service %s: restart must be unless-stopped or always (a service that loses the first-start race exits)", name)
+		}
+	}
+	if svc, ok := project.Services["temporal-schema"]; ok {
+		script := strings.Join(append(append([]string{}, svc.Entrypoint...), svc.Command...), " ")
+		if svc.Image != "temporalio/admin-tools:"+p.server {
+			add("service temporal-schema: image %s, want temporalio/admin-tools:%s", svc.Image, p.server)
+		}
+		for _, want := range []string{
+			"--db temporal create-database", "--db temporal setup-schema", "--db temporal update-schema --schema-name postgresql/v12/temporal",
+			"--db temporal_visibility create-database", "--db temporal_visibility setup-schema", "--db temporal_visibility update-schema --schema-name postgresql/v12/visibility",
+		} {
+			if !strings.Contains(script, "temporal-sql-tool "+want) {
+				add("service temporal-schema does not run temporal-sql-tool %s", want)
+			}
+		}
+		if v := svc.Environment["SQL_PLUGIN"]; v == nil || *v != "postgres12" {
+			add("service temporal-schema: SQL_PLUGIN must be postgres12")
+		}
+	}
+	if svc, ok := project.Services["temporal-setup"]; ok {
+		script := strings.Join(append(append([]string{}, svc.Entrypoint...), svc.Command...), " ")
+		if svc.Image != "temporalio/admin-tools:"+p.server {
+			add("service temporal-setup: image %s, want temporalio/admin-tools:%s", svc.Image, p.server)
+		}
+		for _, sa := range []string{"FileID", "MediaKind", "Stage"} {
+			if !strings.Contains(script, "--name "+sa+" --type Keyword") {
+				add("service temporal-setup does not register the search attribute %s (Keyword)", sa)
+			}
+		}
+		if _, ok := svc.DependsOn["temporal-frontend"]; !ok {
+			add("service temporal-setup must start after temporal-frontend")
+		}
+	}
+	if ui, ok := project.Services["temporal-ui"]; ok && ui.Image != "temporalio/ui:"+p.ui {
+		add("service temporal-ui: image %s, want temporalio/ui:%s (the UI server tools/temporal-server pins)", ui.Image, p.ui)
+	}
+	for _, name := range []string{"worker", "starter"} {
+		if svc, ok := project.Services[name]; ok && !completed(svc, "temporal-setup") {
+			add("service %s must wait for temporal-setup to complete successfully (search attributes)", name)
+		}
+	}
+	if w, ok := project.Services["worker"]; ok && (w.Deploy == nil || w.Deploy.Replicas == nil || *w.Deploy.Replicas < 2) {
+		add("service worker: run at least two replicas (deploy.replicas)")
+	}
+	return out
 }
 
 // secretProblems flags secrets written as plain values instead of *_FILE.

@@ -59,8 +59,31 @@ type Job struct {
 	AnalysisErrors map[string]string  `json:"analysis_errors,omitempty"`
 	Error          *provider.JobError `json:"error,omitempty"`
 	Labels         map[string]string  `json:"labels,omitempty"`
-	CreatedAt      time.Time          `json:"created_at"`
-	UpdatedAt      time.Time          `json:"updated_at"`
+	// IdempotencyKey is the key the job was submitted with (empty: none).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Submissions counts the POST /v1/jobs requests that returned this
+	// job: 1, plus every retry that carried the same idempotency key.
+	Submissions int       `json:"submissions"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// JobList is the body of GET /v1/jobs: jobs in submission order, and the
+// cursor of the next page (empty on the last page).
+type JobList struct {
+	Jobs []Job  `json:"jobs"`
+	Next string `json:"next,omitempty"`
+}
+
+// ListOptions select a page of GET /v1/jobs; the zero value is the first
+// page of every job.
+type ListOptions struct {
+	// Status keeps jobs in that state only.
+	Status provider.State
+	// After is the Next cursor of the previous page.
+	After string
+	// Limit is the page size: 1–1000, default 100.
+	Limit int
 }
 
 // ErrorBody is the body of every API error answer.

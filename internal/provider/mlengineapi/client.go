@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -179,6 +180,35 @@ func (c *Client) Job(ctx context.Context, ref provider.JobRef) (*Job, time.Durat
 		return nil, 0, err
 	}
 	return &j, ra, nil
+}
+
+// ListJobs returns one page of the service's jobs (GET /v1/jobs) in
+// submission order; JobList.Next, when not empty, is ListOptions.After of
+// the next page.
+func (c *Client) ListJobs(ctx context.Context, o ListOptions) (*JobList, error) {
+	q := url.Values{}
+	if o.Status != "" {
+		q.Set("status", string(o.Status))
+	}
+	if o.After != "" {
+		q.Set("after", o.After)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	path := "/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	resp, err := c.do(ctx, "list", http.MethodGet, path, nil, nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var l JobList
+	if err := decode("list", resp, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // Status returns the job's state, progress and per-analysis states (sorted by name).

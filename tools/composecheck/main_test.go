@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheck runs the check on the repository's docker-compose.yml and on
+// copies of it with one thing broken each.
+func TestCheck(t *testing.T) {
+	compose, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile("../temporal-server/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, text string) string {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "tools", "temporal-server"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tools", "temporal-server", "go.mod"), gomod, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "docker-compose.yml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if err := check(context.Background(), write(t, string(compose))); err != nil {
+		t.Fatalf("the repository's compose file: %v", err)
+	}
+	for _, tt := range []struct {
+		name, old, new, want string
+	}{
+		{"auto-setup", "image: temporalio/server:1.29.1", "image: temporalio/auto-setup:1.29.1", "auto-setup is not for production"},
+		{"server version", "image: temporalio/server:1.29.1", "image: temporalio/server:1.28.0", "want temporalio/server:1.29.1"},
+		{"two services in one container", "SERVICES: history", "SERVICES: history:matching", `SERVICES must be "history"`},
+		{"no schema job", "temporal-schema: {condition: service_completed_successfully}", "postgresql: {condition: service_healthy}", "must wait for temporal-schema"},
+		{"visibility schema not updated", "--db temporal_visibility update-schema", "--db temporal_visibility version", "update-schema --schema-name postgresql/v12/visibility"},
+		{"search attribute missing", "--name Stage --type Keyword", "", "search attribute Stage"},
+		{"one worker", "replicas: 2", "replicas: 1", "at least two replicas"},
+		{"no restart", "image: temporalio/server:1.29.1\n  # On a new database the first service to start writes the cluster metadata\n  # record; one that loses that race exits and is simply started again.\n  restart: unless-stopped", "image: temporalio/server:1.29.1", "restart must be unless-stopped"},
+		{"UI version", "image: temporalio/ui:2.42.1", "image: temporalio/ui:2.40.0", "want temporalio/ui:2.42.1"},
+		{"secret in plain", "CODEC_AUTH_TOKEN_FILE: /run/secrets/codec_auth_token", "CODEC_AUTH_TOKEN: plain", "CODEC_AUTH_TOKEN is a secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(string(compose), tt.old) {
+				t.Fatalf("docker-compose.yml no longer contains %q: update the test", tt.old)
+			}
+			err := check(context.Background(), write(t, strings.Replace(string(compose), tt.old, tt.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
