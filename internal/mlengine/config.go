@@ -48,6 +48,9 @@ type Config struct {
 	Retention time.Duration `env:"MLENGINE_RETENTION, default=168h"`
 	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
+	// AdminKey guards the admin API (/_mlengine/faults: fault injection for
+	// chaos tests). Empty, the default, disables it.
+	AdminKey secret.String `env:"MLENGINE_ADMIN_KEY"`
 
 	// FetchConcurrency is how many media downloads run at once (default 2).
 	// Downloads run ahead of analysis so that a queued job's short-lived
@@ -145,11 +148,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CallbackKey.IsZero() {
 		errs = append(errs, errors.New("MLENGINE_CALLBACK_KEY is empty"))
 	}
+	if k := c.AdminKey.Reveal(); k != "" && len(k) < minAdminKeyBytes {
+		errs = append(errs, fmt.Errorf("MLENGINE_ADMIN_KEY must be at least %d bytes", minAdminKeyBytes))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("mlengine config: %w", err)
 	}
 	return c, nil
 }
+
+// minAdminKeyBytes is the shortest MLENGINE_ADMIN_KEY accepted.
+const minAdminKeyBytes = 32
 
 // processesPerJob is the Concurrency handed to each analysis run.
 func (c Config) processesPerJob() int {

@@ -52,3 +52,20 @@ func fmtConfig(c Config) string {
 }
 
 func fmtAny(v any) string { return fmt.Sprintf("%+v %v %#v", v, v, v) }
+
+func TestAdminKeyIsOptionalButLong(t *testing.T) {
+	base := Config{DataDir: "x", APIKey: "k", CallbackKey: "cb"}
+	if _, err := base.withDefaults(); err != nil {
+		t.Fatalf("no admin key (admin API off): %v", err)
+	}
+	short := base
+	short.AdminKey = "too-short-for-an-admin-key"
+	if _, err := short.withDefaults(); err == nil || !strings.Contains(err.Error(), "MLENGINE_ADMIN_KEY") || strings.Contains(err.Error(), "too-short") {
+		t.Fatalf("short admin key: %v", err)
+	}
+	long := base
+	long.AdminKey = "an-admin-key-of-thirty-two-bytes!"
+	if _, err := long.withDefaults(); err != nil {
+		t.Fatalf("32-byte admin key: %v", err)
+	}
+}
