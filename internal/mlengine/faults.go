@@ -86,7 +86,9 @@ type faultSet struct {
 	rng   *rand.Rand
 }
 
-func newFaultSet() *faultSet { return &faultSet{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))} }
+func newFaultSet() *faultSet {
+	return &faultSet{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+}
 
 func (fs *faultSet) set(f Faults) {
 	fs.mu.Lock()
