@@ -1,0 +1,71 @@
+//go:build integration
+
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"filesight/internal/mediatest"
+	"filesight/internal/testenv"
+	"filesight/internal/testutil"
+)
+
+// TestChaos is make chaos with 20 files (docs/chaos.md): the real programs
+// under devstack, faults injected through localbox's and mlengine's admin
+// APIs, the worker SIGKILLed twice, the starter (with deliveries in
+// flight), localbox and mlengine once each, one genuine delivery replayed
+// 20 times, 200 forged deliveries. Every file must end with exactly one
+// success card and no duplicate, no job may be created twice for one
+// attempt, no token may be left live, no forged delivery may start
+// anything and no file may be lost. FILESIGHT_CHAOS_SEED repeats a run.
+func TestChaos(t *testing.T) {
+	mediatest.Require(t)
+	root := testenv.ModuleRoot(t)
+	binDir := t.TempDir()
+	build := exec.Command("go", "build", "-o", binDir+"/", "./localbox", "./mlengine", "./vault", "./starter", "./worker")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.Symlink(testenv.TemporalCLI(t), filepath.Join(binDir, "temporal")); err != nil {
+		t.Fatal(err)
+	}
+	var seed uint64
+	if v := os.Getenv("FILESIGHT_CHAOS_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("FILESIGHT_CHAOS_SEED=%q: %v", v, err)
+		}
+		seed = s
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var out testutil.SyncBuffer
+	rep, err := RunChaos(ctx, ChaosOptions{Files: 20, Seed: seed, BinDir: binDir, TokenTTL: 3 * time.Minute, Timeout: 14 * time.Minute, Out: &out})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatalf("the chaos run could not be carried out: %v", err)
+	}
+	for _, v := range rep.Violations {
+		t.Errorf("seed %d: %s", rep.Seed, v)
+	}
+	for name, got := range map[string]int{"duplicate cards": rep.DuplicateCards, "duplicate jobs": rep.DuplicateJobs,
+		"live tokens": rep.LiveTokens, "forged starts": rep.ForgedStarts, "lost files": rep.Lost} {
+		if got != 0 {
+			t.Errorf("seed %d: %d %s", rep.Seed, got, name)
+		}
+	}
+	if rep.Completed != 20 || rep.SuccessCards != 20 || rep.Forged != 200 || rep.ForgedRejected != 200 || rep.Replays != 20 {
+		t.Errorf("seed %d: %s", rep.Seed, rep.Line())
+	}
+	// The starter was down with deliveries in flight: localbox retried them.
+	if rep.FailedDeliveries == 0 {
+		t.Errorf("seed %d: no webhook delivery failed", rep.Seed)
+	}
+}
