@@ -2,16 +2,16 @@
 // the whole system, each beside a baseline measured in the same run, and
 // the chaos test.
 //
-//   - mlengine: a generated talk-like video (720p slides with flite speech,
-//     3 minutes by default) through every analysis (internal/analyze, in a
-//     child process so that the engine's peak RSS is its own) against the
-//     same tools run one after another (bench/sequential.sh); and a
-//     60-minute recording (mlengine_rss_long).
-//   - orchestration, history, worker_rss, starter: the real programs under
-//     devstack on the dev server, with a simulated provider in mlengine's
-//     place; orchestration_cluster: the same on make cluster's topology.
-//   - chaos: the real programs and real mlengine while faults are injected
-//     and processes killed (chaos.go, docs/chaos.md).
+// The mlengine figures run a generated talk-like video (720p slides with
+// flite speech, 3 minutes by default) through every analysis
+// (internal/analyze, in a child process so that the engine's peak RSS is
+// its own) against the same tools run one after another
+// (bench/sequential.sh), and a 60-minute recording (mlengine_rss_long). The
+// orchestration, history, worker_rss and starter figures run the real
+// programs under devstack on the dev server with a simulated provider in
+// mlengine's place; orchestration_cluster does the same on make cluster's
+// topology. The chaos run (chaos.go, docs/chaos.md) runs the real programs
+// and mlengine while faults are injected and processes killed.
 //
 //	go run ./bench [flags] [figure ...]
 //	go run ./bench chaos [-files 100] [-seed N]
