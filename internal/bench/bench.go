@@ -80,6 +80,7 @@ type mlOptions struct {
 type mlengineRun struct {
 	Talk       *samplemedia.Talk
 	PerMinute  float64 // engine wall seconds per minute of media (median)
+	CPUPerMin  float64 // engine and tools' CPU seconds per minute of media (median)
 	TreeRSSKiB int64
 	Figure     figure
 }
@@ -459,7 +460,7 @@ func report(w io.Writer, talk *samplemedia.Talk, engines []engineRun, seqs []seq
 	fmt.Fprintf(w, "TARGET ≤ 9 s per minute of media on 2 cores (≈0.5× sequential), RSS < 300 MiB (engine with tools): %s\n",
 		verdict(em/minutes <= 9 && rss < 300*1024))
 	fmt.Fprintf(w, "note: load average now %s; other work on the machine makes these figures noisy\n", loadavg())
-	return &mlengineRun{Talk: talk, PerMinute: em / minutes, TreeRSSKiB: rss, Figure: figure{
+	return &mlengineRun{Talk: talk, PerMinute: em / minutes, CPUPerMin: median(ecpu) / minutes, TreeRSSKiB: rss, Figure: figure{
 		Name:     "mlengine",
 		Value:    fmt.Sprintf("%.2f s per media minute, %.0f MiB with its tools", em/minutes, float64(rss)/1024),
 		Baseline: fmt.Sprintf("sequential script %.2f s/min (ratio %.2f)", sm/minutes, em/sm),

@@ -38,7 +38,13 @@ func runLong(ctx context.Context, c mlOptions, dir string, short *mlengineRun, m
 		return figure{}, fmt.Errorf("analysing the long recording: %w", err)
 	}
 	perMin := e.Wall.Seconds() / (dur / 60)
+	cpuPerMin := e.CPU.Seconds() / (dur / 60)
 	rel := perMin/short.PerMinute - 1
+	// CPU seconds per media minute say whether a minute of a long
+	// recording costs what a minute of a short one does; wall seconds
+	// also say what else the machine did meanwhile (the two runs are
+	// minutes apart on a shared machine), so the target is judged on CPU.
+	cpuRel := cpuPerMin/short.CPUPerMin - 1
 	rss := float64(e.TreeRSSKiB) / 1024
 	var failed []string
 	for a, st := range e.Child.States {
@@ -47,16 +53,16 @@ func runLong(ctx context.Context, c mlOptions, dir string, short *mlengineRun, m
 		}
 	}
 	sort.Strings(failed)
-	ok := rss < 400 && math.Abs(rel) <= 0.10 && len(failed) == 0
+	ok := rss < 400 && math.Abs(cpuRel) <= 0.10 && len(failed) == 0
 	f := figure{
 		Name: "mlengine_rss_long",
-		Line: fmt.Sprintf("media_min=%.1f rss_mib=%.0f engine_hwm_mib=%.0f wall_s=%.0f cpu_s=%.0f s_per_min=%.2f short_s_per_min=%.2f vs_short=%+.0f%% scenes=%d ocr_spans=%d words=%d",
-			dur/60, rss, float64(e.Child.VmHWMKiB)/1024, e.Wall.Seconds(), e.CPU.Seconds(), perMin, short.PerMinute, rel*100,
-			e.Child.Scenes, e.Child.OCRSpans, len(e.Child.Words)),
-		Value:    fmt.Sprintf("%.0f MiB with its tools; %.2f s per media minute", rss, perMin),
-		Baseline: fmt.Sprintf("3-minute talk: %.2f s/min, %.0f MiB", short.PerMinute, float64(short.TreeRSSKiB)/1024),
-		Target:   "< 400 MiB; s/min within 10 % of the 3-minute figure",
-		Verdict:  verdictf(ok, "%.0f MiB, %+.0f %%", rss, rel*100),
+		Line: fmt.Sprintf("media_min=%.1f rss_mib=%.0f engine_hwm_mib=%.0f wall_s=%.0f s_per_min=%.2f short_s_per_min=%.2f vs_short=%+.0f%% cpu_s_per_min=%.2f short_cpu_s_per_min=%.2f cpu_vs_short=%+.0f%% scenes=%d ocr_spans=%d words=%d",
+			dur/60, rss, float64(e.Child.VmHWMKiB)/1024, e.Wall.Seconds(), perMin, short.PerMinute, rel*100,
+			cpuPerMin, short.CPUPerMin, cpuRel*100, e.Child.Scenes, e.Child.OCRSpans, len(e.Child.Words)),
+		Value:    fmt.Sprintf("%.0f MiB with its tools; %.2f s (CPU %.2f s) per media minute", rss, perMin, cpuPerMin),
+		Baseline: fmt.Sprintf("3-minute talk: %.2f s (CPU %.2f s) per media minute, %.0f MiB", short.PerMinute, short.CPUPerMin, float64(short.TreeRSSKiB)/1024),
+		Target:   "< 400 MiB; per media minute within 10 % of the 3-minute figure",
+		Verdict:  verdictf(ok, "%.0f MiB, CPU %+.0f %%, wall %+.0f %%", rss, cpuRel*100, rel*100),
 		Notes: []string{fmt.Sprintf("60-minute analysis: wall %s, CPU (engine and tools) %s, %d scenes, %d on-screen text spans, %d words",
 			e.Wall.Round(time.Second), e.CPU.Round(time.Second), e.Child.Scenes, e.Child.OCRSpans, len(e.Child.Words))},
 	}

@@ -113,10 +113,16 @@ type orchSide struct {
 	Latencies []time.Duration
 	CPU       string  // where the CPU went, per file (cpuSince)
 	CPUms     float64 // CPU of every process per file
+	// Shape is the history of one run: events, workflow tasks, upserts.
+	Shape string
 }
 
 func sideOf(ts []runTiming) (orchSide, error) {
 	side := orchSide{Files: len(ts)}
+	if len(ts) > 0 {
+		side.Shape = fmt.Sprintf("%d events, %d activities, %d workflow tasks, %d search attribute upserts",
+			ts[0].Events, ts[0].Activities, ts[0].WorkflowTasks, ts[0].Upserts)
+	}
 	var first, last time.Time
 	for i, t := range ts {
 		if !t.Completed || t.Mark.IsZero() {
@@ -321,8 +327,8 @@ func orchestrationFigure(o orchOptions, s *system, wopts worker.Options, activit
 	}
 	f.Notes = append(f.Notes,
 		fmt.Sprintf("per round (filesight/baseline files/s): %s", strings.Join(per, ", ")),
-		fmt.Sprintf("filesight, last round: %s", fs[len(fs)-1].CPU),
-		fmt.Sprintf("baseline, last round: %s (bench = the baseline's workers)", bs[len(bs)-1].CPU),
+		fmt.Sprintf("filesight, last round: %s; a run's history: %s", fs[len(fs)-1].CPU, fs[len(fs)-1].Shape),
+		fmt.Sprintf("baseline, last round: %s (bench = the baseline's workers); a run's history: %s", bs[len(bs)-1].CPU, bs[len(bs)-1].Shape),
 		fmt.Sprintf("activities per run: %s", strings.Join(activities, " ")),
 		fmt.Sprintf("workers: %d × (activities %d, workflow tasks %d, pollers %d/%d), on both sides",
 			s.workers, wopts.MaxConcurrentActivityExecutionSize, wopts.MaxConcurrentWorkflowTaskExecutionSize,

@@ -220,6 +220,9 @@ type runTiming struct {
 	Start, Mark, End time.Time
 	Events           int
 	Activities       int
+	// WorkflowTasks and Upserts count completed workflow tasks and search
+	// attribute upserts.
+	WorkflowTasks, Upserts int
 	// ActivityTypes lists the scheduled activities in order.
 	ActivityTypes []string
 	Completed     bool
@@ -254,6 +257,10 @@ func timing(ctx context.Context, tc client.Client, id, markType string, markInde
 			if (markType != "" && t.ActivityTypes[pos-1] == markType) || (markType == "" && pos == markIndex) {
 				t.Mark = at
 			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			t.WorkflowTasks++
+		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			t.Upserts++
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 			t.End, t.Completed = at, true
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
