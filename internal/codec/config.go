@@ -13,6 +13,32 @@ type Config struct {
 	// Keys is "id:base64key[,id:base64key...]", the last one encrypting.
 	Keys     secret.String `env:"FILESIGHT_CODEC_KEYS, required"`
 	Compress bool          `env:"FILESIGHT_CODEC_COMPRESS, default=true"`
+	// AllowPlain accepts payloads that are not encrypted: only while
+	// migrating histories written before encryption.
+	AllowPlain bool `env:"FILESIGHT_CODEC_ALLOW_PLAIN, default=false"`
+	// MaxDecodedBytes bounds what the payloads of one decode may inflate to.
+	MaxDecodedBytes int64 `env:"FILESIGHT_CODEC_MAX_DECODED_BYTES, default=16777216"`
+}
+
+// Options are the data converter's codec options: plain payloads refused
+// unless AllowPlain.
+func (c Config) Options() Options {
+	o := Options{Compress: c.Compress, MaxDecodedBytes: c.MaxDecodedBytes}
+	if c.AllowPlain {
+		o.Plain = AcceptPlain
+	}
+	return o
+}
+
+// ServerOptions are the codec server's codec options: uncompressed plain
+// payloads are returned as they are (its callers already hold them in
+// clear), compressed ones refused unless AllowPlain.
+func (c Config) ServerOptions() Options {
+	o := c.Options()
+	if !c.AllowPlain {
+		o.Plain = ReturnPlain
+	}
+	return o
 }
 
 // Keyring parses Keys; errors name the variable and never the key material.

@@ -591,7 +591,7 @@ func temporalClient(ctx context.Context, env *EnvFile, log *slog.Logger) (client
 	if err != nil {
 		return nil, err
 	}
-	opts, err := tcfg.ClientOptions(log, codec.NewDataConverter(kr, codec.Options{Compress: ccfg.Compress}))
+	opts, err := tcfg.ClientOptions(log, codec.NewDataConverter(kr, ccfg.Options()))
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
-	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, codec.Options{Compress: ccfg.Compress}))
+	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, ccfg.Options()))
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
@@ -166,7 +166,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 			apiLn.Close()
 			return err
 		}
-		ch := codec.NewHTTPHandler(codec.Codecs(kr, codec.Options{Compress: ccfg.Compress}),
+		ch := codec.NewHTTPHandler(codec.Codecs(kr, ccfg.ServerOptions()),
 			codec.HTTPOptions{Token: scfg.Token, AllowedOrigins: scfg.AllowedOrigins})
 		ls = append(ls, Listener{Name: "codec", Listener: codecLn, Handler: ch})
 		log.Info("codec server enabled", "addr", codecLn.Addr().String(), "cors_origins", scfg.AllowedOrigins,

@@ -48,7 +48,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	if err != nil {
 		return err
 	}
-	dc := codec.NewDataConverter(kr, codec.Options{Compress: cfg.Codec.Compress})
+	dc := codec.NewDataConverter(kr, cfg.Codec.Options())
 
 	m := metrics.NewHandler()
 	copts, err := cfg.Temporal.ClientOptions(log, dc)
