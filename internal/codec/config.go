@@ -64,8 +64,11 @@ type ServerConfig struct {
 
 // Validate rejects a token too short to be a credential.
 func (c ServerConfig) Validate() error {
-	if len(c.Token.Reveal()) < 16 {
-		return errors.New("CODEC_AUTH_TOKEN must be at least 16 characters")
+	if c.Token.IsZero() {
+		return errors.New("CODEC_AUTH_TOKEN is required")
+	}
+	if err := secret.CheckShared("CODEC_AUTH_TOKEN", c.Token); err != nil {
+		return err
 	}
 	for _, o := range c.AllowedOrigins {
 		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

@@ -86,6 +86,11 @@ func (c *Config) Validate() error {
 	if c.WebhookPrimaryKey.IsZero() {
 		errs = append(errs, errors.New("LOCALBOX_WEBHOOK_PRIMARY_KEY is empty"))
 	}
+	errs = append(errs,
+		secret.CheckShared("LOCALBOX_CLIENT_SECRET", c.ClientSecret),
+		secret.CheckShared("LOCALBOX_WEBHOOK_PRIMARY_KEY", c.WebhookPrimaryKey),
+		secret.CheckShared("LOCALBOX_WEBHOOK_SECONDARY_KEY", c.WebhookSecondaryKey),
+		secret.CheckShared("LOCALBOX_ADMIN_KEY", c.AdminKey))
 	if c.TokenTTL < time.Second {
 		errs = append(errs, fmt.Errorf("LOCALBOX_TOKEN_TTL %s is shorter than 1s", c.TokenTTL))
 	}

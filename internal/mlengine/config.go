@@ -145,6 +145,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CallbackKey.IsZero() {
 		errs = append(errs, errors.New("MLENGINE_CALLBACK_KEY is empty"))
 	}
+	errs = append(errs, secret.CheckShared("MLENGINE_API_KEY", c.APIKey), secret.CheckShared("MLENGINE_CALLBACK_KEY", c.CallbackKey))
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("mlengine config: %w", err)
 	}

@@ -14,12 +14,12 @@ import (
 
 func TestLoadConfig(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(keyFile, []byte("from-file\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte("from-file-0123456789abcdef0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := loadConfig(t.Context(), envconfig.MapLookuper(map[string]string{
 		"MLENGINE_API_KEY_FILE":    keyFile,
-		"MLENGINE_CALLBACK_KEY":    "cb",
+		"MLENGINE_CALLBACK_KEY":    "callback-key-0123456789abcdef0123",
 		"MLENGINE_QUEUE_LIMIT":     "5",
 		"MLENGINE_MAX_DURATION":    "90m",
 		"MLENGINE_MAX_MEDIA_BYTES": "1000",
@@ -27,7 +27,7 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.APIKey.Reveal() != "from-file" || cfg.CallbackKey.Reveal() != "cb" || cfg.QueueLimit != 5 ||
+	if cfg.APIKey.Reveal() != "from-file-0123456789abcdef0123456789" || cfg.CallbackKey.Reveal() != "callback-key-0123456789abcdef0123" || cfg.QueueLimit != 5 ||
 		cfg.MaxDuration != 90*time.Minute || cfg.MaxMediaBytes != 1000 || cfg.Addr != "127.0.0.1:8710" || cfg.ParallelJobs != 1 {
 		t.Fatalf("config %+v", cfg)
 	}

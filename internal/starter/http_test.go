@@ -26,9 +26,9 @@ import (
 )
 
 const (
-	primaryKey   = "primary-webhook-key-0123456789"
-	secondaryKey = "secondary-webhook-key-987654321"
-	callbackKey  = "mlengine-callback-key-abcdefgh"
+	primaryKey   = "primary-webhook-key-0123456789-abcd"
+	secondaryKey = "secondary-webhook-key-987654321-ab"
+	callbackKey  = "mlengine-callback-key-abcdefgh-0123"
 )
 
 func boxEventJSON(t testing.TB, eventID, trigger, fileID, versionID, name string, size int64) []byte {

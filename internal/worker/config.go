@@ -76,9 +76,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
 		}
 	}
-	if len(c.VaultKey.Reveal()) < 16 {
-		errs = append(errs, errors.New("FILESIGHT_VAULT_KEY must be at least 16 characters"))
+	if c.VaultKey.IsZero() {
+		errs = append(errs, errors.New("FILESIGHT_VAULT_KEY is required"))
 	}
+	errs = append(errs, secret.CheckShared("FILESIGHT_VAULT_KEY", c.VaultKey), secret.CheckShared("MLENGINE_API_KEY", c.MLEngineAPIKey))
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}

@@ -17,7 +17,7 @@ func validEnv() map[string]string {
 		"FILESIGHT_CODEC_KEYS": codecKey,
 		"BOX_API_URL":          "http://127.0.0.1:8700", "BOX_UPLOAD_URL": "http://127.0.0.1:8700/api",
 		"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET": "client-secret-value", "BOX_SUBJECT_ID": "1000001",
-		"MLENGINE_API_KEY": "engine-key-value", "FILESIGHT_VAULT_KEY": "vault-key-0123456789",
+		"MLENGINE_API_KEY": "engine-key-value-0123456789abcdef01", "FILESIGHT_VAULT_KEY": "vault-key-0123456789abcdef0123456789",
 	}
 }
 
@@ -47,7 +47,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{unset: []string{"FILESIGHT_CODEC_KEYS"}, want: "FILESIGHT_CODEC_KEYS"},
 		{unset: []string{"BOX_CLIENT_ID"}, want: "BOX_CLIENT_ID"},
 		{unset: []string{"BOX_CLIENT_SECRET"}, want: "BOX_CLIENT_SECRET"},
-		{set: map[string]string{"FILESIGHT_VAULT_KEY": "short-secret"}, want: "FILESIGHT_VAULT_KEY must be at least 16"},
+		{set: map[string]string{"FILESIGHT_VAULT_KEY": "short-secret"}, want: "FILESIGHT_VAULT_KEY is too short"},
 		{set: map[string]string{"FILESIGHT_CALLBACK_BASE_URL": "starter:8088"}, want: "FILESIGHT_CALLBACK_BASE_URL"},
 		{set: map[string]string{"MLENGINE_URL": "ftp://x"}, want: "MLENGINE_URL"},
 		{set: map[string]string{"BOX_SUBJECT_TYPE": "group"}, want: "BOX_SUBJECT_TYPE"},

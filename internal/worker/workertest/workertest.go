@@ -27,7 +27,7 @@ func Config(tm *testenv.Temporal, lb *localboxtest.Server, keys secret.String, m
 		Box: box.EnvConfig{APIURL: lb.URL, UploadURL: lb.UploadURL, ClientID: lb.ClientID, ClientSecret: lb.ClientSecret,
 			SubjectType: "enterprise", SubjectID: lb.EnterpriseID},
 		MLEngineURL: mlURL, MLEngineAPIKey: mlKey,
-		VaultKey:    "worker-test-vault-key-000",
+		VaultKey:    "worker-test-vault-key-000-0123456789",
 		MetricsAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
 		MaxConcurrentActivities: 16, MaxConcurrentWorkflowTasks: 4, ActivityPollers: 2, WorkflowPollers: 2,
 		StopTimeout: 20 * time.Second,
