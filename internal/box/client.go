@@ -260,14 +260,41 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody))
+	dec := json.NewDecoder(&limitedBody{r: resp.Body, n: maxJSONBody})
 	if err := dec.Decode(out); err != nil {
+		if errors.Is(err, errAnswerTooLarge) {
+			return &Error{StatusCode: resp.StatusCode, Op: r.op, Code: "invalid_response",
+				Message: fmt.Sprintf("answer is larger than %d bytes", maxJSONBody), RequestID: resp.Header.Get("box-request-id")}
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
 			return networkError(r.op, fmt.Errorf("reading answer: %w", err))
 		}
 		return &Error{StatusCode: resp.StatusCode, Op: r.op, Code: "invalid_response", Message: "answer is not the expected JSON: " + err.Error(), RequestID: resp.Header.Get("box-request-id")}
 	}
 	return nil
+}
+
+// errAnswerTooLarge ends the reading of an answer past its limit.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// limitedBody reads at most n bytes of r and fails (rather than ending
+// early, as io.LimitReader would, which a decoder reports as a truncated
+// answer worth retrying) when asked for more.
+type limitedBody struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errAnswerTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 func isNetErr(err error) bool {

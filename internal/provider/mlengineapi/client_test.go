@@ -3,6 +3,7 @@ package mlengineapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -292,5 +293,60 @@ func TestVerifyCallback(t *testing.T) {
 	}
 	if err := mlengineapi.VerifyCallback(nil, sign("new-key", now, body), body); err == nil {
 		t.Error("nil verifier accepted a callback")
+	}
+}
+
+// TestClientLimitsAndRedaction: answers past the size limits are errors
+// (not truncated documents), and what the service says about an error or
+// a failed job is redacted, then truncated.
+func TestClientLimitsAndRedaction(t *testing.T) {
+	const key = "api-key-0123456789abcdef0123456789"
+	long := "sent with " + key + ": media https://box.example/2.0/files/1/content?access_token=tok-0123456789abcdef " + strings.Repeat("é", 200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/jobs/big":
+			w.Write([]byte(`{"id":"big","status":"running","labels":{"x":"` + strings.Repeat("x", 2<<10) + `"}}`))
+		case "/v1/jobs/failed":
+			json.NewEncoder(w).Encode(mlengineapi.Job{ID: "failed", Status: provider.StateFailed,
+				Error: &provider.JobError{Code: "media_fetch_rejected", Message: long}})
+		case "/v1/jobs/refused":
+			w.WriteHeader(400)
+			json.NewEncoder(w).Encode(mlengineapi.ErrorBody{Error: mlengineapi.APIError{Code: "invalid_request", Message: long}})
+		case "/v1/jobs/j/artifacts/big.png":
+			w.Write(bytes.Repeat([]byte{0x89}, 3<<10))
+		case "/v1/jobs/j/artifacts/chunked.png":
+			w.(http.Flusher).Flush() // no Content-Length: the limit is met while reading
+			w.Write(bytes.Repeat([]byte{0x89}, 3<<10))
+		case "/v1/jobs/j/artifacts/ok.png":
+			w.Write(bytes.Repeat([]byte{0x89}, 1<<10))
+		}
+	}))
+	defer srv.Close()
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: srv.URL, APIKey: key, MaxResponseBytes: 1 << 10, MaxArtifactBytes: 2 << 10})
+	ctx := t.Context()
+	if _, err := c.Status(ctx, provider.JobRef{ID: "big"}); provErr(t, err).Code != "answer_too_large" || provErr(t, err).Retryable {
+		t.Fatalf("oversized status: %v", err)
+	}
+	for _, text := range func() []string {
+		st, err := c.Status(ctx, provider.JobRef{ID: "failed"})
+		if err != nil || st.Error == nil {
+			t.Fatalf("failed job: %+v %v", st, err)
+		}
+		_, err = c.Status(ctx, provider.JobRef{ID: "refused"})
+		return []string{st.Error.Message, provErr(t, err).Message, err.Error()}
+	}() {
+		if strings.Contains(text, "tok-0123") || strings.Contains(text, key[:12]) || len(text) > provider.MaxMessage+64 {
+			t.Errorf("not redacted or not truncated (%d bytes): %q", len(text), text)
+		}
+	}
+	for name, wantErr := range map[string]bool{"big.png": true, "chunked.png": true, "ok.png": false} {
+		rc, err := c.Artifact(ctx, provider.JobRef{ID: "j"}, name)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if (err != nil) != wantErr {
+			t.Errorf("artifact %s: %v, want an error: %v", name, err, wantErr)
+		}
 	}
 }
