@@ -81,9 +81,10 @@ func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer) *engine {
 	mt.ResponseHeaderTimeout = cfg.MediaIdleTimeout
 	return &engine{
 		cfg: cfg, log: log, store: st, analyzer: a,
-		mediaClient:    &http.Client{Transport: mt},
-		callbackClient: &http.Client{Timeout: cfg.CallbackTimeout},
-		ctx:            ctx, stop: stop,
+		mediaClient: &http.Client{Transport: mt},
+		callbackClient: &http.Client{Timeout: cfg.CallbackTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		ctx: ctx, stop: stop,
 		active:       map[string]*activeJob{},
 		fetchWake:    make(chan struct{}, 1),
 		runWake:      make(chan struct{}, 1),

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"go.temporal.io/sdk/client"
@@ -18,7 +17,6 @@ import (
 	"filesight/internal/config"
 	"filesight/internal/program"
 	"filesight/internal/provider/mlengineapi"
-	"filesight/internal/signature"
 	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
@@ -97,6 +95,7 @@ func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
+	opts = WithSignalRequestIDs(opts)
 	var c client.Client
 	if lazy {
 		c, err = client.NewLazyClient(opts)
@@ -126,10 +125,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 
 	callbacks := map[string]CallbackProvider{}
 	if !cfg.MLEngineCallbackKey.IsZero() || !cfg.MLEngineCallbackSecondaryKey.IsZero() {
-		v := signature.NewVerifier([]byte(cfg.MLEngineCallbackKey.Reveal()), []byte(cfg.MLEngineCallbackSecondaryKey.Reveal()))
-		callbacks[mlengineapi.DefaultName] = CallbackProvider{Verifier: VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengineapi.VerifyCallback(v, h, body)
-		})}
+		callbacks[mlengineapi.DefaultName] = MLEngineCallbacks(cfg.MLEngineCallbackKey, cfg.MLEngineCallbackSecondaryKey)
 	} else {
 		log.Warn("MLENGINE_CALLBACK_KEY is not set: mlengine callbacks are refused (the workflow still polls)")
 	}

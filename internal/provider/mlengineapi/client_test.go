@@ -265,12 +265,13 @@ func TestVerifyCallback(t *testing.T) {
 	now := time.Now().UTC()
 	sign := func(key string, ts time.Time, b []byte) http.Header {
 		h := http.Header{}
-		stamp := ts.Format(time.RFC3339)
-		h.Set(mlengineapi.HeaderDeliveryID, "d1")
-		h.Set(mlengineapi.HeaderTimestamp, stamp)
-		h.Set(mlengineapi.HeaderSignature, signature.Sign([]byte(key), b, stamp))
+		mlengineapi.SignCallback(h, []byte(key), b, ts.Format(time.RFC3339), "d1")
 		return h
 	}
+	renamed := sign("new-key", now, body)
+	renamed.Set(mlengineapi.HeaderDeliveryID, "d2")
+	unsignedID := sign("new-key", now, body)
+	unsignedID.Set(mlengineapi.HeaderSignature, signature.Sign([]byte("new-key"), body, unsignedID.Get(mlengineapi.HeaderTimestamp)))
 	v := signature.NewVerifier([]byte("new-key"), []byte("old-key"))
 	if err := mlengineapi.VerifyCallback(v, sign("new-key", now, body), body); err != nil {
 		t.Fatalf("primary key: %v", err)
@@ -286,6 +287,10 @@ func TestVerifyCallback(t *testing.T) {
 		"tampered":   {sign("new-key", now, body), bytes.Replace(body, []byte("succeeded"), []byte("failed"), 1)},
 		"stale":      {sign("new-key", now.Add(-11*time.Minute), body), body},
 		"no headers": {http.Header{}, body},
+		// The delivery ID is signed: a recorded callback cannot be
+		// replayed under a fresh ID, nor signed without one.
+		"another delivery ID":      {renamed, body},
+		"signature without the ID": {unsignedID, body},
 	} {
 		if err := mlengineapi.VerifyCallback(v, tc.h, tc.b); !errors.Is(err, mlengineapi.ErrCallbackSignature) {
 			t.Errorf("%s: %v, want ErrCallbackSignature", name, err)
