@@ -118,6 +118,8 @@ var specs = []varSpec{
 	{"MLENGINE_DATA_DIR", kindDerived, under("mlengine")},
 	{"MLENGINE_API_KEY", kindSecret, randomToken(32)},
 	{"MLENGINE_CALLBACK_KEY", kindSecret, randomToken(32)},
+	// localbox (media) and the starter (callbacks) listen on loopback.
+	{"MLENGINE_ALLOWED_HOSTS", kindBase, lit("127.0.0.1")},
 	// vault, the tokenisation service: the worker tokenizes, the dev
 	// auditor credential detokenizes (docs/vault.md).
 	{"VAULT_ADDR", kindBase, lit("127.0.0.1:8720")},

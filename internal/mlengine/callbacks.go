@@ -3,11 +3,13 @@ package mlengine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider/mlengineapi"
 )
 
@@ -74,7 +76,8 @@ func (e *engine) deliver(c callback) {
 		}
 		return
 	}
-	giveUp := attempt >= e.cfg.CallbackAttempts
+	// A host the outbound policy refuses stays refused: no retries.
+	giveUp := attempt >= e.cfg.CallbackAttempts || errors.Is(err, egress.ErrRefused)
 	next := now.Add(e.callbackBackoff(attempt))
 	if giveUp {
 		log.Error("callback failed, giving up", "error", err)

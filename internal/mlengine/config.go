@@ -11,6 +11,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"filesight/internal/config"
+	"filesight/internal/egress"
 	"filesight/internal/secret"
 )
 
@@ -48,6 +49,15 @@ type Config struct {
 	Retention time.Duration `env:"MLENGINE_RETENTION, default=168h"`
 	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
+	// AllowedHosts lists the hosts (names, "*.example.com" wildcards, IP
+	// addresses, CIDR networks) that media and callback URLs may reach even
+	// though they are not public: private, loopback, link-local (cloud
+	// metadata), carrier-grade NAT and other special-purpose addresses are
+	// refused unless listed (see internal/egress).
+	AllowedHosts []string `env:"MLENGINE_ALLOWED_HOSTS"`
+	// AllowedHostsOnly refuses every host AllowedHosts does not list,
+	// public ones included.
+	AllowedHostsOnly bool `env:"MLENGINE_ALLOWED_HOSTS_ONLY, default=false"`
 
 	// FetchConcurrency is how many media downloads run at once (default 2).
 	// Downloads run ahead of analysis so that a queued job's short-lived
@@ -146,10 +156,19 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, errors.New("MLENGINE_CALLBACK_KEY is empty"))
 	}
 	errs = append(errs, secret.CheckShared("MLENGINE_API_KEY", c.APIKey), secret.CheckShared("MLENGINE_CALLBACK_KEY", c.CallbackKey))
+	if _, err := c.policy(nil); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("mlengine config: %w", err)
 	}
 	return c, nil
+}
+
+// policy is the outbound URL policy of media and callback URLs.
+func (c Config) policy(r egress.Resolver) (*egress.Policy, error) {
+	return egress.New(egress.Options{Allow: c.AllowedHosts, ListedOnly: c.AllowedHostsOnly,
+		Setting: "MLENGINE_ALLOWED_HOSTS", Resolver: r})
 }
 
 // processesPerJob is the Concurrency handed to each analysis run.

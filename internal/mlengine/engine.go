@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 )
@@ -46,6 +47,7 @@ type engine struct {
 	log            *slog.Logger
 	store          *store
 	analyzer       Analyzer
+	policy         *egress.Policy
 	mediaClient    *http.Client
 	callbackClient *http.Client
 
@@ -75,14 +77,17 @@ type activeJob struct {
 	jobFraction float64
 }
 
-func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer) *engine {
+func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer, policy *egress.Policy) *engine {
 	ctx, stop := context.WithCancel(context.Background())
-	mt := http.DefaultTransport.(*http.Transport).Clone()
+	// Media and callbacks go only where the outbound policy allows, checked
+	// on the addresses dialled; media follows redirects within the policy,
+	// callbacks none at all.
+	mt := policy.Transport()
 	mt.ResponseHeaderTimeout = cfg.MediaIdleTimeout
 	return &engine{
-		cfg: cfg, log: log, store: st, analyzer: a,
-		mediaClient: &http.Client{Transport: mt},
-		callbackClient: &http.Client{Timeout: cfg.CallbackTimeout,
+		cfg: cfg, log: log, store: st, analyzer: a, policy: policy,
+		mediaClient: &http.Client{Transport: mt, CheckRedirect: policy.CheckRedirect},
+		callbackClient: &http.Client{Transport: policy.Transport(), Timeout: cfg.CallbackTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		ctx: ctx, stop: stop,
 		active:       map[string]*activeJob{},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
 )
 
@@ -22,6 +23,7 @@ const (
 	CodeMediaNotReady     = "media_not_ready"    // 202 for too long
 	CodeMediaFetchFailed  = "media_fetch_failed" // network/5xx/429 after retries
 	CodeMediaTooLarge     = "media_too_large"
+	CodeMediaURLRefused   = "media_url_refused" // the outbound URL policy refuses the host, or a redirect
 )
 
 // transientError is a download failure worth retrying.
@@ -128,6 +130,11 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 	}
 	resp, err := e.mediaClient.Do(req)
 	if err != nil {
+		if errors.Is(err, egress.ErrRefused) {
+			e.log.Warn("media URL refused by the outbound policy", "job_id", j.ID, "media_url", redactURL(j.MediaURL), "error", unwrapURLError(err).Error())
+			return 0, &Failure{Code: CodeMediaURLRefused,
+				Message: "the media URL, or a redirect from it, leads to a host that MLENGINE_ALLOWED_HOSTS does not allow"}
+		}
 		if errors.Is(context.Cause(ctx), errIdle) {
 			return 0, &transientError{msg: "no response from media URL within " + e.cfg.MediaIdleTimeout.String()}
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
@@ -117,6 +118,16 @@ func validHTTPURL(field, raw string) error {
 	return nil
 }
 
+// checkOutbound applies the outbound URL policy to what can be known of a
+// URL before it is fetched (an address in it, the listed hosts); the
+// addresses a name resolves to are checked when it is connected to.
+func (s *Server) checkOutbound(field, raw string) error {
+	if err := s.eng.policy.CheckURL(raw); err != nil {
+		return fmt.Errorf("%s: %v", field, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "))
+	}
+	return nil
+}
+
 // normalizeAnalyses validates names and returns them deduplicated in the
 // canonical order; an empty list means every analysis.
 func normalizeAnalyses(in []string) ([]string, error) {
@@ -198,6 +209,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && req.CallbackURL != "" {
 		err = validHTTPURL("callback_url", req.CallbackURL)
+	}
+	if err == nil {
+		err = s.checkOutbound("media_url", req.MediaURL)
+	}
+	if err == nil && req.CallbackURL != "" {
+		err = s.checkOutbound("callback_url", req.CallbackURL)
 	}
 	if err == nil {
 		err = validateLabels(req.Labels)
