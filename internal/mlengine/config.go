@@ -39,6 +39,16 @@ type Config struct {
 	QueueLimit int `env:"MLENGINE_QUEUE_LIMIT, default=100"`
 	// MaxMediaBytes is the largest media file accepted.
 	MaxMediaBytes int64 `env:"MLENGINE_MAX_MEDIA_BYTES, default=2147483648"`
+	// PrefetchBytes bounds the media downloaded ahead of analysis: while
+	// the media of queued jobs waiting for analysis adds up to this much,
+	// no further download starts (the next job to analyse is always
+	// fetched).
+	PrefetchBytes int64 `env:"MLENGINE_PREFETCH_BYTES, default=4294967296"`
+	// MinFreeBytes is the free space a download leaves on the data
+	// directory's file system: no download ahead of analysis starts below
+	// it, and a download that would go below it stops (negative: no
+	// minimum).
+	MinFreeBytes int64 `env:"MLENGINE_MIN_FREE_BYTES, default=1073741824"`
 	// MaxDuration is the longest media accepted.
 	MaxDuration time.Duration `env:"MLENGINE_MAX_DURATION, default=2h"`
 	// JobTimeout bounds one analysis run of one job.
@@ -87,6 +97,12 @@ type Config struct {
 	MaxJobAttempts int
 	// JanitorInterval is how often expired jobs are deleted (default 1h).
 	JanitorInterval time.Duration
+	// PrefetchRecheck is how often paused downloads look at the disk again
+	// (default 30s); a finished analysis wakes them at once.
+	PrefetchRecheck time.Duration
+	// DiskFree reports the free bytes of the file system holding dir
+	// (default: statfs; a negative answer means unknown, and no check).
+	DiskFree func(dir string) int64
 	// QueueRetryAfter is the Retry-After sent with 429 (default 30s).
 	QueueRetryAfter time.Duration
 	// PollRetryAfter is the Retry-After sent with a non-terminal job (default 5s).
@@ -128,6 +144,19 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxMediaBytes <= 0 {
 		c.MaxMediaBytes = 2 << 30
 	}
+	if c.PrefetchBytes <= 0 {
+		c.PrefetchBytes = 4 << 30
+	}
+	switch {
+	case c.MinFreeBytes == 0:
+		c.MinFreeBytes = 1 << 30
+	case c.MinFreeBytes < 0:
+		c.MinFreeBytes = 0 // no minimum
+	}
+	if c.DiskFree == nil {
+		c.DiskFree = diskFree
+	}
+	defD(&c.PrefetchRecheck, 30*time.Second)
 	defD(&c.MaxDuration, 2*time.Hour)
 	defD(&c.JobTimeout, 4*time.Hour)
 	def(&c.FetchConcurrency, 2)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,6 +60,14 @@ type engine struct {
 	// never both claimed by a worker and canceled as idle.
 	mu     sync.Mutex
 	active map[string]*activeJob
+	// downloads counts downloads in flight, prefetchPaused says whether
+	// downloads ahead of analysis wait for room (logged once per pause),
+	// and recheck wakes them to look at the disk again (all under mu).
+	downloads      int
+	prefetchPaused bool
+	recheck        *time.Timer
+	// downloadBytes is what the downloads in flight have written so far.
+	downloadBytes atomic.Int64
 
 	fetchWake, runWake, callbackWake chan struct{}
 }
@@ -180,12 +189,27 @@ func (e *engine) claim(stage string) (*job, *activeJob) {
 	if j == nil {
 		return nil, nil
 	}
+	if stage == fetchPending {
+		if why := e.prefetchBlockedLocked(); why != "" {
+			e.pausePrefetchLocked(why)
+			return nil, nil
+		}
+		if e.prefetchPaused {
+			e.prefetchPaused = false
+			e.log.Info("downloads ahead of analysis resumed")
+		}
+	}
 	now := e.now()
 	if stage == fetchPending {
 		err = e.store.setFetchState(e.ctx, j.ID, fetchFetching, now)
+		if err == nil {
+			e.downloads++
+		}
 	} else {
 		j.States = initialStates(j.Analyses, provider.StateQueued)
 		err = e.store.markRunning(e.ctx, j.ID, j.States, now)
+		// Its media no longer waits: a download may have room again.
+		poke(e.fetchWake)
 	}
 	if err != nil {
 		e.log.Error("claiming a job failed", "job_id", j.ID, "error", err)
@@ -196,6 +220,71 @@ func (e *engine) claim(stage string) (*job, *activeJob) {
 		states: initialStates(j.Analyses, provider.StateQueued), fractions: map[string]float64{}, jobFraction: -1}
 	e.active[j.ID] = a
 	return j, a
+}
+
+// prefetchBlockedLocked says why no download may start now ("" when one
+// may): the media waiting for analysis, with what the downloads in flight
+// have written, has reached MLENGINE_PREFETCH_BYTES, or the disk has less
+// than MLENGINE_MIN_FREE_BYTES free. The next job to analyse is always
+// fetched: when no media waits and nothing downloads, nothing blocks.
+func (e *engine) prefetchBlockedLocked() string {
+	waiting, n, err := e.store.waitingMedia(e.ctx)
+	if err != nil {
+		e.log.Error("measuring the media waiting for analysis failed", "error", err)
+		return ""
+	}
+	if n == 0 && e.downloads == 0 {
+		return ""
+	}
+	if total := waiting + e.downloadBytes.Load(); total >= e.cfg.PrefetchBytes {
+		return fmt.Sprintf("%d bytes of media are downloaded ahead of analysis (MLENGINE_PREFETCH_BYTES is %d)", total, e.cfg.PrefetchBytes)
+	}
+	if free := e.cfg.DiskFree(e.cfg.DataDir); free >= 0 && free < e.cfg.MinFreeBytes {
+		return fmt.Sprintf("%d bytes are free on the data directory's disk (MLENGINE_MIN_FREE_BYTES is %d)", free, e.cfg.MinFreeBytes)
+	}
+	return ""
+}
+
+// pausePrefetchLocked logs a pause (once) and looks again after
+// PrefetchRecheck; a finished analysis or download wakes the downloads
+// sooner.
+func (e *engine) pausePrefetchLocked(why string) {
+	if !e.prefetchPaused {
+		e.prefetchPaused = true
+		e.log.Info("downloads ahead of analysis paused", "reason", why)
+	}
+	if e.recheck == nil {
+		e.recheck = time.AfterFunc(e.cfg.PrefetchRecheck, func() { poke(e.fetchWake) })
+	} else {
+		e.recheck.Reset(e.cfg.PrefetchRecheck)
+	}
+}
+
+// endDownload counts a download out and lets the others look again.
+func (e *engine) endDownload() {
+	e.mu.Lock()
+	e.downloads--
+	e.mu.Unlock()
+	poke(e.fetchWake)
+}
+
+// postponeLocked puts a download that stopped for want of disk space back
+// in the queue, when media waiting for analysis will free space; it
+// reports whether it did.
+func (e *engine) postponeLocked(j *job, log *slog.Logger) bool {
+	if _, n, err := e.store.waitingMedia(e.ctx); err != nil || n == 0 {
+		return false
+	}
+	os.Remove(e.mediaPath(j.ID) + ".part")
+	os.Remove(e.mediaPath(j.ID))
+	if err := e.store.setFetchState(e.ctx, j.ID, fetchPending, e.now()); err != nil {
+		log.Error("postponing the download failed", "error", err)
+		return false
+	}
+	delete(e.active, j.ID)
+	log.Info("download postponed until analysis frees disk space")
+	e.pausePrefetchLocked("the disk filled up during a download")
+	return true
 }
 
 func initialStates(analyses []string, s provider.State) map[string]provider.State {
@@ -209,6 +298,7 @@ func initialStates(analyses []string, s provider.State) map[string]provider.Stat
 // fetchJob downloads a claimed job's media.
 func (e *engine) fetchJob(j *job, a *activeJob) {
 	defer close(a.done)
+	defer e.endDownload()
 	log := e.log.With("job_id", j.ID)
 	var size int64
 	err := os.MkdirAll(e.jobDir(j.ID), 0o700)
@@ -219,6 +309,16 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 		if err == nil {
 			log.Info("media fetched", "bytes", size, "took", time.Since(start).Round(time.Millisecond).String())
 		}
+	}
+	if errors.Is(err, errDiskLow) && context.Cause(a.ctx) != errCanceledByUser && e.ctx.Err() == nil {
+		e.mu.Lock()
+		postponed := context.Cause(a.ctx) != errCanceledByUser && e.postponeLocked(j, log)
+		e.mu.Unlock()
+		if postponed {
+			return
+		}
+		err = &Failure{Code: CodeInsufficientStorage, Retryable: true,
+			Message: fmt.Sprintf("not enough free disk space to store the media (MLENGINE_MIN_FREE_BYTES keeps %d bytes free)", e.cfg.MinFreeBytes)}
 	}
 	// Temporary files go before the terminal state is recorded, so a client
 	// that sees "failed" or "canceled" also sees them gone.
@@ -262,6 +362,7 @@ func (e *engine) release(id string) {
 // runJob analyses a claimed job's downloaded media.
 func (e *engine) runJob(j *job, a *activeJob) {
 	defer close(a.done)
+	defer poke(e.fetchWake) // its media is gone: a download may have room again
 	log := e.log.With("job_id", j.ID)
 	media, work := e.mediaPath(j.ID), e.workDir(j.ID)
 	var (

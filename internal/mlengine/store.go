@@ -305,6 +305,17 @@ func (s *store) next(ctx context.Context, fetchState string) (*job, error) {
 	return j, nil
 }
 
+// waitingMedia sums the media of queued jobs that is downloaded and
+// waits for analysis.
+func (s *store) waitingMedia(ctx context.Context) (bytes int64, jobs int, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(media_bytes), 0), COUNT(*) FROM jobs WHERE status = ? AND fetch_state = ?`,
+		provider.StateQueued, fetchDone).Scan(&bytes, &jobs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sum the media waiting for analysis: %w", err)
+	}
+	return bytes, jobs, nil
+}
+
 func (s *store) exec(ctx context.Context, what, q string, args ...any) error {
 	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
