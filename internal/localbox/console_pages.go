@@ -27,7 +27,7 @@ func parseConsoleTemplates() map[string]*template.Template {
 			"console/templates/layout.html", "console/templates/partials.html", "console/templates/"+page+".html"))
 		sets[page] = t
 	}
-	sets["rows"], sets["cards"] = sets["folder"], sets["file"]
+	sets["rows-fragment"], sets["cards"] = sets["folder"], sets["file"]
 	return sets
 }
 
@@ -216,7 +216,7 @@ func (c *console) folderRows(w http.ResponseWriter, r *http.Request, _ *session)
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "rows", rows)
+	c.render(w, r, http.StatusOK, "rows-fragment", rows)
 	return nil
 }
 

@@ -244,7 +244,7 @@ func TestConsoleCSRF(t *testing.T) {
 		hdr  []string
 	}{
 		"no token":          {url.Values{"name": {"no token"}}, nil},
-		"wrong token":       {url.Values{"name": {"wrong token"}, "csrf": {"x" + csrf[1:]}}, nil},
+		"wrong token":       {url.Values{"name": {"wrong token"}, "csrf": {otherToken(csrf)}}, nil},
 		"another session's": {url.Values{"name": {"other"}, "csrf": {newSessionCSRF(t, lb)}}, nil},
 		"cross-site fetch":  {url.Values{"name": {"cross site"}, "csrf": {csrf}}, []string{"Sec-Fetch-Site", "cross-site"}},
 		"foreign origin":    {url.Values{"name": {"foreign"}, "csrf": {csrf}}, []string{"Origin", "http://evil.example"}},
@@ -303,6 +303,14 @@ func TestConsoleCSRF(t *testing.T) {
 	}
 	ct, body = multipartBody(t, "attributes", attrsJSON("e.txt", "0"), "file", "hello")
 	call(t, http.MethodPost, lb.UploadURL+"/2.0/files/content", upTok, ct, body).wantError(t, http.StatusUnauthorized, "unauthorized")
+}
+
+// otherToken is tok with its first character changed.
+func otherToken(tok string) string {
+	if tok[0] == 'x' {
+		return "y" + tok[1:]
+	}
+	return "x" + tok[1:]
 }
 
 // newSessionCSRF logs another browser in and returns its form token.
@@ -441,7 +449,15 @@ func TestConsolePages(t *testing.T) {
 			t.Errorf("folder page lacks %s", want)
 		}
 	}
-	_ = fresh
+	// The refreshed rows come in a table (an HTML parser drops a lone tbody).
+	if p := b.get("/app/folder/"+inbox+"/rows").want(t, http.StatusOK); !strings.HasPrefix(p.Body, `<table><tbody id="items"`) ||
+		!strings.Contains(p.Body, `data-status="processing"`) || strings.Contains(p.Body, "<html") {
+		t.Errorf("rows fragment:\n%s", p.Body)
+	}
+	if p := b.get("/app/file/"+busy.ID+"/cards").want(t, http.StatusOK); !strings.HasPrefix(p.Body, `<section id="cards"`) ||
+		!strings.Contains(p.Body, `data-refresh="on"`) {
+		t.Errorf("cards fragment:\n%s", p.Body)
+	}
 	// Nothing comes from another origin: the console works offline.
 	for _, ref := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(p.Body, -1) {
 		if !strings.HasPrefix(ref[1], "/") {
