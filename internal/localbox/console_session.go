@@ -262,6 +262,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request, _ *session) erro
 		c.showLogin(w, r, http.StatusForbidden, next, "The login form expired. Try again.")
 		return nil
 	}
+	c.logins.prune(c.s.now())
 	if ok, wait := c.logins.allow(clientAddr(r), c.s.now()); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))

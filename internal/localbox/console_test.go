@@ -2,6 +2,7 @@ package localbox_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"filesight/internal/localbox"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/secret"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
 
@@ -534,6 +536,42 @@ func TestConsolePages(t *testing.T) {
 	for _, path := range []string{"/app/file/999", "/app/file/" + inbox, "/app/folder/" + done.ID, "/app/folder/x", "/app/elsewhere"} {
 		if p := b.get(path); p.Status != http.StatusNotFound || !strings.Contains(p.Body, "There is nothing here.") {
 			t.Errorf("%s: %d", path, p.Status)
+		}
+	}
+}
+
+// TestConsoleKeepsSecretsOutOfTheLog: passwords (right and wrong), the
+// session cookie, form tokens and the pages' access tokens never reach the
+// log, while the logins and refusals do.
+func TestConsoleKeepsSecretsOutOfTheLog(t *testing.T) {
+	var buf testutil.SyncBuffer
+	lb := startConsole(t, localboxtest.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	f := lb.UploadFile(t, "0", "talk.mp4", []byte("0123456789"))
+	b := newBrowser(t, lb)
+	wrong := "wrong-password-" + consolePassword
+	b.login(wrong).want(t, http.StatusUnauthorized)
+	login := b.login(consolePassword).want(t, http.StatusSeeOther)
+	session := cookieNamed(login.Header, "localbox_console").Value
+	folder := b.get("/app/folder/0").want(t, http.StatusOK)
+	csrf := folder.find(t, csrfField)
+	upload := folder.find(t, `data-upload-token="([^"]+)"`)
+	file := b.get("/app/file/"+f.ID).want(t, http.StatusOK)
+	player := file.find(t, `access_token=([A-Za-z0-9]+)`)
+	call(t, http.MethodGet, lb.URL+"/2.0/files/"+f.ID+"/content?access_token="+player, "", "", nil).wantStatus(t, http.StatusOK)
+	b.do(http.MethodPost, "/app/folder/0/folders", url.Values{"name": {"x"}, "csrf": {otherToken(csrf)}}).want(t, http.StatusForbidden)
+	b.do(http.MethodPost, "/app/logout", url.Values{"csrf": {csrf}}).want(t, http.StatusSeeOther)
+	lb.Close()
+
+	logs := buf.String()
+	for _, want := range []string{"console login refused: wrong password", `"msg":"console login"`, "console form refused: missing or wrong CSRF token", "/app/file/"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	for name, s := range map[string]string{"console password": consolePassword, "wrong password": wrong, "session cookie": session,
+		"form token": csrf, "upload token": upload, "player token": player, "admin key": lb.AdminKey.Reveal()} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log contains the %s", name)
 		}
 	}
 }

@@ -39,18 +39,26 @@ const skillsCardsCond = `%[1]s.scope = 'global' AND %[1]s.template = 'boxSkillsC
 
 // cardEntries is a FROM clause over the text entries of the keyword,
 // transcript and timeline cards of a boxSkillsCards document (doc, an SQL
-// expression), one row x per entry: x.card and x.entry (indexes), x.cv
-// (the card object), x.ev (the entry object). Values of unexpected types
-// are skipped rather than failing the write (localbox validates cards, but
-// the index must never be the reason a write fails).
+// expression), one row x per entry: x.card and x.entry (indexes), x.ctype,
+// x.code and x.title (the card's type and title), x.ev (the entry object).
+// Values of unexpected types are skipped rather than failing the write
+// (localbox validates cards, but the index must never be the reason a write
+// fails).
+//
+// The card-level values are extracted once per card: the LIMIT keeps SQLite
+// from flattening the card subquery into the join, which would parse the
+// whole card again for every entry (measured: about ten times slower for a
+// card of 100 entries).
 func cardEntries(doc string) string {
-	return fmt.Sprintf(`(SELECT cc.card AS card, cc.cv AS cv, e.key AS entry,
+	const cv = `CASE WHEN c.type = 'object' THEN c.value ELSE '{}' END`
+	return fmt.Sprintf(`(SELECT cc.card AS card, cc.ctype AS ctype, cc.code AS code, cc.title AS title, e.key AS entry,
 			CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END AS ev
-		FROM (SELECT c.key AS card, CASE WHEN c.type = 'object' THEN c.value ELSE '{}' END AS cv
-			FROM json_each(%s, '$.cards') AS c) AS cc,
-			json_each(cc.cv, '$.entries') AS e) AS x
-		WHERE json_extract(x.cv, '$.skill_card_type') IN ('keyword', 'transcript', 'timeline')
-			AND json_type(x.ev, '$.text') = 'text'`, doc)
+		FROM (SELECT c.key AS card, %[2]s AS ctype, %[3]s AS code, %[4]s AS title,
+				CASE WHEN json_type(%[1]s, '$.entries') = 'array' THEN json_extract(%[1]s, '$.entries') ELSE '[]' END AS entries
+			FROM json_each(%[5]s, '$.cards') AS c LIMIT -1) AS cc,
+			json_each(cc.entries) AS e) AS x
+		WHERE x.ctype IN ('keyword', 'transcript', 'timeline') AND json_type(x.ev, '$.text') = 'text'`,
+		cv, textOf(cv, "$.skill_card_type"), textOf(cv, "$.skill_card_title.code"), textOf(cv, "$.skill_card_title.message"), doc)
 }
 
 // textOf is the SQL for a JSON string member of obj, or NULL.
@@ -68,14 +76,12 @@ func numberOf(obj, path string) string {
 func indexCards(fileID, doc string) string {
 	return unindexCards(fileID) + fmt.Sprintf(`
 		INSERT INTO search_entry_rows(file_id, card, entry, card_type, card_code, card_title, text, start, stop)
-			SELECT %[1]s, x.card, x.entry, json_extract(x.cv, '$.skill_card_type'), %[3]s, %[4]s,
-				json_extract(x.ev, '$.text'), %[5]s, %[6]s
+			SELECT %[1]s, x.card, x.entry, x.ctype, x.code, x.title, json_extract(x.ev, '$.text'), %[3]s, %[4]s
 			FROM %[2]s;
 		INSERT INTO search_entries(rowid, text) SELECT id, text FROM search_entry_rows WHERE file_id = %[1]s;
-		UPDATE search_items SET cards = (SELECT group_concat(json_extract(x.ev, '$.text'), char(10)) FROM %[2]s)
+		UPDATE search_items SET cards = (SELECT group_concat(text, char(10)) FROM search_entry_rows WHERE file_id = %[1]s)
 			WHERE rowid = %[1]s;`,
-		fileID, cardEntries(doc), textOf("x.cv", "$.skill_card_title.code"), textOf("x.cv", "$.skill_card_title.message"),
-		numberOf("x.ev", "$.appears[0].start"), numberOf("x.ev", "$.appears[0].end"))
+		fileID, cardEntries(doc), numberOf("x.ev", "$.appears[0].start"), numberOf("x.ev", "$.appears[0].end"))
 }
 
 // unindexCards removes file fileID's card entries from the index.
