@@ -115,6 +115,25 @@ func pathIDFrom(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// pathFile is the file the path names.
+func (c *console) pathFile(r *http.Request) (*fileRow, error) {
+	id, err := pathIDFrom(r)
+	if err != nil {
+		return nil, err
+	}
+	return getFile(r.Context(), c.s.store.r, id)
+}
+
+// cardsFragmentOf lays out a file's cards as the refreshable fragment; at
+// marks the transcript line the page was opened at (-1: none).
+func (c *console) cardsFragmentOf(r *http.Request, f *fileRow, at int) (cardsFragment, error) {
+	cards, err := c.readCards(r.Context(), c.s.store.r, f, at)
+	if err != nil {
+		return cardsFragment{}, err
+	}
+	return cardsFragment{RefreshURL: fmt.Sprintf("/app/file/%d/cards", f.ID), fileCardsView: cards}, nil
+}
+
 func formatTime(ms int64) string {
 	if ms == 0 {
 		return ""
@@ -270,11 +289,7 @@ func (c *console) workflowURL(f *fileRow) string {
 }
 
 func (c *console) filePage(w http.ResponseWriter, r *http.Request, sess *session) error {
-	id, err := pathIDFrom(r)
-	if err != nil {
-		return err
-	}
-	f, err := getFile(r.Context(), c.s.store.r, id)
+	f, err := c.pathFile(r)
 	if err != nil {
 		return err
 	}
@@ -286,18 +301,18 @@ func (c *console) filePage(w http.ResponseWriter, r *http.Request, sess *session
 	if t, err := strconv.Atoi(r.URL.Query().Get("t")); err == nil && t >= 0 {
 		at = t
 	}
-	cards, err := c.readCards(r.Context(), c.s.store.r, f, at)
+	cards, err := c.cardsFragmentOf(r, f, at)
 	if err != nil {
 		return err
 	}
-	tok, err := c.apiToken(r.Context(), sess, "item_download", "file", id)
+	tok, err := c.apiToken(r.Context(), sess, "item_download", "file", f.ID)
 	if err != nil {
 		return err
 	}
-	content := fmt.Sprintf("/2.0/files/%d/content?%s", id, url.Values{"access_token": {tok}}.Encode())
+	content := fmt.Sprintf("/2.0/files/%d/content?%s", f.ID, url.Values{"access_token": {tok}}.Encode())
 	v := &fileView{
 		layoutView: c.layout(sess, f.Name),
-		File:       itemView{ID: idString(id), Name: f.Name, Size: formatSize(f.Size), Modified: formatTime(f.ModifiedAt)},
+		File:       itemView{ID: idString(f.ID), Name: f.Name, Size: formatSize(f.Size), Modified: formatTime(f.ModifiedAt)},
 		VersionID:  idString(f.VersionID),
 		Path:       crumbs(chain),
 		Media: mediaView{
@@ -306,26 +321,22 @@ func (c *console) filePage(w http.ResponseWriter, r *http.Request, sess *session
 		},
 		DownloadURL: content,
 		WorkflowURL: c.workflowURL(f),
-		Cards:       cardsFragment{RefreshURL: fmt.Sprintf("/app/file/%d/cards", id), fileCardsView: cards},
+		Cards:       cards,
 	}
 	c.render(w, r, http.StatusOK, "file", v)
 	return nil
 }
 
 func (c *console) fileCards(w http.ResponseWriter, r *http.Request, _ *session) error {
-	id, err := pathIDFrom(r)
+	f, err := c.pathFile(r)
 	if err != nil {
 		return err
 	}
-	f, err := getFile(r.Context(), c.s.store.r, id)
+	cards, err := c.cardsFragmentOf(r, f, -1)
 	if err != nil {
 		return err
 	}
-	cards, err := c.readCards(r.Context(), c.s.store.r, f, -1)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "cards", cardsFragment{RefreshURL: fmt.Sprintf("/app/file/%d/cards", id), fileCardsView: cards})
+	c.render(w, r, http.StatusOK, "cards", cards)
 	return nil
 }
 

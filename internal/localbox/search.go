@@ -160,13 +160,13 @@ func parseSearchParams(q url.Values, serviceUser string) (*searchParams, error) 
 			}
 		}
 	}
-	if sp.sizeRange, err = intRange(q, "size_range"); err != nil {
+	if sp.sizeRange, err = searchRange(q, "size_range", "number", parseInt64); err != nil {
 		return nil, err
 	}
-	if sp.created, err = timeRange(q, "created_at_range"); err != nil {
+	if sp.created, err = searchRange(q, "created_at_range", "RFC 3339 time", parseRFC3339); err != nil {
 		return nil, err
 	}
-	if sp.updated, err = timeRange(q, "updated_at_range"); err != nil {
+	if sp.updated, err = searchRange(q, "updated_at_range", "RFC 3339 time", parseRFC3339); err != nil {
 		return nil, err
 	}
 	if v := q.Get("owner_user_ids"); v != "" {
@@ -206,7 +206,9 @@ func parseSearchParams(q url.Values, serviceUser string) (*searchParams, error) 
 	return sp, nil
 }
 
-func intRange(q url.Values, name string) ([2]*int64, error) {
+// searchRange reads one of Box's "lo,hi" range parameters (either end may
+// be empty); parse reads one end, what names its kind for the message.
+func searchRange(q url.Values, name, what string, parse func(string) (int64, bool)) ([2]*int64, error) {
 	var out [2]*int64
 	v := q.Get(name)
 	if v == "" {
@@ -214,43 +216,29 @@ func intRange(q url.Values, name string) ([2]*int64, error) {
 	}
 	lo, hi, ok := strings.Cut(v, ",")
 	if !ok {
-		return out, searchParamError(name, "invalid_parameter", "%s must be two comma-separated values (either may be empty)", name)
+		return out, searchParamError(name, "invalid_parameter", "%s must be two comma-separated %ss (either may be empty)", name, what)
 	}
 	for i, s := range []string{lo, hi} {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return out, searchParamError(name, "invalid_parameter", "%s: %q is not a number", name, s)
+		n, ok := parse(s)
+		if !ok {
+			return out, searchParamError(name, "invalid_parameter", "%s: %q is not a %s", name, s, what)
 		}
 		out[i] = &n
 	}
 	return out, nil
 }
 
-func timeRange(q url.Values, name string) ([2]*int64, error) {
-	var out [2]*int64
-	v := q.Get(name)
-	if v == "" {
-		return out, nil
-	}
-	lo, hi, ok := strings.Cut(v, ",")
-	if !ok {
-		return out, searchParamError(name, "invalid_parameter", "%s must be two comma-separated RFC 3339 times (either may be empty)", name)
-	}
-	for i, s := range []string{lo, hi} {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return out, searchParamError(name, "invalid_parameter", "%s: %q is not an RFC 3339 time", name, s)
-		}
-		ms := millis(t)
-		out[i] = &ms
-	}
-	return out, nil
+func parseInt64(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func parseRFC3339(s string) (int64, bool) {
+	t, err := time.Parse(time.RFC3339, s)
+	return millis(t), err == nil
 }
 
 func (s *Server) searchAPI(w http.ResponseWriter, r *http.Request) error {

@@ -13,8 +13,40 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"filesight/internal/samplemedia"
 	"filesight/internal/testenv"
 )
+
+// generateTalk starts generating a talk while the test does something else
+// (starts the servers); the function it returns waits for the file's path.
+// When the test ends, cancel stops ffmpeg before its directory is removed.
+func generateTalk(t *testing.T, ctx context.Context, cancel context.CancelFunc, spec samplemedia.TalkSpec) func() string {
+	t.Helper()
+	type clip struct {
+		path string
+		err  error
+	}
+	clipc := make(chan clip, 1)
+	dir := t.TempDir()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err := samplemedia.GenerateTalk(ctx, dir, spec)
+		clipc <- clip{p, err}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return func() string {
+		t.Helper()
+		c := <-clipc
+		if c.err != nil {
+			t.Fatalf("generating the clip: %v", c.err)
+		}
+		return c.path
+	}
+}
 
 // startChromium starts headless Chromium (Debian's, or $CHROME_PATH) with a
 // fresh profile and returns its browser context; it stops with the test.

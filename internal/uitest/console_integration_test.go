@@ -57,31 +57,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	defer cancel()
 	started := time.Now()
 
-	type clip struct {
-		path string
-		err  error
-	}
-	clipc := make(chan clip, 1)
-	genDone := make(chan struct{})
-	go func() {
-		defer close(genDone)
-		dir := t.TempDir()
-		p, err := samplemedia.GenerateTalk(ctx, dir, consoleTalk())
-		if err != nil {
-			clipc <- clip{err: err}
-			return
-		}
-		named := filepath.Join(dir, consoleClipName)
-		clipc <- clip{named, os.Rename(p, named)}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-genDone
-	})
+	clip := generateTalk(t, ctx, cancel, consoleTalk())
 	s := startSystem(t, ctx)
-	c := <-clipc
-	if c.err != nil {
-		t.Fatalf("generating the clip: %v", c.err)
+	generated := clip()
+	clipPath := filepath.Join(filepath.Dir(generated), consoleClipName)
+	if err := os.Rename(generated, clipPath); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("system up in %s", time.Since(started).Round(time.Millisecond))
 
@@ -111,7 +92,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// Upload through the page; the page is never reloaded (the mark stays).
 	do("marking the page", chromedp.Evaluate[chromedp.Void](`window.sameDocument = "inbox"`))
-	do("choosing the clip", chromedp.SetUploadFiles(chromedp.CSS(`#upload input[type=file]`), []string{c.path}))
+	do("choosing the clip", chromedp.SetUploadFiles(chromedp.CSS(`#upload input[type=file]`), []string{clipPath}))
 	fileID := inPage[string](t, bctx, "the uploaded file in the list",
 		`const r = document.querySelector('#items tr.file'); return r && r.dataset.fileId`, 30*time.Second)
 	upStatus := inPage[string](t, bctx, "the upload to be reported",

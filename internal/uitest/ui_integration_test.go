@@ -75,32 +75,13 @@ func TestTemporalUIShowsUploadedFile(t *testing.T) {
 	started := time.Now()
 
 	// The clip is generated while the servers start.
-	type clip struct {
-		path string
-		err  error
-	}
-	clipc := make(chan clip, 1)
-	clipDir := t.TempDir()
-	genDone := make(chan struct{})
-	go func() {
-		defer close(genDone)
-		p, err := samplemedia.GenerateTalk(ctx, clipDir, shortTalk())
-		clipc <- clip{p, err}
-	}()
-	// Should the start fail, ffmpeg stops before its directory is removed.
-	t.Cleanup(func() {
-		cancel()
-		<-genDone
-	})
+	clip := generateTalk(t, ctx, cancel, shortTalk())
 	s := startSystem(t, ctx)
-	c := <-clipc
-	if c.err != nil {
-		t.Fatalf("generating the clip: %v", c.err)
-	}
+	clipPath := clip()
 	t.Logf("system up in %s", time.Since(started).Round(time.Millisecond))
 
 	// A user uploads the file into the inbox; nothing else starts the workflow.
-	f, err := devstack.Upload(ctx, s.bc, s.inboxID, c.path, fileName)
+	f, err := devstack.Upload(ctx, s.bc, s.inboxID, clipPath, fileName)
 	if err != nil {
 		t.Fatal(err)
 	}
