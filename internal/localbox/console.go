@@ -198,11 +198,11 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 func (c *console) staticFile(w http.ResponseWriter, r *http.Request, _ *session) error {
-	name := r.PathValue("name")
-	b, err := fs.ReadFile(c.static, name)
-	if err != nil || strings.Contains(name, "/") {
+	b, err := fs.ReadFile(c.static, r.PathValue("name"))
+	if err != nil {
 		return errConsoleNotFound
 	}
+	name := r.PathValue("name")
 	w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(b)

@@ -58,12 +58,15 @@ var statusLabels = map[string]string{
 	box.StatusInvoked:          "Queued",
 	box.StatusProcessing:       "Processing",
 	box.StatusSuccess:          "Done",
-	box.StatusTransientFailure: "Failed, will retry",
+	box.StatusTransientFailure: "Failed (temporary)",
 	box.StatusPermanentFailure: "Failed",
 }
 
+// pendingCode reports whether the status card says the work goes on. A
+// failure, transient or not, is where a run ended: a new run writes a new
+// processing card.
 func (v statusView) pendingCode() bool {
-	return v.Code == box.StatusInvoked || v.Code == box.StatusProcessing || v.Code == box.StatusTransientFailure
+	return v.Code == box.StatusInvoked || v.Code == box.StatusProcessing
 }
 
 // cardView is one card, ready for the page.
