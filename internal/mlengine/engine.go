@@ -35,6 +35,7 @@ var (
 	errCanceledByUser = errors.New("job canceled by request")
 	errJobTimeout     = errors.New("job timeout")
 	errCancelPending  = errors.New("cancellation requested, job still stopping")
+	errNotFinished    = errors.New("job not finished")
 )
 
 // engine owns the job lifecycle: the download and analysis workers, the
@@ -683,19 +684,66 @@ func (e *engine) sweep(ctx context.Context) error {
 		case err != nil:
 			return err
 		case j.Status.Terminal():
-			e.cleanup(id, j.Status == provider.StateSucceeded)
+			e.cleanup(id, j.Status == provider.StateSucceeded && j.ResultDeletedAt.IsZero())
 		}
 	}
 	return nil
 }
 
-// janitor deletes finished jobs older than Retention: record, result and
-// thumbnails. Its files go first, so a crash in between leaves a record
+// deleteResult deletes a succeeded job's result document and artifacts
+// (thumbnails), keeping the job record: its idempotency key still answers,
+// and its result answers 410. The record is marked before the files go, so
+// a crash in between leaves files that nobody can fetch and that the next
+// start removes (sweep). A job that ended without a result, or whose result
+// is already gone, is returned unchanged; a job not finished yet is
+// errNotFinished. reason is logged ("requested", "retention").
+func (e *engine) deleteResult(ctx context.Context, id, reason string) (*job, error) {
+	j, err := e.store.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Status.Terminal() {
+		return j, errNotFinished
+	}
+	if j.Status != provider.StateSucceeded || !j.ResultDeletedAt.IsZero() {
+		return j, nil
+	}
+	marked, err := e.store.markResultDeleted(ctx, id, e.now())
+	if err != nil {
+		return nil, err
+	}
+	e.cleanup(id, false)
+	if marked {
+		e.log.Info("result deleted", "job_id", id, "reason", reason)
+	}
+	return e.store.get(ctx, id)
+}
+
+// janitor deletes the results of succeeded jobs ResultRetention after they
+// ended, and finished jobs older than Retention: record, result and
+// thumbnails. A job's files go first, so a crash in between leaves a record
 // without files at worst (its result then answers 503 until the next pass).
 func (e *engine) janitor() {
 	t := time.NewTicker(e.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
+		for {
+			ids, err := e.store.expiredResults(e.ctx, e.now().Add(-e.cfg.ResultRetention), 100)
+			if err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Error("finding expired results failed", "error", err)
+				}
+				break
+			}
+			for _, id := range ids {
+				if _, err := e.deleteResult(e.ctx, id, "retention"); err != nil && e.ctx.Err() == nil {
+					e.log.Warn("deleting an expired result failed", "job_id", id, "error", err)
+				}
+			}
+			if len(ids) < 100 {
+				break
+			}
+		}
 		for {
 			ids, err := e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), 100)
 			if err != nil {
