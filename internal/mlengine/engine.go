@@ -727,50 +727,60 @@ func (e *engine) janitor() {
 	t := time.NewTicker(e.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
-		for {
-			ids, err := e.store.expiredResults(e.ctx, e.now().Add(-e.cfg.ResultRetention), 100)
-			if err != nil {
-				if e.ctx.Err() == nil {
-					e.log.Error("finding expired results failed", "error", err)
-				}
-				break
+		e.expire("expired results", func() ([]string, error) {
+			return e.store.expiredResults(e.ctx, e.now().Add(-e.cfg.ResultRetention), janitorBatch)
+		}, func(id string) error {
+			_, err := e.deleteResult(e.ctx, id, "retention")
+			return err
+		})
+		e.expire("expired jobs", func() ([]string, error) {
+			return e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), janitorBatch)
+		}, func(id string) error {
+			if err := os.RemoveAll(e.jobDir(id)); err != nil {
+				return fmt.Errorf("removing its files: %w", err)
 			}
-			for _, id := range ids {
-				if _, err := e.deleteResult(e.ctx, id, "retention"); err != nil && e.ctx.Err() == nil {
-					e.log.Warn("deleting an expired result failed", "job_id", id, "error", err)
-				}
+			if err := e.store.remove(e.ctx, id); err != nil {
+				return err
 			}
-			if len(ids) < 100 {
-				break
-			}
-		}
-		for {
-			ids, err := e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), 100)
-			if err != nil {
-				if e.ctx.Err() == nil {
-					e.log.Error("finding expired jobs failed", "error", err)
-				}
-				break
-			}
-			for _, id := range ids {
-				if err := os.RemoveAll(e.jobDir(id)); err != nil {
-					e.log.Warn("removing an expired job's files failed", "job_id", id, "error", err)
-					continue
-				}
-				if err := e.store.remove(e.ctx, id); err != nil {
-					e.log.Warn("removing an expired job failed", "job_id", id, "error", err)
-					continue
-				}
-				e.log.Info("expired job removed", "job_id", id)
-			}
-			if len(ids) < 100 {
-				break
-			}
-		}
+			e.log.Info("expired job removed", "job_id", id)
+			return nil
+		})
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// janitorBatch is how many expired jobs or results one query returns.
+const janitorBatch = 100
+
+// expire is one janitor pass over what (expired jobs, expired results):
+// list returns a batch of job IDs, remove deals with one. It goes on while
+// batches are full and something in them could be removed (a batch where
+// everything fails waits for the next pass).
+func (e *engine) expire(what string, list func() ([]string, error), remove func(id string) error) {
+	for {
+		ids, err := list()
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Error("finding "+what+" failed", "error", err)
+			}
+			return
+		}
+		removed := 0
+		for _, id := range ids {
+			if err := remove(id); err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Warn("removing "+what+" failed", "job_id", id, "error", err)
+				}
+				continue
+			}
+			removed++
+		}
+		if len(ids) < janitorBatch || removed == 0 {
+			return
 		}
 	}
 }
