@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"filesight/internal/boundedio"
 	"filesight/internal/secret"
 )
 
@@ -260,7 +261,7 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	dec := json.NewDecoder(&limitedBody{r: resp.Body, n: maxJSONBody})
+	dec := json.NewDecoder(&boundedio.Reader{R: resp.Body, N: maxJSONBody, Err: errAnswerTooLarge})
 	if err := dec.Decode(out); err != nil {
 		if errors.Is(err, errAnswerTooLarge) {
 			return &Error{StatusCode: resp.StatusCode, Op: r.op, Code: "invalid_response",
@@ -276,26 +277,6 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 
 // errAnswerTooLarge ends the reading of an answer past its limit.
 var errAnswerTooLarge = errors.New("answer too large")
-
-// limitedBody reads at most n bytes of r and fails (rather than ending
-// early, as io.LimitReader would, which a decoder reports as a truncated
-// answer worth retrying) when asked for more.
-type limitedBody struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errAnswerTooLarge
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
-}
 
 func isNetErr(err error) bool {
 	var ne interface{ Timeout() bool }

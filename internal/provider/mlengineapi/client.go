@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filesight/internal/boundedio"
 	"filesight/internal/provider"
 	"filesight/internal/secret"
 )
@@ -347,29 +348,12 @@ func (c *Client) Artifact(ctx context.Context, ref provider.JobRef, name string)
 		return nil, &provider.Error{Op: "artifact", StatusCode: resp.StatusCode, Code: "answer_too_large",
 			Message: fmt.Sprintf("artifact is larger than %d bytes", c.maxArtifact)}
 	}
-	return &limitedBody{ReadCloser: resp.Body, left: c.maxArtifact}, nil
+	return artifactBody{Reader: &boundedio.Reader{R: resp.Body, N: c.maxArtifact,
+		Err: &provider.Error{Op: "artifact", Code: "answer_too_large", Message: "artifact is larger than the limit"}}, Closer: resp.Body}, nil
 }
 
-// limitedBody fails a read past its limit (rather than ending early,
-// which would pass a cut file off as whole).
-type limitedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var probe [1]byte
-		n, err := l.ReadCloser.Read(probe[:])
-		if n > 0 {
-			return 0, &provider.Error{Op: "artifact", Code: "answer_too_large", Message: "artifact is larger than the limit"}
-		}
-		return 0, err
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.ReadCloser.Read(p)
-	l.left -= int64(n)
-	return n, err
+// artifactBody reads an artifact within its limit and closes its answer.
+type artifactBody struct {
+	*boundedio.Reader
+	io.Closer
 }
