@@ -50,6 +50,10 @@ const (
 	ErrTypeUnsupportedMedia ErrorType = "UnsupportedMedia"
 	// ErrTypeProviderRejected: any other non-retryable provider refusal.
 	ErrTypeProviderRejected ErrorType = "ProviderRejected"
+	// ErrTypeSealedToken: a token's sealed value cannot be opened. Retryable
+	// when it names a key this worker lacks (another worker may have it),
+	// not when it fails authentication.
+	ErrTypeSealedToken ErrorType = "SealedToken"
 )
 
 // maxServerDelay caps a Retry-After honoured through NextRetryDelay: a

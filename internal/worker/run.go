@@ -129,7 +129,11 @@ func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error)
 	if err != nil {
 		return nil, fmt.Errorf("FILESIGHT_VAULT_KEY: %w", err)
 	}
-	return activities.New(bc, []provider.Provider{ml}, tok, activities.Options{
+	sealer, err := cfg.TokenSeal.Sealer()
+	if err != nil {
+		return nil, err
+	}
+	return activities.New(bc, []provider.Provider{ml}, tok, sealer, activities.Options{
 		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log,
 	})
 }
