@@ -28,10 +28,10 @@ import (
 type fixture struct {
 	acts   *activities.Activities
 	sealer *tokenseal.Sealer
-	box  *activitiestest.Box
-	prov *activitiestest.Provider
-	logs *bytes.Buffer
-	now  time.Time
+	box    *activitiestest.Box
+	prov   *activitiestest.Provider
+	logs   *bytes.Buffer
+	now    time.Time
 }
 
 func newFixture(t *testing.T, plan activitiestest.Plan) *fixture {

@@ -101,7 +101,7 @@ type Command struct {
 	// Vars, when Env is nil, names the supervisor's variables the process
 	// needs (besides the search path, home and locale); it gets no other.
 	Vars []string
-	Dir string
+	Dir  string
 	// Credential runs the process as another user (PostgreSQL under root).
 	Credential *syscall.Credential
 	// StopSignal asks the process to stop (zero: SIGTERM).
