@@ -1,7 +1,6 @@
 package codec_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"filesight/internal/codec"
 	"filesight/internal/codec/codectest"
@@ -49,22 +46,9 @@ func TestHTTPHandlerAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := protojson.Marshal(enc)
 	post := func(srv *httptest.Server, path, auth string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Namespace", "default")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		status, body := codectest.Post(context.Background(), t, srv.URL+path, auth, "default", enc.GetPayloads())
+		return status, string(body)
 	}
 
 	now := time.Now()

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/localbox"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mediatest"
@@ -292,26 +293,12 @@ func decodedHistories(ctx context.Context, t *testing.T, s *Stack, codecURL, tok
 
 func decodeThroughCodecServer(ctx context.Context, t *testing.T, codecURL, token, namespace string, payloads []*commonpb.Payload) []*commonpb.Payload {
 	t.Helper()
-	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: payloads})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, codecURL+"/decode", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Namespace", namespace)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("codec server: HTTP %d: %s", resp.StatusCode, tailString(b.String(), 300))
+	status, body := codectest.Post(ctx, t, codecURL+"/decode", "Bearer "+token, namespace, payloads)
+	if status != http.StatusOK {
+		t.Fatalf("codec server: HTTP %d: %s", status, tailString(string(body), 300))
 	}
 	var out commonpb.Payloads
-	if err := protojson.Unmarshal(b.Bytes(), &out); err != nil {
+	if err := protojson.Unmarshal(body, &out); err != nil {
 		t.Fatalf("codec server answer: %v", err)
 	}
 	if len(out.Payloads) != len(payloads) {
