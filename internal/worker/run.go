@@ -133,6 +133,7 @@ func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("token values in history are sealed", "active_key_id", sealer.ActiveKeyID())
 	return activities.New(bc, []provider.Provider{ml}, tok, sealer, activities.Options{
 		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log,
 	})
