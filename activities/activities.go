@@ -35,10 +35,19 @@ type Box interface {
 	UpsertSkillsCards(ctx context.Context, token secret.String, fileID string, cards []box.Card) error
 }
 
-// Redactor replaces sensitive values in ML output (*vault.Tokenizer).
+// Redactor replaces the sensitive values in an ML result document by vault
+// tokens (*vault.Redactor; the worker's tokenizes through the vault
+// service): one call per document, returning a redacted copy. An error
+// means nothing was replaced; the caller retries or gives up, and never
+// writes the document unredacted.
 type Redactor interface {
-	RedactText(s string) (string, []vault.Finding)
-	RedactWords(words []string) ([]string, []vault.Finding)
+	RedactResult(ctx context.Context, res *provider.Result) (*provider.Result, []vault.Finding, error)
+}
+
+// HeartbeatRecorder records an activity's heartbeat at once, without the
+// SDK's batching (client.Client does).
+type HeartbeatRecorder interface {
+	RecordActivityHeartbeat(ctx context.Context, taskToken []byte, details ...interface{}) error
 }
 
 // Options configure the activities.
@@ -53,6 +62,13 @@ type Options struct {
 	MaxTranscriptEntries int
 	MaxKeywords          int
 	MaxTimelineEntries   int
+	// Heartbeats, when set (the worker passes its Temporal client), records
+	// that WriteCards has written the cards before it deletes the results
+	// at their providers, so that a retry of the same activity (whose
+	// completion was lost) finds that record rather than deleted results.
+	// Without it the record is an ordinary heartbeat, which the SDK may
+	// hold back for a while (see writeProgress).
+	Heartbeats HeartbeatRecorder
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
 	// Logger for what the activities do (default slog.Default()). Tokens
@@ -66,6 +82,7 @@ type Activities struct {
 	box       Box
 	sealer    *tokenseal.Sealer
 	providers map[string]provider.Provider
+	redactor  Redactor
 	cards     cardBuilder
 	opts      Options
 }
@@ -121,10 +138,10 @@ func New(b Box, providers []provider.Provider, redactor Redactor, sealer *tokens
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	cards := cardBuilder{skillID: opts.SkillID, redactor: redactor, limits: cardLimits{
+	cards := cardBuilder{skillID: opts.SkillID, limits: cardLimits{
 		transcriptEntries: opts.MaxTranscriptEntries, keywords: opts.MaxKeywords, timelineEntries: opts.MaxTimelineEntries,
 	}}
-	return &Activities{box: b, sealer: sealer, providers: m, cards: cards, opts: opts}, nil
+	return &Activities{box: b, sealer: sealer, providers: m, redactor: redactor, cards: cards, opts: opts}, nil
 }
 
 // providerNames lists the registered provider names, sorted. (Exported
@@ -263,11 +280,21 @@ func (a *Activities) WriteStatus(ctx context.Context, in WriteStatusInput) error
 }
 
 // WriteCards fetches each finished job's result from its provider (results
-// never travel through workflow history), builds the Box Skills cards and
-// the status card from them (see cardBuilder), and sets the file's cards
-// to exactly that list (create-or-patch: a retry rewrites the same cards,
-// never duplicates).
+// never travel through workflow history), replaces the sensitive values in
+// each by vault tokens (one vault call per result; see redactJobs), builds
+// the Box Skills cards and the status card from them (see cardBuilder),
+// and sets the file's cards to exactly that list (create-or-patch: a retry
+// rewrites the same cards, never duplicates). Once the cards are written it
+// deletes the results at their providers (best effort; see
+// releaseResults); a retry after that returns what the first attempt
+// wrote.
 func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteCardsResult, error) {
+	if res, ok := a.writtenBefore(ctx); ok {
+		a.log(ctx).InfoContext(ctx, "skills cards already written by an earlier attempt", "file_id", in.FileID,
+			"cards", strings.Join(res.Cards, ","), "status", res.StatusCode)
+		a.releaseResults(ctx, in.Jobs)
+		return res, nil
+	}
 	token, err := a.tokenValue(in.Token)
 	if err != nil {
 		return WriteCardsResult{}, err
@@ -276,12 +303,18 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 	if err != nil {
 		return WriteCardsResult{}, err
 	}
+	if err := redactJobs(ctx, a.redactor, jobs); err != nil {
+		return WriteCardsResult{}, err
+	}
 	cards, res := a.cards.build(in.InvocationID, jobs)
 	if err := a.box.UpsertSkillsCards(ctx, token, in.FileID, cards); err != nil {
 		return WriteCardsResult{}, classifyBox(fmt.Sprintf("writing %d skills cards to file %s", len(cards), in.FileID), err)
 	}
 	a.log(ctx).InfoContext(ctx, "skills cards written", "file_id", in.FileID, "cards", strings.Join(res.Cards, ","),
 		"status", res.StatusCode, "failed", strings.Join(res.Failed, ","), "redactions", res.Redactions, "token_id", in.Token.ID)
+	if a.recordWritten(ctx, res) {
+		a.releaseResults(ctx, in.Jobs)
+	}
 	return res, nil
 }
 
@@ -311,7 +344,7 @@ func (a *Activities) fetchResults(ctx context.Context, outcomes []JobOutcome) ([
 			jobs[i].result = res
 		}
 		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, j.Name)
+			activity.RecordHeartbeat(ctx, writeProgress{Fetched: j.Name})
 		}
 	}
 	return jobs, nil

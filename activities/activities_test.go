@@ -34,20 +34,40 @@ type fixture struct {
 	now    time.Time
 }
 
-func newFixture(t *testing.T, plan activitiestest.Plan) *fixture {
+// fixtureOptions change newFixture's defaults.
+type fixtureOptions struct {
+	redactor   activities.Redactor          // default: local keyed tokens (vault.New)
+	deleting   bool                         // the provider deletes results (activitiestest.ResultDeleter)
+	heartbeats activities.HeartbeatRecorder // Options.Heartbeats
+}
+
+func newFixture(t *testing.T, plan activitiestest.Plan, opts ...func(*fixtureOptions)) *fixture {
 	t.Helper()
 	f := &fixture{logs: &bytes.Buffer{}, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }
 	f.box = activitiestest.NewBox(clock, time.Hour)
 	f.box.AddFile("42", "talk.mp4", 1000, "7")
 	f.prov = activitiestest.NewProvider("mlengine", clock, plan)
-	tok, err := vault.New("activities-test-vault-key-000")
-	if err != nil {
-		t.Fatal(err)
+	var o fixtureOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
+	if o.redactor == nil {
+		tok, err := vault.New("activities-test-vault-key-000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.redactor = tok
+	}
+	var p provider.Provider = f.prov
+	if o.deleting {
+		p = activitiestest.ResultDeleter{Provider: f.prov}
+	}
+	var err error
 	f.sealer = tokensealtest.New(t)
-	f.acts, err = activities.New(f.box, []provider.Provider{f.prov}, tok, f.sealer, activities.Options{
+	f.acts, err = activities.New(f.box, []provider.Provider{p}, o.redactor, f.sealer, activities.Options{
 		CallbackBaseURL: "https://starter.example/", Now: clock, Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
+		Heartbeats: o.heartbeats,
 	})
 	if err != nil {
 		t.Fatal(err)

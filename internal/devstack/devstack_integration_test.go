@@ -130,7 +130,7 @@ func assertNoSecretsLogged(t *testing.T, env *EnvFile, output, logDir string) {
 	t.Helper()
 	secrets := map[string]string{}
 	for _, k := range []string{"CODEC_AUTH_TOKEN", "LOCALBOX_CLIENT_SECRET", "LOCALBOX_ADMIN_KEY", "LOCALBOX_WEBHOOK_PRIMARY_KEY",
-		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY", "FILESIGHT_VAULT_KEY",
+		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY",
 		"VAULT_TOKEN_KEY", "FILESIGHT_VAULT_CREDENTIAL", "VAULT_DEV_AUDITOR_CREDENTIAL"} {
 		v, _ := env.Get(k)
 		if len(v) < 8 {

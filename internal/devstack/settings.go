@@ -151,7 +151,6 @@ var specs = []varSpec{
 	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
 	// Worker.
 	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
-	{"FILESIGHT_VAULT_KEY", kindSecret, randomToken(32)},
 	// The workers' token sealing key (internal/tokenseal): never a codec key.
 	{"FILESIGHT_TOKEN_SEAL_KEYS", kindSecret, func(func(string) string, string) (string, error) {
 		s, err := codec.NewKeyString("seal-1")
@@ -214,7 +213,9 @@ func clusterPorts(get func(string) string) (cluster.Ports, error) {
 }
 
 // retired variables were written by earlier versions and are removed.
-var retired = []string{"TEMPORAL_CODEC_AUTH"}
+// FILESIGHT_VAULT_KEY keyed the worker's local one-way tokenizer before the
+// worker used the vault service (FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL).
+var retired = []string{"TEMPORAL_CODEC_AUTH", "FILESIGHT_VAULT_KEY"}
 
 // Resolve fills env with every variable of the mode's stack: keeps
 // existing base values and secrets, generates missing secrets, recomputes

@@ -46,6 +46,12 @@ type Config struct {
 	// thumbnails) is kept; after it GET answers 404 and its idempotency key
 	// is free again.
 	Retention time.Duration `env:"MLENGINE_RETENTION, default=168h"`
+	// ResultRetention is how long a succeeded job's result document and
+	// thumbnails are kept when the client does not delete them first
+	// (DELETE /v1/jobs/{id}/result): raw ML output may hold sensitive
+	// values (a card number read aloud). The job record stays for
+	// Retention; its result then answers 410.
+	ResultRetention time.Duration `env:"MLENGINE_RESULT_RETENTION, default=1h"`
 	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
 
@@ -75,7 +81,9 @@ type Config struct {
 	// MaxJobAttempts is how many times a job interrupted by a restart is
 	// started before it is failed with code "interrupted" (default 3).
 	MaxJobAttempts int
-	// JanitorInterval is how often expired jobs are deleted (default 1h).
+	// JanitorInterval is how often expired jobs and results are deleted
+	// (default ResultRetention/12, between 1s and 1h: 5 minutes for the
+	// default retention, so a result outlives it by at most a twelfth).
 	JanitorInterval time.Duration
 	// QueueRetryAfter is the Retry-After sent with 429 (default 30s).
 	QueueRetryAfter time.Duration
@@ -131,7 +139,8 @@ func (c Config) withDefaults() (Config, error) {
 	defD(&c.CallbackTimeout, 10*time.Second)
 	def(&c.MaxJobAttempts, 3)
 	defD(&c.Retention, 7*24*time.Hour)
-	defD(&c.JanitorInterval, time.Hour)
+	defD(&c.ResultRetention, time.Hour)
+	defD(&c.JanitorInterval, min(time.Hour, max(time.Second, c.ResultRetention/12)))
 	defD(&c.QueueRetryAfter, 30*time.Second)
 	defD(&c.PollRetryAfter, 5*time.Second)
 	defD(&c.CancelWait, 30*time.Second)

@@ -35,6 +35,7 @@ var (
 	errCanceledByUser = errors.New("job canceled by request")
 	errJobTimeout     = errors.New("job timeout")
 	errCancelPending  = errors.New("cancellation requested, job still stopping")
+	errNotFinished    = errors.New("job not finished")
 )
 
 // engine owns the job lifecycle: the download and analysis workers, the
@@ -683,46 +684,103 @@ func (e *engine) sweep(ctx context.Context) error {
 		case err != nil:
 			return err
 		case j.Status.Terminal():
-			e.cleanup(id, j.Status == provider.StateSucceeded)
+			e.cleanup(id, j.Status == provider.StateSucceeded && j.ResultDeletedAt.IsZero())
 		}
 	}
 	return nil
 }
 
-// janitor deletes finished jobs older than Retention: record, result and
-// thumbnails. Its files go first, so a crash in between leaves a record
+// deleteResult deletes a succeeded job's result document and artifacts
+// (thumbnails), keeping the job record: its idempotency key still answers,
+// and its result answers 410. The record is marked before the files go, so
+// a crash in between leaves files that nobody can fetch and that the next
+// start removes (sweep). A job that ended without a result, or whose result
+// is already gone, is returned unchanged; a job not finished yet is
+// errNotFinished. reason is logged ("requested", "retention").
+func (e *engine) deleteResult(ctx context.Context, id, reason string) (*job, error) {
+	j, err := e.store.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Status.Terminal() {
+		return j, errNotFinished
+	}
+	if j.Status != provider.StateSucceeded || !j.ResultDeletedAt.IsZero() {
+		return j, nil
+	}
+	marked, err := e.store.markResultDeleted(ctx, id, e.now())
+	if err != nil {
+		return nil, err
+	}
+	e.cleanup(id, false)
+	if marked {
+		e.log.Info("result deleted", "job_id", id, "reason", reason)
+	}
+	return e.store.get(ctx, id)
+}
+
+// janitor deletes the results of succeeded jobs ResultRetention after they
+// ended, and finished jobs older than Retention: record, result and
+// thumbnails. A job's files go first, so a crash in between leaves a record
 // without files at worst (its result then answers 503 until the next pass).
 func (e *engine) janitor() {
 	t := time.NewTicker(e.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
-		for {
-			ids, err := e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), 100)
-			if err != nil {
-				if e.ctx.Err() == nil {
-					e.log.Error("finding expired jobs failed", "error", err)
-				}
-				break
+		e.expire("expired results", func() ([]string, error) {
+			return e.store.expiredResults(e.ctx, e.now().Add(-e.cfg.ResultRetention), janitorBatch)
+		}, func(id string) error {
+			_, err := e.deleteResult(e.ctx, id, "retention")
+			return err
+		})
+		e.expire("expired jobs", func() ([]string, error) {
+			return e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), janitorBatch)
+		}, func(id string) error {
+			if err := os.RemoveAll(e.jobDir(id)); err != nil {
+				return fmt.Errorf("removing its files: %w", err)
 			}
-			for _, id := range ids {
-				if err := os.RemoveAll(e.jobDir(id)); err != nil {
-					e.log.Warn("removing an expired job's files failed", "job_id", id, "error", err)
-					continue
-				}
-				if err := e.store.remove(e.ctx, id); err != nil {
-					e.log.Warn("removing an expired job failed", "job_id", id, "error", err)
-					continue
-				}
-				e.log.Info("expired job removed", "job_id", id)
+			if err := e.store.remove(e.ctx, id); err != nil {
+				return err
 			}
-			if len(ids) < 100 {
-				break
-			}
-		}
+			e.log.Info("expired job removed", "job_id", id)
+			return nil
+		})
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// janitorBatch is how many expired jobs or results one query returns.
+const janitorBatch = 100
+
+// expire is one janitor pass over what (expired jobs, expired results):
+// list returns a batch of job IDs, remove deals with one. It goes on while
+// batches are full and something in them could be removed (a batch where
+// everything fails waits for the next pass).
+func (e *engine) expire(what string, list func() ([]string, error), remove func(id string) error) {
+	for {
+		ids, err := list()
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Error("finding "+what+" failed", "error", err)
+			}
+			return
+		}
+		removed := 0
+		for _, id := range ids {
+			if err := remove(id); err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Warn("removing "+what+" failed", "job_id", id, "error", err)
+				}
+				continue
+			}
+			removed++
+		}
+		if len(ids) < janitorBatch || removed == 0 {
+			return
 		}
 	}
 }

@@ -33,6 +33,7 @@ const (
 	CodeIdempotencyConflict = "idempotency_conflict"
 	CodeNotFinished         = "not_finished"
 	CodeNoResult            = "no_result"
+	CodeResultDeleted       = "result_deleted"
 	CodeQueueFull           = "queue_full"
 	CodeUnavailable         = "unavailable"
 )
@@ -54,6 +55,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
 	mux.Handle("DELETE /v1/jobs/{id}", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.result))
+	mux.Handle("DELETE /v1/jobs/{id}/result", s.auth(s.deleteResult))
 	mux.Handle("GET /v1/jobs/{id}/artifacts/{name}", s.auth(s.artifact))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, false)
@@ -302,6 +304,10 @@ func toAPIJob(j *job) mlengineapi.Job {
 	if out.Analyses == nil {
 		out.Analyses = map[string]provider.State{}
 	}
+	if !j.ResultDeletedAt.IsZero() {
+		t := j.ResultDeletedAt
+		out.ResultDeletedAt = &t
+	}
 	return out
 }
 
@@ -387,6 +393,10 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	}
 	switch j.Status {
 	case provider.StateSucceeded:
+		if !j.ResultDeletedAt.IsZero() {
+			writeResultDeleted(w, j)
+			return
+		}
 	case provider.StateQueued, provider.StateRunning:
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
 		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+"; the result exists once it has succeeded", true)
@@ -411,9 +421,40 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", st.ModTime(), f)
 }
 
+// writeResultDeleted answers a request for a result or artifact that was deleted.
+func writeResultDeleted(w http.ResponseWriter, j *job) {
+	writeError(w, http.StatusGone, CodeResultDeleted, "the result of job "+j.ID+" was deleted at "+
+		j.ResultDeletedAt.Format(time.RFC3339)+" (on request, or after MLENGINE_RESULT_RETENTION)", false)
+}
+
+// deleteResult deletes a finished job's result document and thumbnails
+// (DELETE /v1/jobs/{id}/result): 204, also when there is nothing (left) to
+// delete; 409 while the job runs (cancel it with DELETE /v1/jobs/{id}).
+func (s *Server) deleteResult(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := s.eng.deleteResult(r.Context(), id, "requested")
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, "no job with id "+strconv.Quote(id), false)
+	case errors.Is(err, errNotFinished):
+		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
+		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+
+			"; its result can be deleted once it has ended (DELETE /v1/jobs/{id} cancels it)", true)
+	case err != nil:
+		s.log.Error("deleting a result failed", "job_id", id, "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not delete the result", true)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
 func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobOr404(w, r)
 	if !ok {
+		return
+	}
+	if !j.ResultDeletedAt.IsZero() {
+		writeResultDeleted(w, j)
 		return
 	}
 	name := r.PathValue("name")

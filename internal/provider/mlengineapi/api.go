@@ -66,6 +66,10 @@ type Job struct {
 	Submissions int       `json:"submissions"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// ResultDeletedAt is when a succeeded job's result document and
+	// thumbnails were deleted (DELETE /v1/jobs/{id}/result, or
+	// MLENGINE_RESULT_RETENTION after the job ended); absent while they exist.
+	ResultDeletedAt *time.Time `json:"result_deleted_at,omitempty"`
 }
 
 // JobList is the body of GET /v1/jobs: jobs in submission order, and the

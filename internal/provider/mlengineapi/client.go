@@ -38,7 +38,10 @@ type Client struct {
 	name string
 }
 
-var _ provider.Provider = (*Client)(nil)
+var (
+	_ provider.Provider      = (*Client)(nil)
+	_ provider.ResultDeleter = (*Client)(nil)
+)
 
 // New returns a Client.
 func New(cfg Config) *Client {
@@ -234,7 +237,8 @@ func toStatus(name string, j *Job, ra time.Duration) provider.JobStatus {
 
 // Result fetches a succeeded job's result document. While the job is not
 // finished the error is retryable (409 not_finished); for a failed or
-// canceled job it is not.
+// canceled job it is not, nor for a result that was deleted (410
+// result_deleted: by DeleteResult or after MLENGINE_RESULT_RETENTION).
 func (c *Client) Result(ctx context.Context, ref provider.JobRef) (*provider.Result, error) {
 	path, err := c.jobPath(ref)
 	if err != nil {
@@ -249,6 +253,24 @@ func (c *Client) Result(ctx context.Context, ref provider.JobRef) (*provider.Res
 		return nil, err
 	}
 	return &r, nil
+}
+
+// DeleteResult deletes a finished job's result document and thumbnails
+// (DELETE /v1/jobs/{id}/result); the job itself stays, so its idempotency
+// key still answers. A result already deleted, or a job that ended without
+// one, is no error; an unknown job is a non-retryable 404, a job still
+// running a retryable 409.
+func (c *Client) DeleteResult(ctx context.Context, ref provider.JobRef) error {
+	path, err := c.jobPath(ref)
+	if err != nil {
+		return &provider.Error{Op: "delete result", Message: err.Error()}
+	}
+	resp, err := c.do(ctx, "delete result", http.MethodDelete, path+"/result", nil, nil, http.StatusNoContent)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Cancel cancels a job; canceling a finished job succeeds without changing

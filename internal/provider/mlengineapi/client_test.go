@@ -294,3 +294,44 @@ func TestVerifyCallback(t *testing.T) {
 		t.Error("nil verifier accepted a callback")
 	}
 }
+
+// DeleteResult removes a finished job's result; Result then fails for good
+// (410 result_deleted), and deleting again is no error.
+func TestClientDeleteResult(t *testing.T) {
+	fake := mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
+		return &mlengine.Output{Result: provider.Result{Keywords: []provider.Keyword{{Text: "data", Score: 1}}}}, nil
+	})
+	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m")) }))
+	defer mediaSrv.Close()
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	ctx := t.Context()
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	ref, err := c.Submit(ctx, provider.JobRequest{MediaURL: mediaSrv.URL + "/f", MediaToken: "t", Analyses: []string{"keywords"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the job to succeed", func() bool {
+		st, err := c.Status(ctx, ref)
+		return err == nil && st.State == provider.StateSucceeded
+	})
+	if _, err := c.Result(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := c.DeleteResult(ctx, ref); err != nil {
+			t.Fatalf("delete result: %v", err)
+		}
+	}
+	_, err = c.Result(ctx, ref)
+	if pe := provErr(t, err); pe.StatusCode != http.StatusGone || pe.Code != "result_deleted" || pe.Retryable {
+		t.Fatalf("result after the delete: %+v", pe)
+	}
+	j, _, err := c.Job(ctx, ref)
+	if err != nil || j.ResultDeletedAt == nil || j.Status != provider.StateSucceeded {
+		t.Fatalf("job after the delete: %+v %v", j, err)
+	}
+	err = c.DeleteResult(ctx, provider.JobRef{Provider: "mlengine", ID: "no-such-job"})
+	if pe := provErr(t, err); pe.StatusCode != http.StatusNotFound || pe.Retryable || pe.Op != "delete result" {
+		t.Fatalf("delete the result of an unknown job: %+v", pe)
+	}
+}
