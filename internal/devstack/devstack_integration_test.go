@@ -40,6 +40,9 @@ func TestUpProcessesTheSample(t *testing.T) {
 		"created webhook",
 		"uploaded " + SampleName,
 		"started: http://", // the UI link
+		// the console's link beside the UI's, and the sample file's page there
+		"console          http://", "/app/ (localbox's web console",
+		"in the console: http://",
 		"finished: outcome success",
 		"cards on file",
 		"transcript ", "keyword ", "timeline ",
@@ -130,7 +133,7 @@ func assertNoSecretsLogged(t *testing.T, env *EnvFile, output, logDir string) {
 	t.Helper()
 	secrets := map[string]string{}
 	for _, k := range []string{"CODEC_AUTH_TOKEN", "LOCALBOX_CLIENT_SECRET", "LOCALBOX_ADMIN_KEY", "LOCALBOX_WEBHOOK_PRIMARY_KEY",
-		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY",
+		"LOCALBOX_WEBHOOK_SECONDARY_KEY", "LOCALBOX_CONSOLE_PASSWORD", "MLENGINE_API_KEY", "MLENGINE_CALLBACK_KEY",
 		"VAULT_TOKEN_KEY", "FILESIGHT_VAULT_CREDENTIAL", "VAULT_DEV_AUDITOR_CREDENTIAL"} {
 		v, _ := env.Get(k)
 		if len(v) < 8 {

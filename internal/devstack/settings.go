@@ -112,6 +112,11 @@ var specs = []varSpec{
 	{"LOCALBOX_ADMIN_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_PRIMARY_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_SECONDARY_KEY", kindSecret, randomToken(32)},
+	// localbox's web console (/app/): its password, and where it links
+	// each file's workflow.
+	{"LOCALBOX_CONSOLE_PASSWORD", kindSecret, randomToken(32)},
+	{"LOCALBOX_CONSOLE_TEMPORAL_UI_URL", kindDerived, same("TEMPORAL_UI_URL")},
+	{"LOCALBOX_CONSOLE_TEMPORAL_NAMESPACE", kindDerived, same("TEMPORAL_NAMESPACE")},
 	// mlengine, the local ML job service.
 	{"MLENGINE_ADDR", kindBase, lit("127.0.0.1:8710")},
 	{"MLENGINE_URL", kindDerived, httpURL("MLENGINE_ADDR", "")},

@@ -632,6 +632,7 @@ func (s *Stack) workerPolling(ctx context.Context, p *Proc) error {
 
 func (s *Stack) printAddresses() {
 	s.out.Printf("Temporal UI      %s", s.get("TEMPORAL_UI_URL"))
+	s.out.Printf("console          %s (localbox's web console; log in with LOCALBOX_CONSOLE_PASSWORD from dev.env)", ConsoleURL(s.get("LOCALBOX_PUBLIC_URL"), ""))
 	s.out.Printf("Temporal gRPC    %s (namespace %s)", s.get("TEMPORAL_ADDRESS"), s.get("TEMPORAL_NAMESPACE"))
 	if s.cluster != nil {
 		s.printCluster()

@@ -62,6 +62,9 @@ type Config struct {
 
 	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"LOCALBOX_LOG_LEVEL, default=info"`
+
+	// Console configures the web console under /app/ (console.go).
+	Console ConsoleConfig
 }
 
 // Validate checks the configuration and fills derived defaults
@@ -113,6 +116,7 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("LOCALBOX_PUBLIC_URL %q is not an absolute http(s) URL", c.PublicURL))
 	}
+	errs = append(errs, c.Console.validate()...)
 	if c.RateLimit > 0 && c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}
