@@ -51,6 +51,10 @@ const (
 	ErrTypeUnsupportedMedia ErrorType = "UnsupportedMedia"
 	// ErrTypeProviderRejected: any other non-retryable provider refusal.
 	ErrTypeProviderRejected ErrorType = "ProviderRejected"
+	// ErrTypeSealedToken: a token's sealed value cannot be opened. Retryable
+	// when it names a key this worker lacks (another worker may have it),
+	// not when it fails authentication.
+	ErrTypeSealedToken ErrorType = "SealedToken"
 	// ErrTypeVaultAuth: the vault refused the worker's credential (401, or
 	// 403 for a credential that may not tokenize).
 	ErrTypeVaultAuth ErrorType = "VaultAuth"

@@ -158,6 +158,11 @@ var specs = []varSpec{
 	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
 	// Worker.
 	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
+	// The workers' token sealing key (internal/tokenseal): never a codec key.
+	{"FILESIGHT_TOKEN_SEAL_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("seal-1")
+		return s.Reveal(), err
+	}},
 	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }

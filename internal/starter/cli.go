@@ -157,16 +157,22 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 			apiLn.Close()
 			return fmt.Errorf("codec server (set STARTER_CODEC_ADDR=off to run it elsewhere): %w", err)
 		}
+		verifier, err := scfg.AccessTokenVerifier()
+		if err != nil {
+			apiLn.Close()
+			return err
+		}
 		codecLn, err := Listen("STARTER_CODEC_ADDR", cfg.CodecAddr)
 		if err != nil {
 			apiLn.Close()
 			return err
 		}
-		ch := codec.NewHTTPHandler(codec.Codecs(kr, ccfg.ServerOptions()),
-			codec.HTTPOptions{Token: scfg.Token, AllowedOrigins: scfg.AllowedOrigins})
+		ch := codec.NewHTTPHandler(codec.Codecs(kr, ccfg.ServerOptions()), codec.HTTPOptions{
+			Token: scfg.Token, AccessTokens: verifier, AllowedOrigins: scfg.AllowedOrigins, Logger: log.With("component", "codec"),
+		})
 		ls = append(ls, Listener{Name: "codec", Listener: codecLn, Handler: ch})
 		log.Info("codec server enabled", "addr", codecLn.Addr().String(), "cors_origins", scfg.AllowedOrigins,
-			"active_key_id", kr.ActiveKeyID())
+			"active_key_id", kr.ActiveKeyID(), "shared_token", !scfg.Token.IsZero(), "oidc_issuer", scfg.OIDCIssuer, "oidc_audience", scfg.OIDCAudience)
 	}
 	return Serve(ctx, log, cfg.ShutdownTimeout, ls...)
 }

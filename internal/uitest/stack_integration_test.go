@@ -35,6 +35,7 @@ import (
 	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -164,7 +165,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		t.Fatal(err)
 	}
 	ml := mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
-	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
+	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"filesight/internal/program"
 	"filesight/internal/secret"
 	"filesight/internal/temporalclient"
+	"filesight/internal/tokenseal"
 	"filesight/internal/vault/vaultclient"
 )
 
@@ -21,6 +22,9 @@ type Config struct {
 	Temporal temporalclient.Config
 	Codec    codec.Config
 	Box      box.EnvConfig
+	// TokenSeal seals token values in workflow history with keys only the
+	// workers hold (FILESIGHT_TOKEN_SEAL_KEYS).
+	TokenSeal tokenseal.Config
 
 	MLEngineURL    string        `env:"MLENGINE_URL, default=http://127.0.0.1:8710"`
 	MLEngineAPIKey secret.String `env:"MLENGINE_API_KEY, required"`
@@ -57,6 +61,13 @@ func (c Config) Validate() error {
 	if c.Codec.Keys.IsZero() {
 		errs = append(errs, errors.New("FILESIGHT_CODEC_KEYS is required"))
 	} else if _, err := c.Codec.Keyring(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TokenSeal.Keys.IsZero() {
+		errs = append(errs, errors.New("FILESIGHT_TOKEN_SEAL_KEYS is required"))
+	} else if _, err := c.TokenSeal.Sealer(); err != nil {
+		errs = append(errs, err)
+	} else if err := c.TokenSeal.CheckSeparate(c.Codec.Keys); err != nil {
 		errs = append(errs, err)
 	}
 	for _, v := range []struct{ name, value string }{

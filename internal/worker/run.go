@@ -135,8 +135,13 @@ func newActivities(cfg Config, log *slog.Logger, vc *vaultclient.Client, c clien
 		return nil, fmt.Errorf("box client (BOX_*): %w", err)
 	}
 	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
+	sealer, err := cfg.TokenSeal.Sealer()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("token values in history are sealed", "active_key_id", sealer.ActiveKeyID())
 	red := vault.NewRedactor(vc, vault.RedactorOptions{Logger: log})
-	return activities.New(bc, []provider.Provider{ml}, red, activities.Options{
+	return activities.New(bc, []provider.Provider{ml}, red, sealer, activities.Options{
 		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log, Heartbeats: c,
 	})
 }

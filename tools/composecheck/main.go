@@ -211,7 +211,7 @@ func secretProblems(name string, svc types.ServiceConfig) []string {
 			continue
 		}
 		upper := strings.ToUpper(k)
-		for _, marker := range []string{"SECRET", "API_KEY", "CODEC_KEYS", "AUTH_TOKEN", "WEBHOOK_PRIMARY", "WEBHOOK_SECONDARY", "CALLBACK_KEY", "ADMIN_KEY",
+		for _, marker := range []string{"SECRET", "API_KEY", "CODEC_KEYS", "SEAL_KEYS", "AUTH_TOKEN", "WEBHOOK_PRIMARY", "WEBHOOK_SECONDARY", "CALLBACK_KEY", "ADMIN_KEY",
 			"VAULT_KEY", "CREDENTIAL", "TOKEN_KEY", "ENCRYPTION_KEYS"} {
 			if strings.Contains(upper, marker) {
 				out = append(out, fmt.Sprintf("service %s: %s is a secret: give it as %s_FILE", name, k, k))

@@ -1,6 +1,6 @@
-// Package codectest makes payload-encryption keys and keyrings for tests:
-// the one test keyring helper of filesight. It is never linked into a
-// program.
+// Package codectest makes payload-encryption keys and keyrings for tests
+// (the one test keyring helper of filesight) and calls a codec server as
+// the Temporal UI does. It is never linked into a program.
 package codectest
 
 import (
