@@ -114,3 +114,18 @@ func TestConfigFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedSecretsAreLongEnough: a client secret, webhook key or admin key
+// shorter than 32 bytes stops localbox, with a message naming the
+// variable and never the value.
+func TestSharedSecretsAreLongEnough(t *testing.T) {
+	short, long := strings.Repeat("s", 31), strings.Repeat("l", 32)
+	for _, name := range []string{"LOCALBOX_CLIENT_SECRET", "LOCALBOX_WEBHOOK_PRIMARY_KEY", "LOCALBOX_WEBHOOK_SECONDARY_KEY", "LOCALBOX_ADMIN_KEY"} {
+		env := map[string]string{"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": long, "LOCALBOX_WEBHOOK_PRIMARY_KEY": long, name: short}
+		var cfg localbox.Config
+		err := config.LoadFrom(context.Background(), &cfg, config.MapLookuper(env))
+		if err == nil || !strings.Contains(err.Error(), name+" is too short") || strings.Contains(err.Error(), short) {
+			t.Errorf("%s of 31 bytes: %v", name, err)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"filesight/internal/secret"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -52,3 +54,21 @@ func fmtConfig(c Config) string {
 }
 
 func fmtAny(v any) string { return fmt.Sprintf("%+v %v %#v", v, v, v) }
+
+// TestSharedSecretsAreLongEnough: a key shorter than 32 bytes stops the
+// program, with a message naming the variable and never the value.
+func TestSharedSecretsAreLongEnough(t *testing.T) {
+	short, long := secret.String(strings.Repeat("s", 31)), secret.String(strings.Repeat("l", 32))
+	for name, c := range map[string]Config{
+		"MLENGINE_API_KEY":      {DataDir: "x", APIKey: short, CallbackKey: long},
+		"MLENGINE_CALLBACK_KEY": {DataDir: "x", APIKey: long, CallbackKey: short},
+	} {
+		_, err := c.withDefaults()
+		if err == nil || !strings.Contains(err.Error(), name+" is too short") || strings.Contains(err.Error(), short.Reveal()) {
+			t.Errorf("%s of 31 bytes: %v", name, err)
+		}
+	}
+	if _, err := (Config{DataDir: "x", APIKey: long, CallbackKey: long}).withDefaults(); err != nil {
+		t.Fatalf("32-byte keys: %v", err)
+	}
+}
