@@ -50,15 +50,16 @@ type cardLimits struct {
 }
 
 // cardBuilder turns a run's job outcomes and results into the file's Box
-// Skills cards: one card per analysis that produced something, sensitive
-// values replaced by vault tokens, and a status card that names whatever
-// failed. It is pure (no I/O, no clock, no per-call state), so the same
-// input always gives the same cards: a retried write rewrites the same
+// Skills cards: one card per analysis that produced something, and a status
+// card that names whatever failed. It gets results whose sensitive values
+// are already vault tokens (redactJobs) and only groups, orders, collapses
+// and cuts text, never joining it in a way the redaction has not seen
+// (prepareResult). It is pure (no I/O, no clock, no per-call state), so the
+// same input always gives the same cards: a retried write rewrites the same
 // document, and the rules are testable without a content store.
 type cardBuilder struct {
-	skillID  string
-	redactor Redactor
-	limits   cardLimits
+	skillID string
+	limits  cardLimits
 }
 
 // fetchedJob is one job's outcome with what fetching its result gave.
@@ -70,7 +71,50 @@ type fetchedJob struct {
 	// fetchErr says why a succeeded job's result could not be fetched
 	// (for good: retryable failures fail the activity instead).
 	fetchErr error
+	// redactions counts the sensitive values replaced in result (and the
+	// keywords left out because they held one).
+	redactions int
 }
+
+// prepareResult returns a copy of r with its texts in the form the cards
+// show them: transcript words trimmed, empty ones dropped (the builder joins
+// a passage's words with single spaces, as detection does); on-screen texts
+// with their white space collapsed; keywords trimmed. Redaction runs on this
+// form, so collapsing "4111  1111  1111  1111" after redaction can never
+// make a card number appear. r is not modified.
+func prepareResult(r *provider.Result) *provider.Result {
+	out := *r
+	if r.Transcript != nil {
+		t := provider.Transcript{Text: r.Transcript.Text}
+		if r.Transcript.Words != nil {
+			t.Words = []provider.Word{}
+		}
+		for _, w := range r.Transcript.Words {
+			if w.Word = strings.TrimSpace(w.Word); w.Word != "" {
+				t.Words = append(t.Words, w)
+			}
+		}
+		out.Transcript = &t
+	}
+	if r.OCR != nil {
+		out.OCR = make([]provider.OCRText, len(r.OCR))
+		for i, o := range r.OCR {
+			o.Text = collapseSpace(o.Text)
+			out.OCR[i] = o
+		}
+	}
+	if r.Keywords != nil {
+		out.Keywords = make([]provider.Keyword, len(r.Keywords))
+		for i, k := range r.Keywords {
+			k.Text = strings.TrimSpace(k.Text)
+			out.Keywords[i] = k
+		}
+	}
+	return &out
+}
+
+// collapseSpace trims s and turns every run of white space into one space.
+func collapseSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // failed reports whether the job gave no result at all.
 func (j fetchedJob) failed() bool { return j.State != JobSucceeded || j.fetchErr != nil }
@@ -130,7 +174,9 @@ func (b cardBuilder) build(invocationID string, jobs []fetchedJob) ([]box.Card, 
 	var res WriteCardsResult
 	res.Cards = d.names
 	res.Failed = failed
-	res.Redactions = d.redactions
+	for _, j := range jobs {
+		res.Redactions += j.redactions
+	}
 	switch {
 	case len(failed) == 0 && !anyJobFailed:
 		res.StatusCode = box.StatusSuccess

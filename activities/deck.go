@@ -20,7 +20,6 @@ type deck struct {
 	names      []string
 	summary    []string // "transcript (312 words)", ...
 	notes      []string // truncations and the like
-	redactions int
 }
 
 // emit appends a built card with its name and its line of the summary.
@@ -128,28 +127,21 @@ func span(start, end float64, dur int) box.Appearance {
 	return box.Span(s, e)
 }
 
-// transcript groups words into passages split at pauses, after replacing
-// spoken or written card numbers (and the like) by vault tokens.
+// transcript groups words into passages split at pauses. A value read out
+// as several words was redacted into as many copies of its token: the
+// copies become one, and a number is never split across two passages.
 func (d *deck) transcript(t *provider.Transcript) (entries []box.CardEntry, words int, truncated bool) {
-	texts := make([]string, len(t.Words))
-	for i, w := range t.Words {
-		texts[i] = w.Word
-	}
-	red, found := d.b.redactor.RedactWords(texts)
-	d.redactions += len(found)
 	var cur []string
 	var start, lastEnd float64
 	flush := func() {
 		if len(cur) == 0 {
 			return
 		}
-		text, f := d.b.redactor.RedactText(strings.Join(cur, " "))
-		d.redactions += len(f)
-		entries = append(entries, box.CardEntry{Text: truncate(text, maxEntryText), Appears: []box.Appearance{box.At(sec(start))}})
+		entries = append(entries, box.CardEntry{Text: truncate(strings.Join(cur, " "), maxEntryText), Appears: []box.Appearance{box.At(sec(start))}})
 		cur = cur[:0]
 	}
-	for i, w := range t.Words {
-		word := strings.TrimSpace(red[i])
+	for _, w := range t.Words {
+		word := strings.TrimSpace(w.Word)
 		if word == "" {
 			continue
 		}
@@ -190,8 +182,7 @@ func (d *deck) keywords(ks []provider.Keyword) []string {
 	var out []string
 	var seen []string
 	for _, k := range sorted {
-		text, f := d.b.redactor.RedactText(strings.TrimSpace(k.Text))
-		d.redactions += len(f)
+		text := strings.TrimSpace(k.Text)
 		key := strings.ToLower(text)
 		if text == "" || slices.Contains(seen, key) {
 			continue
@@ -227,12 +218,10 @@ func (d *deck) ocr(texts []provider.OCRText, dur int) []box.CardEntry {
 	var keys []string
 	dropped := 0
 	for _, t := range texts {
-		text := strings.Join(strings.Fields(t.Text), " ")
+		text := collapseSpace(t.Text)
 		if len([]rune(text)) < 2 {
 			continue
 		}
-		text, f := d.b.redactor.RedactText(text)
-		d.redactions += len(f)
 		text = truncate(text, maxEntryText)
 		key := strings.ToLower(text)
 		ap := span(t.Start, t.End, dur)

@@ -11,6 +11,7 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/provider"
+	"filesight/internal/vault/vaultclient"
 )
 
 // ErrorType is the type of a Temporal application error (its Type()). The
@@ -50,6 +51,16 @@ const (
 	ErrTypeUnsupportedMedia ErrorType = "UnsupportedMedia"
 	// ErrTypeProviderRejected: any other non-retryable provider refusal.
 	ErrTypeProviderRejected ErrorType = "ProviderRejected"
+	// ErrTypeSealedToken: a token's sealed value cannot be opened. Retryable
+	// when it names a key this worker lacks (another worker may have it),
+	// not when it fails authentication.
+	ErrTypeSealedToken ErrorType = "SealedToken"
+	// ErrTypeVaultAuth: the vault refused the worker's credential (401, or
+	// 403 for a credential that may not tokenize).
+	ErrTypeVaultAuth ErrorType = "VaultAuth"
+	// ErrTypeVaultRejected: the vault refused the request for another
+	// reason retrying cannot fix.
+	ErrTypeVaultRejected ErrorType = "VaultRejected"
 )
 
 // maxServerDelay caps a Retry-After honoured through NextRetryDelay: a
@@ -132,7 +143,7 @@ func classifyProvider(op string, err error) error {
 		return retryable(msg, ErrTypeUnavailable, pe.RetryAfter)
 	}
 	switch {
-	case pe.StatusCode == http.StatusNotFound:
+	case pe.StatusCode == http.StatusNotFound || pe.StatusCode == http.StatusGone:
 		return permanent(msg, ErrTypeNotFound)
 	case pe.StatusCode == http.StatusUnauthorized || pe.StatusCode == http.StatusForbidden:
 		return permanent(msg, ErrTypeProviderAuth)
@@ -140,4 +151,31 @@ func classifyProvider(op string, err error) error {
 		return permanent(msg, ErrTypeUnsupportedMedia)
 	}
 	return permanent(msg, ErrTypeProviderRejected)
+}
+
+// classifyVault does the same for a failed redaction: the vault says
+// whether a retry may help (503 with Retry-After, a vault that cannot be
+// reached: retryable, paced by its Retry-After); a refused credential is
+// ErrTypeVaultAuth, any other refusal, or a tokenizer that is not the
+// vault's, ErrTypeVaultRejected. The message holds no value: the vault's
+// errors never quote one.
+func classifyVault(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	msg := fmt.Sprintf("%s: %v", op, err)
+	var ve *vaultclient.Error
+	if !errors.As(err, &ve) {
+		return permanent(msg, ErrTypeVaultRejected)
+	}
+	if ve.Retryable {
+		return retryable(msg, ErrTypeUnavailable, ve.RetryAfter)
+	}
+	if ve.StatusCode == http.StatusUnauthorized || ve.StatusCode == http.StatusForbidden {
+		return permanent(msg, ErrTypeVaultAuth)
+	}
+	return permanent(msg, ErrTypeVaultRejected)
 }

@@ -29,17 +29,28 @@ const (
 )
 
 // Token is a downscoped, file-restricted Box token as it travels between
-// activities. AccessToken is the secret: it only ever exists inside
-// (encrypted) activity payloads and is never logged or queried; ID, a
-// fingerprint of the value, is what the workflow shows.
+// activities through workflow history. Its value is sealed
+// (internal/tokenseal) with a key only the workers hold, so whoever may
+// decode history — the Temporal UI and CLI through the codec server, an
+// exported history — sees the sealed form and ID, a fingerprint of the
+// value, and nothing they could use; any worker opens it, so a token issued
+// by one worker is used and revoked by another.
 type Token struct {
-	ID          string        `json:"id"`
-	Purpose     TokenPurpose  `json:"purpose"`
-	FileID      string        `json:"file_id"`
-	Scopes      []string      `json:"scopes"`
-	ExpiresAt   time.Time     `json:"expires_at"`
-	AccessToken secret.String `json:"access_token"`
+	ID        string       `json:"id"`
+	Purpose   TokenPurpose `json:"purpose"`
+	FileID    string       `json:"file_id"`
+	Scopes    []string     `json:"scopes"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	// Sealed is the value, sealed for this file and purpose.
+	Sealed string `json:"sealed,omitempty"`
+	// LegacyAccessToken is the value in clear, as runs recorded before
+	// tokens were sealed carry it: it is read, so that those runs finish
+	// and revoke their tokens, and never written.
+	LegacyAccessToken secret.String `json:"access_token,omitempty"`
 }
+
+// sealLabel binds a sealed value to its file and purpose.
+func (t Token) sealLabel() string { return "box-token/" + t.FileID + "/" + string(t.Purpose) }
 
 // IssueTokenInput asks for a token restricted to one file.
 type IssueTokenInput struct {

@@ -25,6 +25,7 @@ import (
 	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/provider"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -83,7 +84,7 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(h.box, provs, tok, activities.Options{
+	acts, err := activities.New(h.box, provs, tok, tokensealtest.New(t), activities.Options{
 		CallbackBaseURL: cfg.callbackBase, Now: env.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -3,6 +3,7 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +39,8 @@ import (
 	"filesight/internal/signature"
 	"filesight/internal/starter"
 	"filesight/internal/testenv"
+	"filesight/internal/tokenseal"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -126,7 +130,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim, s.flaky}, tok, activities.Options{CallbackBaseURL: cb.URL, Logger: log})
+	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim, s.flaky}, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: cb.URL, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +277,55 @@ func (s *stack) record(ctx context.Context, id, name string) *historypb.History 
 		s.t.Fatalf("the fresh history does not replay: %v", err)
 	}
 	s.t.Logf("%s: %d history events (%s)", name, len(h.Events), path)
+	s.assertNoTokenReadable(ctx, id, h)
 	return h
+}
+
+// sealedValue matches a sealed token in decoded JSON.
+var sealedValue = regexp.MustCompile(`"sealed":"(` + regexp.QuoteMeta(tokenseal.Prefix) + `[^"]+)"`)
+
+// assertNoTokenReadable decodes every payload of the history h of
+// workflow id with the codec keys alone — what the Temporal UI, the CLI
+// and the codec server can do — and looks for every token localbox ever
+// issued (by the SHA-256 prefixes its admin API lists). The run's tokens
+// must be there, sealed.
+func (s *stack) assertNoTokenReadable(ctx context.Context, id string, h *historypb.History) {
+	s.t.Helper()
+	payloads, err := tokensealtest.HistoryPayloads(ctx, h)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, c := range codec.Codecs(testKeyring(s.t), codec.Options{Compress: true, Plain: codec.ReturnPlain}) {
+		if payloads, err = c.Decode(payloads); err != nil {
+			s.t.Fatalf("decoding the history with the codec keys: %v", err)
+		}
+	}
+	var decoded bytes.Buffer
+	for _, p := range payloads {
+		decoded.Write(p.GetData())
+		decoded.WriteByte('\n')
+	}
+	hashes := localboxtest.IssuedTokenHashes(s.t, s.lb.URL, s.lb.AdminKey)
+	if found := tokensealtest.FindTokens(decoded.Bytes(), hashes); len(found) > 0 {
+		s.t.Fatalf("%d token(s) issued by localbox are readable in the decoded history (SHA-256 prefixes %v)", len(found), found)
+	}
+	sealed := map[string]bool{}
+	for _, m := range sealedValue.FindAllSubmatch(decoded.Bytes(), -1) {
+		sealed[string(m[1])] = true
+	}
+	// The workflow ID is file-{fileID}-v{versionID}.
+	fileID, _, _ := strings.Cut(strings.TrimPrefix(id, "file-"), "-v")
+	issued := 0
+	for _, tk := range s.tokens(ctx, "all") {
+		if tk.ResourceID == fileID {
+			issued++
+		}
+	}
+	if issued == 0 || len(sealed) < issued {
+		s.t.Fatalf("file %s: %d token(s) issued, %d sealed value(s) in the decoded history", fileID, issued, len(sealed))
+	}
+	s.t.Logf("%d payloads decoded with the codec keys alone: %d sealed token values, none of the %d tokens localbox issued readable",
+		len(payloads), len(sealed), len(hashes))
 }
 
 func findCard(t *testing.T, cards []box.Card, kind string) box.Card {

@@ -63,6 +63,7 @@ type Provider struct {
 	jobs    []*Job
 	calls   []Call
 	submits int
+	deleted map[provider.JobRef]bool // results deleted (ResultDeleter)
 }
 
 // NewProvider returns a fake provider named name following plan.
@@ -218,6 +219,9 @@ func (p *Provider) Result(ctx context.Context, ref provider.JobRef) (*provider.R
 	if j == nil || p.status(j).State != provider.StateSucceeded {
 		return nil, &provider.Error{Op: "result", StatusCode: 409, Code: "not_succeeded", Message: "job has no result"}
 	}
+	if p.deleted[ref] {
+		return nil, &provider.Error{Op: "result", StatusCode: 410, Code: "result_deleted", Message: "the result was deleted"}
+	}
 	plan := p.planOf(j)
 	if plan.Result == nil {
 		return &provider.Result{}, nil
@@ -241,6 +245,37 @@ func (p *Provider) Cancel(ctx context.Context, ref provider.JobRef) error {
 		j.Canceled, j.CanceledAt = true, p.clock()
 	}
 	return nil
+}
+
+// ResultDeleter is a fake provider that also implements
+// provider.ResultDeleter, as mlengine does: after DeleteResult the job's
+// Result answers 410 result_deleted. (A plain Provider keeps its results,
+// as a provider without such an API does.)
+type ResultDeleter struct{ *Provider }
+
+var _ provider.ResultDeleter = ResultDeleter{}
+
+// DeleteResult deletes a finished job's result: an unknown job is a 404, a
+// running one a retryable 409; deleting again is fine.
+func (d ResultDeleter) DeleteResult(ctx context.Context, ref provider.JobRef) error {
+	p := d.Provider
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j := p.find(ref)
+	var err error
+	switch {
+	case j == nil:
+		err = &provider.Error{Op: "delete result", StatusCode: 404, Code: "not_found", Message: "no such job"}
+	case !p.status(j).State.Terminal():
+		err = &provider.Error{Op: "delete result", StatusCode: 409, Code: "not_finished", Message: "job is running", Retryable: true}
+	default:
+		if p.deleted == nil {
+			p.deleted = map[provider.JobRef]bool{}
+		}
+		p.deleted[ref] = true
+	}
+	p.record("DeleteResult", err)
+	return err
 }
 
 // TalkResult is a small but complete result of a talk-like video.

@@ -27,6 +27,7 @@ func viaHTTP(ctx context.Context, input, work string, concurrency int, logger *s
 	srv, err := mlengine.New(ctx, mlengine.Config{
 		Addr: "127.0.0.1:0", DataDir: filepath.Join(work, "mlengine"),
 		APIKey: secret.String(apiKey), CallbackKey: secret.String(cbKey), Concurrency: concurrency,
+		AllowedHosts: []string{"127.0.0.1"}, // the media server below
 	}, logger)
 	if err != nil {
 		return nil, nil, err

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"filesight/internal/config"
 	"filesight/internal/secret"
@@ -1017,5 +1018,50 @@ func TestEnvConfig(t *testing.T) {
 	}
 	if hc.CheckRedirect != nil || c.hc == hc || c.hc.Timeout != time.Minute || c.hc.CheckRedirect == nil {
 		t.Fatal("HTTP client handling")
+	}
+}
+
+// TestErrorRedactedBeforeTruncation: Box's message is redacted, then cut
+// to 500 bytes. A token that straddles the cut used to lose its end to the
+// truncation, no longer match, and leave its first bytes in the message.
+func TestErrorRedactedBeforeTruncation(t *testing.T) {
+	const tok = "straddling-token-0123456789abcdefghijklmnop"
+	for _, pad := range []int{480, 490, 499, 500, 470} {
+		msg := strings.Repeat("é", pad/2) + strings.Repeat("x", pad%2) + tok + " and more"
+		resp := &http.Response{StatusCode: 403, Header: http.Header{}}
+		body, _ := json.Marshal(map[string]any{"type": "error", "status": 403, "code": "insufficient_scope", "message": msg, "request_id": tok})
+		e := responseError("GET /2.0/files/{id}", resp, body, tok)
+		for i := 6; i <= len(tok); i++ {
+			if strings.Contains(e.Error(), tok[:i]) {
+				t.Fatalf("pad %d: %d bytes of the token left in %q", pad, i, e.Error())
+			}
+		}
+		if len(e.Message) > 500+len("…") || !utf8.ValidString(e.Message) {
+			t.Fatalf("pad %d: message of %d bytes, valid UTF-8 %v", pad, len(e.Message), utf8.ValidString(e.Message))
+		}
+	}
+}
+
+// TestOversizedAnswerRefused: a JSON answer larger than the client reads
+// is a non-retryable invalid_response, not a truncated (and so retried)
+// network read.
+func TestOversizedAnswerRefused(t *testing.T) {
+	f := newFakeBox(t)
+	f.mux.HandleFunc("GET /2.0/files/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"type":"file","id":"1","name":"`)
+		chunk := strings.Repeat("n", 1<<20)
+		for range maxJSONBody>>20 + 1 {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `"}`)
+	})
+	c := f.client(t, nil)
+	_, err := c.GetFile(ctxT(t), "", "1")
+	e, ok := AsError(err)
+	if !ok || e.Code != "invalid_response" || e.Retryable() || !strings.Contains(e.Message, "larger than") {
+		t.Fatalf("oversized answer: %v", err)
 	}
 }

@@ -161,9 +161,8 @@ func responseError(op string, resp *http.Response, body []byte, secrets ...strin
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
-	if len(e.Message) > 500 {
-		e.Message = e.Message[:500] + "…"
-	}
+	// Redact first, then truncate: a secret cut by the truncation would
+	// no longer match, and its beginning would stay in the message.
 	for _, s := range secrets {
 		if s != "" {
 			e.Message = strings.ReplaceAll(e.Message, s, "[REDACTED]")
@@ -171,9 +170,18 @@ func responseError(op string, resp *http.Response, body []byte, secrets ...strin
 			e.RequestID = strings.ReplaceAll(e.RequestID, s, "[REDACTED]")
 		}
 	}
+	e.Message = truncateTo(e.Message, maxErrorMessage)
+	e.Code = truncateTo(e.Code, maxErrorField)
+	e.RequestID = truncateTo(e.RequestID, maxErrorField)
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return e
 }
+
+// Lengths an error keeps of what Box says.
+const (
+	maxErrorMessage = 500
+	maxErrorField   = 100
+)
 
 func defaultCode(status int) string {
 	switch status {

@@ -96,10 +96,12 @@ type Command struct {
 	Name string
 	Path string
 	Args []string
-	// Env, when not nil, is the whole environment of the process; nil means
-	// the supervisor's own (which carries the cluster's variables).
+	// Env, when not nil, is the whole environment of the process.
 	Env []string
-	Dir string
+	// Vars, when Env is nil, names the supervisor's variables the process
+	// needs (besides the search path, home and locale); it gets no other.
+	Vars []string
+	Dir  string
 	// Credential runs the process as another user (PostgreSQL under root).
 	Credential *syscall.Credential
 	// StopSignal asks the process to stop (zero: SIGTERM).

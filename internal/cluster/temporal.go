@@ -97,6 +97,8 @@ func (c *Cluster) Service(s Service) Command {
 		// and TLS instead (docs/operations.md).
 		Args: []string{"--root", c.temporalDir(), "--config", "config", "--env", string(s), "--allow-no-auth", "start", "--service", string(s)},
 		Dir:  c.temporalDir(),
+		// The configuration templates read the database password.
+		Vars: []string{"CLUSTER_POSTGRES_PASSWORD"},
 	}
 	if name, ok := healthService[s]; ok {
 		cmd.Ready = probe.GRPCHealth(c.cfg.Ports.GRPC(s), name)
@@ -111,10 +113,13 @@ func (c *Cluster) Service(s Service) Command {
 // UI is the command of the Temporal UI server.
 func (c *Cluster) UI() Command {
 	return Command{
-		Name:  "temporal-ui",
-		Path:  c.paths.ui,
-		Args:  []string{"--root", c.uiDir(), "--config", "config", "--env", "cluster", "start"},
-		Dir:   c.uiDir(),
+		Name: "temporal-ui",
+		Path: c.paths.ui,
+		Args: []string{"--root", c.uiDir(), "--config", "config", "--env", "cluster", "start"},
+		Dir:  c.uiDir(),
+		// The configuration template reads the codec endpoint, which
+		// carries the codec token (never on the command line).
+		Vars:  []string{"TEMPORAL_CODEC_ENDPOINT"},
 		Ready: probe.HTTP(c.UIURL() + "/"),
 	}
 }

@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,10 +106,16 @@ func TestTamperAndRelabelDetected(t *testing.T) {
 			t.Errorf("%s: want an error naming the key ID, got %v", name, err)
 		}
 	}
+	// Unencrypted payloads pass through only when plain payloads are
+	// accepted (migrating old histories); by default they are refused.
 	plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`1`)}
-	out, err := c.Decode([]*commonpb.Payload{plain})
+	accepting := codec.Codecs(codectest.NewKeyring(t, k1, k2), codec.Options{Plain: codec.AcceptPlain})[0]
+	out, err := accepting.Decode([]*commonpb.Payload{plain})
 	if err != nil || out[0] != plain {
 		t.Fatal("unencrypted payloads must pass through")
+	}
+	if _, err := c.Decode([]*commonpb.Payload{plain}); !errors.Is(err, codec.ErrPlainPayload) {
+		t.Fatalf("the default codec decoded a plain payload: %v", err)
 	}
 }
 

@@ -137,9 +137,9 @@ func (s *Stack) startCluster() error {
 }
 
 // clusterSpec turns a cluster command into a procSpec; a command without
-// its own environment gets the stack's.
+// an environment of its own gets the variables it names (Command.Vars).
 func (s *Stack) clusterSpec(c cluster.Command, color int) procSpec {
-	sp := s.spec(c.Name, color, c.Path, c.Args)
+	sp := s.spec(c.Name, color, c.Path, c.Args, vars{Names: c.Vars})
 	if c.Env != nil {
 		sp.env = c.Env
 	}

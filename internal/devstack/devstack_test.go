@@ -17,6 +17,7 @@ import (
 
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/localbox"
 	"filesight/internal/vault/vaultserver"
 )
 
@@ -78,6 +79,16 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 	vs.Close()
 	if get(env, "VAULT_TOKENIZE_CREDENTIALS") != "worker:"+get(env, "FILESIGHT_VAULT_CREDENTIAL") || get(env, "FILESIGHT_VAULT_URL") != "http://127.0.0.1:8720" {
 		t.Errorf("the worker's view of the vault: %s", get(env, "FILESIGHT_VAULT_URL"))
+	}
+
+	// localbox accepts its configuration, console included: a password of
+	// at least 32 bytes, and the Temporal UI the console links to.
+	var lcfg localbox.Config
+	if err := config.LoadFrom(context.Background(), &lcfg, env); err != nil {
+		t.Fatalf("localbox config from dev.env: %v", err)
+	}
+	if len(lcfg.Console.Password.Reveal()) < 32 || lcfg.Console.TemporalUIURL != "http://127.0.0.1:8233" || lcfg.Console.TemporalNamespace != "default" {
+		t.Errorf("the console's settings: password of %d bytes, %q, %q", len(lcfg.Console.Password.Reveal()), lcfg.Console.TemporalUIURL, lcfg.Console.TemporalNamespace)
 	}
 
 	// A second run keeps secrets and edited base values, recomputes derived ones.
@@ -274,6 +285,15 @@ func TestUIWorkflowURL(t *testing.T) {
 	got := UIWorkflowURL("http://127.0.0.1:8233/", "default", "file-1-v2", "abc")
 	if got != "http://127.0.0.1:8233/namespaces/default/workflows/file-1-v2/abc/history" {
 		t.Fatal(got)
+	}
+}
+
+func TestConsoleURL(t *testing.T) {
+	if got := ConsoleURL("http://127.0.0.1:8700/", ""); got != "http://127.0.0.1:8700/app/" {
+		t.Error(got)
+	}
+	if got := ConsoleURL("http://127.0.0.1:8700", "220000000001"); got != "http://127.0.0.1:8700/app/file/220000000001" {
+		t.Error(got)
 	}
 }
 

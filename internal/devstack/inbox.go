@@ -206,6 +206,16 @@ func (s *Stack) processSample(ctx context.Context) error {
 	return nil
 }
 
+// ConsoleURL is localbox's web console, or a file's page there when fileID
+// is set.
+func ConsoleURL(localboxURL, fileID string) string {
+	u := strings.TrimRight(localboxURL, "/") + "/app/"
+	if fileID != "" {
+		u += "file/" + url.PathEscape(fileID)
+	}
+	return u
+}
+
 // UIWorkflowURL is the Temporal UI page of a workflow run.
 func UIWorkflowURL(uiBase, namespace, workflowID, runID string) string {
 	u := strings.TrimRight(uiBase, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
@@ -252,6 +262,9 @@ func FollowWorkflow(ctx context.Context, tc client.Client, bc *box.Client, env *
 		}
 	}
 	printf("workflow %s started: %s", id, UIWorkflowURL(ui, ns, id, runID))
+	if lb, _ := env.Get("LOCALBOX_PUBLIC_URL"); lb != "" {
+		printf("file %s in the console: %s", f.ID, ConsoleURL(lb, f.ID))
+	}
 
 	run := tc.GetWorkflow(ctx, id, runID)
 	resc := make(chan error, 1)

@@ -113,12 +113,19 @@ var specs = []varSpec{
 	{"LOCALBOX_ADMIN_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_PRIMARY_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_SECONDARY_KEY", kindSecret, randomToken(32)},
+	// localbox's web console (/app/): its password, and where it links
+	// each file's workflow.
+	{"LOCALBOX_CONSOLE_PASSWORD", kindSecret, randomToken(32)},
+	{"LOCALBOX_CONSOLE_TEMPORAL_UI_URL", kindDerived, same("TEMPORAL_UI_URL")},
+	{"LOCALBOX_CONSOLE_TEMPORAL_NAMESPACE", kindDerived, same("TEMPORAL_NAMESPACE")},
 	// mlengine, the local ML job service.
 	{"MLENGINE_ADDR", kindBase, lit("127.0.0.1:8710")},
 	{"MLENGINE_URL", kindDerived, httpURL("MLENGINE_ADDR", "")},
 	{"MLENGINE_DATA_DIR", kindDerived, under("mlengine")},
 	{"MLENGINE_API_KEY", kindSecret, randomToken(32)},
 	{"MLENGINE_CALLBACK_KEY", kindSecret, randomToken(32)},
+	// localbox (media) and the starter (callbacks) listen on loopback.
+	{"MLENGINE_ALLOWED_HOSTS", kindBase, lit("127.0.0.1")},
 	// vault, the tokenisation service: the worker tokenizes, the dev
 	// auditor credential detokenizes (docs/vault.md).
 	{"VAULT_ADDR", kindBase, lit("127.0.0.1:8720")},
@@ -152,7 +159,11 @@ var specs = []varSpec{
 	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
 	// Worker.
 	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
-	{"FILESIGHT_VAULT_KEY", kindSecret, randomToken(32)},
+	// The workers' token sealing key (internal/tokenseal): never a codec key.
+	{"FILESIGHT_TOKEN_SEAL_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("seal-1")
+		return s.Reveal(), err
+	}},
 	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
@@ -215,7 +226,9 @@ func clusterPorts(get func(string) string) (cluster.Ports, error) {
 }
 
 // retired variables were written by earlier versions and are removed.
-var retired = []string{"TEMPORAL_CODEC_AUTH"}
+// FILESIGHT_VAULT_KEY keyed the worker's local one-way tokenizer before the
+// worker used the vault service (FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL).
+var retired = []string{"TEMPORAL_CODEC_AUTH", "FILESIGHT_VAULT_KEY"}
 
 // Resolve fills env with every variable of the mode's stack: keeps
 // existing base values and secrets, generates missing secrets, recomputes

@@ -436,16 +436,10 @@ func (s *Stack) findBinaries() error {
 	return nil
 }
 
-// childEnv is the process environment with dev.env on top (later entries
-// win in exec.Cmd.Env).
-func (s *Stack) childEnv(extra ...string) []string {
-	return slices.Concat(os.Environ(), s.env.Environ(), extra)
-}
-
-// spec is a procSpec for a program of the stack: the environment with
-// dev.env and extra on top, the data directory as working directory.
-func (s *Stack) spec(name string, color int, path string, args []string, extra ...string) procSpec {
-	return procSpec{name: name, color: color, path: path, args: args, env: s.childEnv(extra...), dir: s.dataDir}
+// spec is a procSpec for a program of the stack that reads the variables
+// v (childEnv), with extra on top, the data directory as working directory.
+func (s *Stack) spec(name string, color int, path string, args []string, v vars, extra ...string) procSpec {
+	return procSpec{name: name, color: color, path: path, args: args, env: s.childEnv(v, extra...), dir: s.dataDir}
 }
 
 // run starts a process and waits until it is ready.
@@ -516,11 +510,18 @@ func (s *Stack) watch(p *Proc) {
 // startDevServer starts the Temporal dev server with UI, persistent SQLite,
 // search attributes and the codec endpoint. The UI of a dev server cannot
 // send a bearer header, so the token travels as the endpoint's first path
-// segment (see internal/codec); the endpoint URL is therefore a credential.
+// segment (see internal/codec); the endpoint URL is therefore a credential,
+// and reaches the server through its environment settings file rather
+// than its command line (cliEnvFile). The server gets no variable of
+// dev.env.
 func (s *Stack) startDevServer() error {
 	thost, tport, _ := net.SplitHostPort(s.get("TEMPORAL_ADDRESS"))
 	uhost, uport, _ := net.SplitHostPort(s.uiHostPort())
-	args := []string{"server", "start-dev",
+	envFile, err := s.cliEnvFile(map[string]string{"ui-codec-endpoint": s.get("TEMPORAL_CODEC_ENDPOINT")})
+	if err != nil {
+		return err
+	}
+	args := []string{"--env-file", envFile, "server", "start-dev",
 		"--ip", thost, "--port", tport, "--ui-ip", uhost, "--ui-port", uport,
 		"--db-filename", filepath.Join(s.dataDir, "temporal.db"),
 		// SQLite's rollback journal with a full sync on every commit makes
@@ -531,14 +532,13 @@ func (s *Stack) startDevServer() error {
 		// last transactions on a power cut, which a dev stack can afford.
 		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--namespace", s.get("TEMPORAL_NAMESPACE"),
-		"--ui-codec-endpoint", s.get("TEMPORAL_CODEC_ENDPOINT"),
 		"--log-level", "error",
 	}
 	for _, sa := range searchAttributes {
 		args = append(args, "--search-attribute", sa+"=Keyword")
 	}
 	s.out.Printf("starting Temporal dev server on %s (UI %s)", s.get("TEMPORAL_ADDRESS"), s.get("TEMPORAL_UI_URL"))
-	tp, err := s.run(s.spec("temporal", 0, filepath.Join(s.opts.BinDir, "temporal"), args))
+	tp, err := s.run(s.spec("temporal", 0, filepath.Join(s.opts.BinDir, "temporal"), args, programVars()["temporal"]))
 	if err != nil {
 		return err
 	}
@@ -584,7 +584,7 @@ func (s *Stack) startPrograms() error {
 			args = []string{"serve"}
 		}
 		s.out.Printf("starting %s", name)
-		sp := s.spec(name, i+1, path, args)
+		sp := s.spec(name, i+1, path, args, programVars()[name])
 		sp.ready = health[name]
 		if _, err := s.run(sp); err != nil {
 			return err
@@ -604,7 +604,7 @@ func (s *Stack) startWorkers(path string, color int) error {
 			name, extra = fmt.Sprintf("worker-%d", i), []string{"WORKER_METRICS_ADDR=" + p.WorkerMetrics(i)}
 		}
 		s.out.Printf("starting %s", name)
-		sp := s.spec(name, color+i-1, path, nil, extra...)
+		sp := s.spec(name, color+i-1, path, nil, programVars()["worker"], extra...)
 		sp.readyTimeout = 90 * time.Second
 		sp.ready = func(ctx context.Context) error { return s.workerPolling(ctx, s.proc(name)) }
 		if _, err := s.run(sp); err != nil {
@@ -628,7 +628,7 @@ func temporalClient(ctx context.Context, env *EnvFile, log *slog.Logger) (client
 	if err != nil {
 		return nil, err
 	}
-	opts, err := tcfg.ClientOptions(log, codec.NewDataConverter(kr, codec.Options{Compress: ccfg.Compress}))
+	opts, err := tcfg.ClientOptions(log, codec.NewDataConverter(kr, ccfg.Options()))
 	if err != nil {
 		return nil, err
 	}
@@ -669,6 +669,7 @@ func (s *Stack) workerPolling(ctx context.Context, p *Proc) error {
 
 func (s *Stack) printAddresses() {
 	s.out.Printf("Temporal UI      %s", s.get("TEMPORAL_UI_URL"))
+	s.out.Printf("console          %s (localbox's web console; log in with LOCALBOX_CONSOLE_PASSWORD from dev.env)", ConsoleURL(s.get("LOCALBOX_PUBLIC_URL"), ""))
 	s.out.Printf("Temporal gRPC    %s (namespace %s)", s.get("TEMPORAL_ADDRESS"), s.get("TEMPORAL_NAMESPACE"))
 	if s.cluster != nil {
 		s.printCluster()

@@ -155,5 +155,9 @@ func FuzzApplyPatch(f *testing.F) {
 		if _, err := self.Apply(got); err != nil {
 			t.Fatalf("the result does not test equal to itself: %v", err)
 		}
+		// The size the applier tracks is json.Marshal's, after every operation.
+		if _, err := applyTracked(t, doc, ops, Limits{}); err != nil {
+			t.Fatalf("applied once, refused when tracked: %v", err)
+		}
 	})
 }

@@ -59,6 +59,32 @@ func TestAdminTokensNeverShowTokens(t *testing.T) {
 	if ts.LiveTokens(t) != 2 {
 		t.Fatal("want 2 live tokens")
 	}
+
+	// kind=all adds the app's own tokens: every token issued, for leak
+	// checks that look for any of them by hash.
+	getJSON(t, ts.URL+"/_localbox/tokens?kind=parents", ts.AdminKey.Reveal()).wantError(t, http.StatusBadRequest, "bad_request")
+	r = getJSON(t, ts.URL+"/_localbox/tokens?state=all&kind=all", ts.AdminKey.Reveal()).wantStatus(t, http.StatusOK)
+	var every struct {
+		Entries []localbox.AdminToken `json:"entries"`
+	}
+	if err := jsonUnmarshal(r.Body, &every); err != nil {
+		t.Fatal(err)
+	}
+	prefixes := map[string]string{}
+	for _, tk := range every.Entries {
+		prefixes[tk.SHA256Prefix] = tk.ParentSHA256Prefix
+	}
+	for name, tok := range map[string]string{"parent": parent, "read": read, "write": write} {
+		if _, ok := prefixes[localbox.HashToken(tok)[:localbox.TokenHashPrefix]]; !ok {
+			t.Errorf("kind=all does not list the %s token", name)
+		}
+	}
+	if p, ok := prefixes[localbox.HashToken(parent)[:localbox.TokenHashPrefix]]; !ok || p != "" {
+		t.Errorf("the app token's entry has parent %q", p)
+	}
+	if bytes.Contains(r.Body, []byte(parent)) {
+		t.Fatal("the admin API shows a token")
+	}
 }
 
 func TestFaultInjection(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 func validEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		"LOCALBOX_ADDR": "127.0.0.1:0", "LOCALBOX_DATA_DIR": t.TempDir(),
-		"LOCALBOX_CLIENT_ID": "cid", "LOCALBOX_CLIENT_SECRET": "client-secret-value", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "webhook-key-value",
+		"LOCALBOX_CLIENT_ID": "cid", "LOCALBOX_CLIENT_SECRET": "client-secret-value-0123456789abcdef", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "webhook-key-value-0123456789abcdef01",
 	}
 }
 
@@ -30,7 +30,7 @@ func TestMainUsageAndConfigErrors(t *testing.T) {
 // no secret.
 func TestMainServesUntilCancelled(t *testing.T) {
 	out := programtest.ServeUntilCancelled(t, localbox.Main, validEnv(t), `"msg":"localbox listening"`)
-	if strings.Contains(out, "client-secret-value") || strings.Contains(out, "webhook-key-value") {
+	if strings.Contains(out, "client-secret-value-0123456789abcdef") || strings.Contains(out, "webhook-key-value-0123456789abcdef01") {
 		t.Errorf("the log shows a secret: %s", out)
 	}
 }

@@ -261,7 +261,11 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, fmt.Errorf("decoding stored metadata: %w", err)
 		}
-		res, err := patch.Apply(doc)
+		res, err := patch.ApplyWithin(doc, jsonpatch.Limits{MaxBytes: s.cfg.MaxJSONBytes})
+		if errors.Is(err, jsonpatch.ErrTooLarge) {
+			return nil, errf(http.StatusRequestEntityTooLarge, "request_entity_too_large",
+				"JSON Patch not applied (no change made): %v (LOCALBOX_MAX_JSON_BYTES)", err)
+		}
 		if err != nil {
 			return nil, badRequest("JSON Patch not applied (no change made): %v", err)
 		}
@@ -275,6 +279,10 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 		enc, err := json.Marshal(obj)
 		if err != nil {
 			return nil, fmt.Errorf("encoding metadata: %w", err)
+		}
+		if n := int64(len(enc)); n > s.cfg.MaxJSONBytes && n > int64(len(m.Doc)) {
+			return nil, errf(http.StatusRequestEntityTooLarge, "request_entity_too_large",
+				"JSON Patch not applied (no change made): the document would grow past %d bytes (LOCALBOX_MAX_JSON_BYTES)", s.cfg.MaxJSONBytes)
 		}
 		m.Doc, m.Version, m.ModifiedAt = string(enc), m.Version+1, millis(s.now())
 		if _, err := tx.ExecContext(r.Context(), `UPDATE metadata SET doc = ?, version = ?, modified_at = ? WHERE file_id = ? AND scope = ? AND template = ?`,

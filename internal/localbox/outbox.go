@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -201,9 +202,15 @@ func (o *outbox) deliver(ctx context.Context, it outboxItem) {
 	elapsed := s.now().Sub(start)
 	ok := derr == nil && status >= 200 && status < 300
 	errText := ""
+	var uerr *url.Error
 	switch {
+	case errors.As(derr, &uerr):
+		// Without the URL: a webhook address may carry credentials.
+		errText = uerr.Op + ": " + uerr.Err.Error()
 	case derr != nil:
 		errText = derr.Error()
+	case status >= 300 && status < 400:
+		errText = fmt.Sprintf("receiver answered %d (a redirect: deliveries never follow redirects)", status)
 	case !ok:
 		errText = fmt.Sprintf("receiver answered %d", status)
 	}

@@ -18,7 +18,8 @@ import (
 // TestOfficialBoxSDK drives localbox with Box's official Node SDK
 // (box-node-sdk, pinned in sdkcheck/package-lock.json): CCG, folders,
 // uploads, versions, downloads, downscoping with scope and resource checks,
-// metadata (409, JSON Patch), skills cards, webhooks (deliveries validated
+// metadata (409, JSON Patch), skills cards, search (a word found in a
+// transcript card, with its time), webhooks (deliveries validated
 // by the SDK's WebhooksManager.validateMessage) and revocation. It needs
 // node and npm (npm ci installs the SDK into a temporary directory).
 func TestOfficialBoxSDK(t *testing.T) {

@@ -80,6 +80,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.store, err = openStore(ctx, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if err := ensureSearchIndex(ctx, s.store.w); err != nil {
+		return nil, err
+	}
 	if s.blobs, err = newBlobStore(cfg.DataDir); err != nil {
 		return nil, err
 	}

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +374,35 @@ func TestFileTargetWebhookFiresOnNewVersion(t *testing.T) {
 	}
 	if evs := events(t, ts, ""); len(evs) != 1 {
 		t.Fatalf("events = %+v, want only the new version's", evs)
+	}
+}
+
+// TestWebhookNeverFollowsRedirects: a webhook address that redirects gets
+// the signed delivery, but the outbox does not send it on to where the
+// redirect points; the attempt counts as failed (and says why), and the
+// event fails for good after the last one.
+func TestWebhookNeverFollowsRedirects(t *testing.T) {
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
+	elsewhere := newReceiver(t, nil)
+	var attempts atomic.Int32
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		http.Redirect(w, r, elsewhere.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	folder := ts.CreateFolder(t, "0", "in")
+	ts.CreateWebhook(t, folder, redirecting.URL)
+	ts.UploadFile(t, folder, "a", []byte("a"))
+	testutil.WaitFor(t, 5*time.Second, "the event to fail", func() bool { return len(events(t, ts, "failed")) == 1 })
+	if n := attempts.Load(); n != 3 {
+		t.Fatalf("%d attempts at the redirecting address, want 3", n)
+	}
+	if n := len(elsewhere.got()); n != 0 {
+		t.Fatalf("the redirect target received %d deliveries", n)
+	}
+	for _, d := range ts.Deliveries(t) {
+		if d.Delivered || d.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(d.Error, "never follow redirects") {
+			t.Fatalf("delivery = %+v", d)
+		}
 	}
 }

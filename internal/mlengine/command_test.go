@@ -22,7 +22,7 @@ func TestMainUsageAndConfigErrors(t *testing.T) {
 func TestMainServesUntilCancelled(t *testing.T) {
 	out := programtest.ServeUntilCancelled(t, mlengine.Main, map[string]string{
 		"MLENGINE_ADDR": "127.0.0.1:0", "MLENGINE_DATA_DIR": t.TempDir(),
-		"MLENGINE_API_KEY": "engine-key-value", "MLENGINE_CALLBACK_KEY": "callback-key-value",
+		"MLENGINE_API_KEY": "engine-key-value-0123456789abcdef01", "MLENGINE_CALLBACK_KEY": "callback-key-value-0123456789abcdef",
 	}, `"msg":"mlengine listening"`)
 	if strings.Contains(out, "engine-key-value") || strings.Contains(out, "callback-key-value") {
 		t.Errorf("the log shows a secret: %s", out)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
@@ -33,6 +34,7 @@ const (
 	CodeIdempotencyConflict = "idempotency_conflict"
 	CodeNotFinished         = "not_finished"
 	CodeNoResult            = "no_result"
+	CodeResultDeleted       = "result_deleted"
 	CodeQueueFull           = "queue_full"
 	CodeUnavailable         = "unavailable"
 )
@@ -54,6 +56,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
 	mux.Handle("DELETE /v1/jobs/{id}", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.result))
+	mux.Handle("DELETE /v1/jobs/{id}/result", s.auth(s.deleteResult))
 	mux.Handle("GET /v1/jobs/{id}/artifacts/{name}", s.auth(s.artifact))
 	mux.Handle("GET "+adminPrefix+"faults", s.adminOnly(s.getFaults))
 	mux.Handle("PUT "+adminPrefix+"faults", s.adminOnly(s.putFaults))
@@ -116,6 +119,16 @@ func validHTTPURL(field, raw string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("%s has no host", field)
+	}
+	return nil
+}
+
+// checkOutbound applies the outbound URL policy to what can be known of a
+// URL before it is fetched (an address in it, the listed hosts); the
+// addresses a name resolves to are checked when it is connected to.
+func (s *Server) checkOutbound(field, raw string) error {
+	if err := s.eng.policy.CheckURL(raw); err != nil {
+		return fmt.Errorf("%s: %v", field, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "))
 	}
 	return nil
 }
@@ -201,6 +214,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && req.CallbackURL != "" {
 		err = validHTTPURL("callback_url", req.CallbackURL)
+	}
+	if err == nil {
+		err = s.checkOutbound("media_url", req.MediaURL)
+	}
+	if err == nil && req.CallbackURL != "" {
+		err = s.checkOutbound("callback_url", req.CallbackURL)
 	}
 	if err == nil {
 		err = validateLabels(req.Labels)
@@ -305,6 +324,10 @@ func toAPIJob(j *job) mlengineapi.Job {
 	if out.Analyses == nil {
 		out.Analyses = map[string]provider.State{}
 	}
+	if !j.ResultDeletedAt.IsZero() {
+		t := j.ResultDeletedAt
+		out.ResultDeletedAt = &t
+	}
 	return out
 }
 
@@ -390,6 +413,10 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	}
 	switch j.Status {
 	case provider.StateSucceeded:
+		if !j.ResultDeletedAt.IsZero() {
+			writeResultDeleted(w, j)
+			return
+		}
 	case provider.StateQueued, provider.StateRunning:
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
 		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+"; the result exists once it has succeeded", true)
@@ -414,9 +441,40 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", st.ModTime(), f)
 }
 
+// writeResultDeleted answers a request for a result or artifact that was deleted.
+func writeResultDeleted(w http.ResponseWriter, j *job) {
+	writeError(w, http.StatusGone, CodeResultDeleted, "the result of job "+j.ID+" was deleted at "+
+		j.ResultDeletedAt.Format(time.RFC3339)+" (on request, or after MLENGINE_RESULT_RETENTION)", false)
+}
+
+// deleteResult deletes a finished job's result document and thumbnails
+// (DELETE /v1/jobs/{id}/result): 204, also when there is nothing (left) to
+// delete; 409 while the job runs (cancel it with DELETE /v1/jobs/{id}).
+func (s *Server) deleteResult(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := s.eng.deleteResult(r.Context(), id, "requested")
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, "no job with id "+strconv.Quote(id), false)
+	case errors.Is(err, errNotFinished):
+		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
+		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+
+			"; its result can be deleted once it has ended (DELETE /v1/jobs/{id} cancels it)", true)
+	case err != nil:
+		s.log.Error("deleting a result failed", "job_id", id, "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not delete the result", true)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
 func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobOr404(w, r)
 	if !ok {
+		return
+	}
+	if !j.ResultDeletedAt.IsZero() {
+		writeResultDeleted(w, j)
 		return
 	}
 	name := r.PathValue("name")

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"filesight/internal/egress"
 )
 
 // Server is a running job service: workers started, HTTP handler ready.
@@ -39,6 +41,7 @@ type options struct {
 	analyzer  Analyzer
 	configure []func(*Config)
 	logger    *slog.Logger
+	resolver  egress.Resolver
 }
 
 // WithAnalyzer replaces the real analyzers (internal/analyze), e.g. with a
@@ -52,6 +55,10 @@ func WithConfig(f func(*Config)) Option {
 
 // WithLogger sets the logger (mlenginetest.Start's default logs to t.Log).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithResolver replaces the DNS resolver of media and callback hosts (in
+// tests, to make a name resolve wherever the test needs).
+func WithResolver(r egress.Resolver) Option { return func(o *options) { o.resolver = r } }
 
 // New opens the job database in cfg.DataDir, recovers the jobs an earlier
 // run left unfinished, and starts the workers. ctx bounds this start-up only;
@@ -88,7 +95,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		return nil, fmt.Errorf("mlengine: %w", err)
 	}
 	log := logger.With("component", "mlengine")
-	eng := newEngine(cfg, log, st, o.analyzer)
+	policy, err := cfg.policy(o.resolver)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("mlengine: %w", err)
+	}
+	eng := newEngine(cfg, log, st, o.analyzer, policy)
 	if err := eng.start(ctx); err != nil {
 		eng.close()
 		st.close()

@@ -26,7 +26,9 @@ func HTTP(url string) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		// A health answer is a few bytes; reading a bounded part lets the
+		// connection be reused without trusting the peer to stop.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET %s: %s", url, resp.Status)

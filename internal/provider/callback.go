@@ -54,7 +54,7 @@ const (
 // MinCallbackKeyBytes is the shortest callback key accepted: the key is a
 // secret shared between the worker (which signs) and the starter (which
 // verifies), so the project's rule for shared secrets applies.
-const MinCallbackKeyBytes = 32
+const MinCallbackKeyBytes = secret.MinSharedBytes
 
 // CallbackSigner signs callback URLs for a provider whose callbacks carry
 // no signature of their own, and verifies them when they come back. The

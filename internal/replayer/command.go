@@ -126,7 +126,7 @@ func (c command) dataConverter(ctx context.Context) (converter.DataConverter, er
 	if err != nil {
 		return nil, err
 	}
-	return codec.NewDataConverter(kr, codec.Options{Compress: cc.Compress}), nil
+	return codec.NewDataConverter(kr, cc.Options()), nil
 }
 
 func (c command) export(ctx context.Context, args []string) error {

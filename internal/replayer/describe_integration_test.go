@@ -42,7 +42,7 @@ func TestDescribeDecodesAFailedRun(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	cfg := workertest.Config(tm, lb, keys, "http://127.0.0.1:1", "never-used-engine-key")
+	cfg := workertest.Config(tm, lb, keys, "http://127.0.0.1:1", "never-used-engine-key-0123456789abcdef")
 	cfg.LogLevel = "warn"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -76,6 +76,40 @@ func DefaultTalk() TalkSpec {
 	}
 }
 
+// Values in SensitiveTalk: published test numbers of card schemes (they
+// pass the Luhn check and belong to no one) and an address of a domain
+// reserved for examples.
+const (
+	// SensitiveShownCard is the Visa test number on the first slide.
+	SensitiveShownCard = "4111 1111 1111 1111"
+	// SensitiveShownEmail is the address on the second slide.
+	SensitiveShownEmail = "jane.doe@example.com"
+	// SensitiveSpokenCard is the Mastercard test number read aloud.
+	SensitiveSpokenCard = "5555 5555 5555 4444"
+)
+
+// SensitiveTalk is a 16 s talk that shows a card number and an e-mail
+// address on its slides and reads another card number aloud, digit by
+// digit: what the vault must keep off the cards. The spoken number was
+// chosen for pocketsphinx (en-us, flite's rms voice): read this way,
+// 5555 5555 5555 4444 came back digit for digit with 1, 2 and 4 analysis
+// processes (as did 4111… and 5105 1051 0510 5100), while 4012 8888 8888
+// 1881 lost its eights. It differs from the number on screen, so the two
+// are tokenized, and detokenized, separately.
+func SensitiveTalk() TalkSpec {
+	return TalkSpec{
+		Slides: []Slide{
+			{Text: "PAYMENT DETAILS\n" + SensitiveShownCard, Duration: 8},
+			{Text: "Contact\n" + SensitiveShownEmail, Duration: 8},
+		},
+		Script: "Please charge the card number five five five five, five five five five, five five five five, four four four four.\n\n" +
+			"Send the receipt by e-mail to our billing team, and thank you for your order.",
+		Width:  640,
+		Height: 360,
+		FPS:    10,
+	}
+}
+
 // Span is a time interval in seconds.
 type Span struct{ Start, End float64 }
 

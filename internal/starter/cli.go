@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"go.temporal.io/sdk/client"
@@ -18,7 +17,6 @@ import (
 	"filesight/internal/config"
 	"filesight/internal/program"
 	"filesight/internal/provider/mlengineapi"
-	"filesight/internal/signature"
 	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
@@ -93,10 +91,11 @@ func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
-	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, codec.Options{Compress: ccfg.Compress}))
+	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, ccfg.Options()))
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
+	opts = WithSignalRequestIDs(opts)
 	var c client.Client
 	if lazy {
 		c, err = client.NewLazyClient(opts)
@@ -126,10 +125,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 
 	callbacks := map[string]CallbackProvider{}
 	if !cfg.MLEngineCallbackKey.IsZero() || !cfg.MLEngineCallbackSecondaryKey.IsZero() {
-		v := signature.NewVerifier([]byte(cfg.MLEngineCallbackKey.Reveal()), []byte(cfg.MLEngineCallbackSecondaryKey.Reveal()))
-		callbacks[mlengineapi.DefaultName] = CallbackProvider{Verifier: VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengineapi.VerifyCallback(v, h, body)
-		})}
+		callbacks[mlengineapi.DefaultName] = MLEngineCallbacks(cfg.MLEngineCallbackKey, cfg.MLEngineCallbackSecondaryKey)
 	} else {
 		log.Warn("MLENGINE_CALLBACK_KEY is not set: mlengine callbacks are refused (the workflow still polls)")
 	}
@@ -161,16 +157,22 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 			apiLn.Close()
 			return fmt.Errorf("codec server (set STARTER_CODEC_ADDR=off to run it elsewhere): %w", err)
 		}
+		verifier, err := scfg.AccessTokenVerifier()
+		if err != nil {
+			apiLn.Close()
+			return err
+		}
 		codecLn, err := Listen("STARTER_CODEC_ADDR", cfg.CodecAddr)
 		if err != nil {
 			apiLn.Close()
 			return err
 		}
-		ch := codec.NewHTTPHandler(codec.Codecs(kr, codec.Options{Compress: ccfg.Compress}),
-			codec.HTTPOptions{Token: scfg.Token, AllowedOrigins: scfg.AllowedOrigins})
+		ch := codec.NewHTTPHandler(codec.Codecs(kr, ccfg.ServerOptions()), codec.HTTPOptions{
+			Token: scfg.Token, AccessTokens: verifier, AllowedOrigins: scfg.AllowedOrigins, Logger: log.With("component", "codec"),
+		})
 		ls = append(ls, Listener{Name: "codec", Listener: codecLn, Handler: ch})
 		log.Info("codec server enabled", "addr", codecLn.Addr().String(), "cors_origins", scfg.AllowedOrigins,
-			"active_key_id", kr.ActiveKeyID())
+			"active_key_id", kr.ActiveKeyID(), "shared_token", !scfg.Token.IsZero(), "oidc_issuer", scfg.OIDCIssuer, "oidc_audience", scfg.OIDCAudience)
 	}
 	return Serve(ctx, log, cfg.ShutdownTimeout, ls...)
 }

@@ -50,7 +50,7 @@ func TestServeWhileTemporalIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const codecToken = "codec-token-0123456789abcdef"
+	const codecToken = "codec-token-0123456789abcdef0123456789"
 	env := map[string]string{
 		"STARTER_ADDR":             addr,
 		"STARTER_CODEC_ADDR":       codecAddr,

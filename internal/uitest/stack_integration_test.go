@@ -25,6 +25,7 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/codec/codectest"
 	"filesight/internal/devstack"
+	"filesight/internal/localbox"
 	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider"
@@ -34,6 +35,7 @@ import (
 	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -56,6 +58,9 @@ type system struct {
 	// the token as its first path segment (a credential: never logged).
 	codecEndpoint string
 	inboxID       string
+	// consolePassword logs in to localbox's web console, which links each
+	// file to its workflow in this system's Temporal UI.
+	consolePassword secret.String
 }
 
 func randomToken(t *testing.T) string {
@@ -91,7 +96,12 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	s.tm = testenv.StartTemporal(t, testenv.WithUI(s.codecEndpoint))
 	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(s.tm.UIURL, "http://"))
 
-	s.lb = localboxtest.Start(t)
+	s.consolePassword = secret.String(randomToken(t))
+	s.lb = localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) {
+		c.Console.Password = s.consolePassword
+		c.Console.TemporalUIURL = s.tm.UIURL
+		c.Console.TemporalNamespace = s.tm.Namespace
+	}))
 	s.ml = mlenginetest.Start(t)
 
 	// The starter, configured through its environment like the program.
@@ -155,7 +165,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		t.Fatal(err)
 	}
 	ml := mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
-	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
+	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"filesight/internal/program"
 	"filesight/internal/secret"
 	"filesight/internal/temporalclient"
+	"filesight/internal/tokenseal"
+	"filesight/internal/vault/vaultclient"
 )
 
 // Config is the worker's environment (every variable also as NAME_FILE).
@@ -20,14 +22,19 @@ type Config struct {
 	Temporal temporalclient.Config
 	Codec    codec.Config
 	Box      box.EnvConfig
+	// TokenSeal seals token values in workflow history with keys only the
+	// workers hold (FILESIGHT_TOKEN_SEAL_KEYS).
+	TokenSeal tokenseal.Config
 
 	MLEngineURL    string        `env:"MLENGINE_URL, default=http://127.0.0.1:8710"`
 	MLEngineAPIKey secret.String `env:"MLENGINE_API_KEY, required"`
 	// CallbackBaseURL is the starter's address as the providers reach it;
 	// empty disables callbacks (polling alone then ends the waits).
 	CallbackBaseURL string `env:"FILESIGHT_CALLBACK_BASE_URL"`
-	// VaultKey keys the tokenisation of sensitive values found in ML output.
-	VaultKey secret.String `env:"FILESIGHT_VAULT_KEY, required"`
+	// Vault is the tokenisation service the card writer replaces sensitive
+	// values through (FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL): the
+	// credential is a tokenize credential, never a detokenize one.
+	Vault vaultclient.Config
 
 	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=127.0.0.1:9090"`
 	LogLevel    string `env:"LOG_LEVEL, default=info"`
@@ -41,6 +48,10 @@ type Config struct {
 	StopTimeout                time.Duration `env:"WORKER_STOP_TIMEOUT, default=30s"`
 }
 
+// MinVaultCredentialLen is the shortest vault credential the worker takes
+// (the vault refuses shorter ones, too).
+const MinVaultCredentialLen = 32
+
 // Validate checks what envconfig cannot; every message names its variable.
 func (c Config) Validate() error {
 	var errs []error
@@ -50,6 +61,13 @@ func (c Config) Validate() error {
 	if c.Codec.Keys.IsZero() {
 		errs = append(errs, errors.New("FILESIGHT_CODEC_KEYS is required"))
 	} else if _, err := c.Codec.Keyring(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TokenSeal.Keys.IsZero() {
+		errs = append(errs, errors.New("FILESIGHT_TOKEN_SEAL_KEYS is required"))
+	} else if _, err := c.TokenSeal.Sealer(); err != nil {
+		errs = append(errs, err)
+	} else if err := c.TokenSeal.CheckSeparate(c.Codec.Keys); err != nil {
 		errs = append(errs, err)
 	}
 	for _, v := range []struct{ name, value string }{
@@ -76,9 +94,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
 		}
 	}
-	if len(c.VaultKey.Reveal()) < 16 {
-		errs = append(errs, errors.New("FILESIGHT_VAULT_KEY must be at least 16 characters"))
+	if c.Vault.URL == "" {
+		errs = append(errs, errors.New("FILESIGHT_VAULT_URL is required (the vault service, e.g. http://127.0.0.1:8720)"))
+	} else if _, err := vaultclient.New(vaultclient.Config{URL: c.Vault.URL, Credential: "checked below"}); err != nil {
+		errs = append(errs, err)
 	}
+	if len(c.Vault.Credential.Reveal()) < MinVaultCredentialLen {
+		errs = append(errs, fmt.Errorf("FILESIGHT_VAULT_CREDENTIAL must be a tokenize credential's secret of at least %d bytes", MinVaultCredentialLen))
+	}
+	errs = append(errs, secret.CheckShared("MLENGINE_API_KEY", c.MLEngineAPIKey))
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}

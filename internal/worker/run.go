@@ -20,6 +20,7 @@ import (
 	"filesight/internal/provider"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/vault"
+	"filesight/internal/vault/vaultclient"
 	"filesight/workflows"
 )
 
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	if err != nil {
 		return err
 	}
-	dc := codec.NewDataConverter(kr, codec.Options{Compress: cfg.Codec.Compress})
+	dc := codec.NewDataConverter(kr, cfg.Codec.Options())
 
 	m := metrics.NewHandler()
 	copts, err := cfg.Temporal.ClientOptions(log, dc)
@@ -62,7 +63,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	}
 	defer c.Close()
 
-	acts, err := newActivities(cfg, log)
+	vc, err := vaultclient.New(cfg.Vault)
+	if err != nil {
+		return err
+	}
+	if err := checkVaultCredential(ctx, vc, log); err != nil {
+		return err
+	}
+	acts, err := newActivities(cfg, log, vc, c)
 	if err != nil {
 		return err
 	}
@@ -119,17 +127,43 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	return nil
 }
 
-func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error) {
+// newActivities builds the activities over Box, the providers and the
+// vault service; c records WriteCards' progress (activities.Options.Heartbeats).
+func newActivities(cfg Config, log *slog.Logger, vc *vaultclient.Client, c client.Client) (*activities.Activities, error) {
 	bc, err := box.NewClient(cfg.Box.Config(nil, log))
 	if err != nil {
 		return nil, fmt.Errorf("box client (BOX_*): %w", err)
 	}
 	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
-	tok, err := vault.New(cfg.VaultKey)
+	sealer, err := cfg.TokenSeal.Sealer()
 	if err != nil {
-		return nil, fmt.Errorf("FILESIGHT_VAULT_KEY: %w", err)
+		return nil, err
 	}
-	return activities.New(bc, []provider.Provider{ml}, tok, activities.Options{
-		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log,
+	log.Info("token values in history are sealed", "active_key_id", sealer.ActiveKeyID())
+	red := vault.NewRedactor(vc, vault.RedactorOptions{Logger: log})
+	return activities.New(bc, []provider.Provider{ml}, red, sealer, activities.Options{
+		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log, Heartbeats: c,
 	})
+}
+
+// checkVaultCredential makes sure, before the worker polls, that
+// FILESIGHT_VAULT_CREDENTIAL is what a worker must hold: a tokenize
+// credential, not an unknown one and not a detokenize credential (which
+// would let anyone who takes over a worker read the values back). A vault
+// that cannot be reached yet is only logged: the card writer retries.
+func checkVaultCredential(ctx context.Context, vc *vaultclient.Client, log *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := vc.CheckTokenize(cctx)
+	var ve *vaultclient.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ve) && ve.StatusCode == http.StatusForbidden:
+		return errors.New("FILESIGHT_VAULT_CREDENTIAL may not tokenize: it is a detokenize credential, which a worker must never hold; give the worker one of VAULT_TOKENIZE_CREDENTIALS")
+	case errors.As(err, &ve) && ve.StatusCode == http.StatusUnauthorized:
+		return errors.New("FILESIGHT_VAULT_CREDENTIAL is not known to the vault at FILESIGHT_VAULT_URL (VAULT_TOKENIZE_CREDENTIALS)")
+	}
+	log.Warn("the vault could not be asked whether the worker's credential may tokenize; starting anyway (writing cards waits for the vault)", "error", err)
+	return nil
 }

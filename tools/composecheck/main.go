@@ -47,7 +47,7 @@ func check(ctx context.Context, path string) error {
 		return fmt.Errorf("loading %s: %w", path, err)
 	}
 	var problems []string
-	want := []string{"postgresql", "temporal-schema", "temporal-setup", "temporal-ui", "worker", "starter", "mlengine", "localbox"}
+	want := []string{"postgresql", "temporal-schema", "temporal-setup", "temporal-ui", "worker", "starter", "mlengine", "vault", "localbox"}
 	for _, svc := range temporalServices {
 		want = append(want, "temporal-"+svc)
 	}
@@ -69,6 +69,12 @@ func check(ctx context.Context, path string) error {
 		return err
 	}
 	problems = append(problems, clusterProblems(project, pins)...)
+	problems = append(problems, vaultProblems(project)...)
+	built, err := dockerfilePrograms(filepath.Join(filepath.Dir(abs), "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	problems = append(problems, imageProblems(project, built)...)
 	for name, svc := range project.Services {
 		problems = append(problems, secretProblems(name, svc)...)
 	}
@@ -205,10 +211,133 @@ func secretProblems(name string, svc types.ServiceConfig) []string {
 			continue
 		}
 		upper := strings.ToUpper(k)
-		for _, marker := range []string{"SECRET", "API_KEY", "CODEC_KEYS", "AUTH_TOKEN", "WEBHOOK_PRIMARY", "WEBHOOK_SECONDARY", "CALLBACK_KEY", "ADMIN_KEY", "VAULT_KEY"} {
+		for _, marker := range []string{"SECRET", "API_KEY", "CODEC_KEYS", "SEAL_KEYS", "AUTH_TOKEN", "WEBHOOK_PRIMARY", "WEBHOOK_SECONDARY", "CALLBACK_KEY", "ADMIN_KEY",
+			"VAULT_KEY", "CREDENTIAL", "TOKEN_KEY", "ENCRYPTION_KEYS"} {
 			if strings.Contains(upper, marker) {
 				out = append(out, fmt.Sprintf("service %s: %s is a secret: give it as %s_FILE", name, k, k))
 			}
+		}
+	}
+	return out
+}
+
+// vaultOwn are the vault's own settings: its keys and the credential lists,
+// the detokenize one included. Only the vault may see them.
+var vaultOwn = []string{"VAULT_ENCRYPTION_KEYS", "VAULT_TOKEN_KEY", "VAULT_TOKENIZE_CREDENTIALS", "VAULT_DETOKENIZE_CREDENTIALS"}
+
+// vaultProblems checks the vault and what the workers hold of it: the vault
+// service with its keys and credential lists from files; the worker with the
+// vault's URL and its own tokenize credential from a file, and nothing of
+// the vault's own (no key, no credential list, none of their secret files);
+// no service mounting the vault's secrets besides the vault; and no
+// FILESIGHT_VAULT_KEY, the retired local tokenizer's key.
+func vaultProblems(project *types.Project) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	env := func(svc types.ServiceConfig, k string) string {
+		if v := svc.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	vaultSecrets := map[string]bool{} // secret names the vault reads its own settings from
+	if v, ok := project.Services["vault"]; ok {
+		for _, k := range vaultOwn {
+			path := env(v, k+"_FILE")
+			if path == "" {
+				add("service vault: %s_FILE is not set", k)
+				continue
+			}
+			name, mounted := secretAt(v, path)
+			if !mounted {
+				add("service vault: %s_FILE=%s is not one of its secrets", k, path)
+				continue
+			}
+			vaultSecrets[name] = true
+		}
+	}
+	for name, svc := range project.Services {
+		for k := range svc.Environment {
+			if strings.HasPrefix(k, "FILESIGHT_VAULT_KEY") {
+				add("service %s: %s is retired (the worker uses the vault service: FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL_FILE)", name, k)
+			}
+			if name != "vault" && slices.ContainsFunc(vaultOwn, func(own string) bool { return k == own || k == own+"_FILE" }) {
+				add("service %s: %s belongs to the vault alone", name, k)
+			}
+		}
+		if name == "vault" {
+			continue
+		}
+		for _, sec := range svc.Secrets {
+			if vaultSecrets[sec.Source] {
+				add("service %s: mounts the vault's secret %s", name, sec.Source)
+			}
+		}
+	}
+	if w, ok := project.Services["worker"]; ok {
+		if u := env(w, "FILESIGHT_VAULT_URL"); !strings.HasPrefix(u, "http://vault:") && !strings.HasPrefix(u, "https://vault:") {
+			add("service worker: FILESIGHT_VAULT_URL must be the vault service (http://vault:8720), not %q", u)
+		}
+		if path := env(w, "FILESIGHT_VAULT_CREDENTIAL_FILE"); path == "" {
+			add("service worker: FILESIGHT_VAULT_CREDENTIAL_FILE is not set (the worker's tokenize credential)")
+		} else if _, ok := secretAt(w, path); !ok {
+			add("service worker: FILESIGHT_VAULT_CREDENTIAL_FILE=%s is not one of its secrets", path)
+		}
+	}
+	return out
+}
+
+// secretAt names the secret svc mounts at path (/run/secrets/<target>).
+func secretAt(svc types.ServiceConfig, path string) (string, bool) {
+	for _, sec := range svc.Secrets {
+		target := sec.Target
+		if target == "" {
+			target = sec.Source
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = "/run/secrets/" + target
+		}
+		if target == path {
+			return sec.Source, true
+		}
+	}
+	return "", false
+}
+
+// dockerfilePrograms lists the programs the Dockerfile's go build builds
+// (./worker ./starter ... → worker, starter, ...).
+func dockerfilePrograms(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Dockerfile: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "go build") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "./") && !strings.Contains(f[2:], "/") && len(f) > 2 {
+				out = append(out, f[2:])
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s builds no program (no go build ./program line)", path)
+	}
+	return out, nil
+}
+
+// imageProblems checks that every service run from the project's image
+// (build: .) runs a program the Dockerfile builds.
+func imageProblems(project *types.Project, built []string) []string {
+	var out []string
+	for name, svc := range project.Services {
+		if svc.Build == nil || len(svc.Command) == 0 {
+			continue
+		}
+		if !slices.Contains(built, svc.Command[0]) {
+			out = append(out, fmt.Sprintf("service %s runs %q, which the Dockerfile does not build (it builds %s)", name, svc.Command[0], strings.Join(built, ", ")))
 		}
 	}
 	return out

@@ -340,7 +340,29 @@ func (ts *Server) ClearFaults(t testing.TB) {
 	ts.do(t, http.MethodDelete, ts.URL+"/_localbox/faults", ts.AdminKey.Reveal(), "", nil, http.StatusNoContent, nil)
 }
 
+// IssuedTokenHashes lists the SHA-256 prefixes (hex) of every token the
+// localbox at baseURL ever issued, the app's own and the downscoped ones,
+// live or not (GET /_localbox/tokens?state=all&kind=all): what a test
+// looks for when it checks that no token is readable somewhere.
+func IssuedTokenHashes(t testing.TB, baseURL string, adminKey secret.String) []string {
+	t.Helper()
+	var out struct {
+		Entries []localbox.AdminToken `json:"entries"`
+	}
+	request(t, http.MethodGet, strings.TrimRight(baseURL, "/")+"/_localbox/tokens?state=all&kind=all", adminKey.Reveal(), "", nil, http.StatusOK, &out)
+	hashes := make([]string, len(out.Entries))
+	for i, e := range out.Entries {
+		hashes[i] = e.SHA256Prefix
+	}
+	return hashes
+}
+
 func (ts *Server) do(t testing.TB, method, u, token, contentType string, body io.Reader, want int, out any) {
+	t.Helper()
+	request(t, method, u, token, contentType, body, want, out)
+}
+
+func request(t testing.TB, method, u, token, contentType string, body io.Reader, want int, out any) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {

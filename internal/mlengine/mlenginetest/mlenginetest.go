@@ -58,6 +58,8 @@ func Start(t testing.TB, opts ...mlengine.Option) *Server {
 		DataDir:     ts.DataDir,
 		APIKey:      secret.String(ts.APIKey),
 		CallbackKey: secret.String(ts.CallbackKey),
+		// Test servers (media, callback receivers) listen on 127.0.0.1.
+		AllowedHosts: []string{"127.0.0.1"},
 		// Quick retries so tests exercising them stay fast.
 		FetchBackoff:    50 * time.Millisecond,
 		MaxNotReadyWait: time.Second,

@@ -71,9 +71,8 @@ func (c Config) Validate() error {
 	if c.DedupeLookback < 0 || c.DedupeLookback > 200 {
 		errs = append(errs, errors.New("ASSEMBLYAI_DEDUPE_LOOKBACK must be between 0 and 200"))
 	}
-	if err := c.signer().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ASSEMBLYAI_CALLBACK_KEY: %w", err))
-	}
+	errs = append(errs, secret.CheckShared("ASSEMBLYAI_CALLBACK_KEY", c.CallbackKey),
+		secret.CheckShared("ASSEMBLYAI_CALLBACK_SECONDARY_KEY", c.CallbackSecondaryKey))
 	return errors.Join(errs...)
 }
 

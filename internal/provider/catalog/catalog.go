@@ -22,6 +22,7 @@ import (
 	"filesight/internal/provider/claimcheck"
 	"filesight/internal/provider/videoindexer"
 	"filesight/internal/provider/whisper"
+	"filesight/internal/tokenseal"
 )
 
 // DefaultProvider performs every analysis the selection does not give to
@@ -62,6 +63,9 @@ type Deps struct {
 	Temporal client.Client
 	// Codec encrypts whisper's results at rest: the worker's payload codec.
 	Codec converter.PayloadCodec
+	// Sealer seals the read token in whisper's job input (the workers'
+	// token sealing keys).
+	Sealer *tokenseal.Sealer
 	// HTTPClient, when set, replaces each adapter's default client.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -106,12 +110,15 @@ func Build(cfg Config, d Deps) (Set, error) {
 		if d.Codec == nil {
 			return Set{}, errors.New("whisper: a payload codec is required (results are encrypted at rest)")
 		}
+		if d.Sealer == nil {
+			return Set{}, errors.New("whisper: a token sealer is required (the read token travels sealed in the job's input)")
+		}
 		store, err := claimcheck.NewDir(cfg.Whisper.StoreDir, claimcheck.DirOptions{Codec: d.Codec, Retention: cfg.Whisper.Retention})
 		if err != nil {
 			return Set{}, fmt.Errorf("whisper (WHISPER_STORE_DIR): %w", err)
 		}
-		p := whisper.New(cfg.Whisper, d.Temporal, store)
-		jobs := whisper.NewJobs(cfg.Whisper, store, whisper.JobsOptions{HTTPClient: d.HTTPClient, Logger: d.Logger})
+		p := whisper.New(cfg.Whisper, d.Temporal, store, d.Sealer)
+		jobs := whisper.NewJobs(cfg.Whisper, store, d.Sealer, whisper.JobsOptions{HTTPClient: d.HTTPClient, Logger: d.Logger})
 		s.Providers, s.Policies[p.Name()] = append(s.Providers, p), p.Policy()
 		s.Queues = append(s.Queues, JobQueue{Provider: p.Name(), TaskQueue: p.TaskQueue(), Concurrency: cfg.Whisper.Concurrency, Register: jobs.Register})
 	}

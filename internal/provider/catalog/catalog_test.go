@@ -12,6 +12,7 @@ import (
 	"filesight/internal/config"
 	"filesight/internal/provider"
 	"filesight/internal/provider/catalog"
+	"filesight/internal/tokenseal/tokensealtest"
 )
 
 // mlengineStandIn performs every analysis, as the bundled mlengine does.
@@ -65,7 +66,11 @@ func TestEverythingConfigured(t *testing.T) {
 	if _, err := catalog.Build(c, catalog.Deps{Temporal: tc}); err == nil || !strings.Contains(err.Error(), "Temporal") {
 		t.Fatalf("whisper without a client: %v", err)
 	}
-	s, err := catalog.Build(c, catalog.Deps{Temporal: stubClient{}, Codec: converter.NewZlibCodec(converter.ZlibCodecOptions{})})
+	zlib := converter.NewZlibCodec(converter.ZlibCodecOptions{})
+	if _, err := catalog.Build(c, catalog.Deps{Temporal: stubClient{}, Codec: zlib}); err == nil || !strings.Contains(err.Error(), "sealer") {
+		t.Fatalf("whisper without a token sealer: %v", err)
+	}
+	s, err := catalog.Build(c, catalog.Deps{Temporal: stubClient{}, Codec: zlib, Sealer: tokensealtest.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,9 @@ const (
 	HeaderDeliveryID = "MLENGINE-DELIVERY-ID"
 	// HeaderTimestamp is the RFC 3339 time of this delivery attempt.
 	HeaderTimestamp = "MLENGINE-TIMESTAMP"
-	// HeaderSignature is signature.Sign(callbackKey, body, timestamp).
+	// HeaderSignature is signature.SignDelivery(callbackKey, body,
+	// timestamp, deliveryID): the delivery ID is signed, so a receiver
+	// that remembers IDs recognises a replayed callback.
 	HeaderSignature = "MLENGINE-SIGNATURE"
 )
 
@@ -66,6 +68,10 @@ type Job struct {
 	Submissions int       `json:"submissions"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// ResultDeletedAt is when a succeeded job's result document and
+	// thumbnails were deleted (DELETE /v1/jobs/{id}/result, or
+	// MLENGINE_RESULT_RETENTION after the job ended); absent while they exist.
+	ResultDeletedAt *time.Time `json:"result_deleted_at,omitempty"`
 }
 
 // JobList is the body of GET /v1/jobs: jobs in submission order, and the
@@ -109,8 +115,16 @@ type Callback struct {
 // missing, stale or unsigned delivery. Answer it with 401 and no detail.
 var ErrCallbackSignature = errors.New("mlengine callback signature invalid")
 
-// VerifyCallback checks a callback delivery's headers against its raw body.
-// Call it before decoding the body.
+// SignCallback sets the delivery headers of a callback attempt on h: its
+// delivery ID, its time and the signature of both with the body.
+func SignCallback(h http.Header, key, body []byte, timestamp, deliveryID string) {
+	h.Set(HeaderDeliveryID, deliveryID)
+	h.Set(HeaderTimestamp, timestamp)
+	h.Set(HeaderSignature, signature.SignDelivery(key, body, timestamp, deliveryID))
+}
+
+// VerifyCallback checks a callback delivery's headers (its delivery ID
+// included) against its raw body. Call it before decoding the body.
 func VerifyCallback(v *signature.Verifier, h http.Header, body []byte) error {
 	if v == nil {
 		return fmt.Errorf("%w: %w", ErrCallbackSignature, signature.ErrNoKey)
@@ -118,7 +132,7 @@ func VerifyCallback(v *signature.Verifier, h http.Header, body []byte) error {
 	// One signature is sent; offering it for both keys lets a receiver
 	// rotate the callback key (old key as secondary) without a gap.
 	sig := h.Get(HeaderSignature)
-	if err := v.Verify(body, h.Get(HeaderTimestamp), sig, sig); err != nil {
+	if err := v.VerifyDelivery(body, h.Get(HeaderTimestamp), h.Get(HeaderDeliveryID), sig, sig); err != nil {
 		return fmt.Errorf("%w: %w", ErrCallbackSignature, err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filesight/internal/boundedio"
 	"filesight/internal/provider"
 	"filesight/internal/secret"
 )
@@ -28,26 +29,53 @@ type Config struct {
 	HTTPClient *http.Client
 	// Name is the provider name used in JobRefs (default "mlengine").
 	Name string
+	// MaxResponseBytes bounds a JSON answer (default
+	// DefaultMaxResponseBytes); a larger one is an error.
+	MaxResponseBytes int64
+	// MaxArtifactBytes bounds an artifact read through Artifact (default
+	// DefaultMaxArtifactBytes).
+	MaxArtifactBytes int64
 }
+
+// Defaults of Config's limits.
+const (
+	// DefaultMaxResponseBytes is far above a result document (an hour of
+	// word-timed transcript is a few MB).
+	DefaultMaxResponseBytes = 32 << 20
+	// DefaultMaxArtifactBytes is far above a scene thumbnail.
+	DefaultMaxArtifactBytes = 16 << 20
+)
 
 // Client talks to an mlengine. It implements provider.Provider.
 type Client struct {
-	base string
-	key  secret.String
-	http *http.Client
-	name string
+	base        string
+	key         secret.String
+	http        *http.Client
+	name        string
+	maxResponse int64
+	maxArtifact int64
 }
 
-var _ provider.Provider = (*Client)(nil)
+var (
+	_ provider.Provider      = (*Client)(nil)
+	_ provider.ResultDeleter = (*Client)(nil)
+)
 
 // New returns a Client.
 func New(cfg Config) *Client {
-	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, http: cfg.HTTPClient, name: cfg.Name}
+	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, http: cfg.HTTPClient, name: cfg.Name,
+		maxResponse: cfg.MaxResponseBytes, maxArtifact: cfg.MaxArtifactBytes}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 60 * time.Second}
 	}
 	if c.name == "" {
 		c.name = DefaultName
+	}
+	if c.maxResponse <= 0 {
+		c.maxResponse = DefaultMaxResponseBytes
+	}
+	if c.maxArtifact <= 0 {
+		c.maxArtifact = DefaultMaxArtifactBytes
 	}
 	return c
 }
@@ -111,7 +139,10 @@ func (c *Client) errorFrom(op string, resp *http.Response) *provider.Error {
 	var eb ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
-		pe.Code, pe.Message, pe.Retryable = eb.Error.Code, eb.Error.Message, eb.Error.Retryable
+		// Redacted, then truncated: the service may quote what it was sent.
+		pe.Code = provider.Redact(eb.Error.Code, c.key)
+		pe.Message = provider.Redact(eb.Error.Message, c.key)
+		pe.Retryable = eb.Error.Retryable
 	} else {
 		pe.Message = http.StatusText(resp.StatusCode)
 	}
@@ -121,9 +152,18 @@ func (c *Client) errorFrom(op string, resp *http.Response) *provider.Error {
 	return pe
 }
 
-func decode(op string, resp *http.Response, v any) error {
+// decode reads a JSON answer of at most c.maxResponse bytes into v.
+func (c *Client) decode(op string, resp *http.Response, v any) error {
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponse+1))
+	if err != nil {
+		return &provider.Error{Op: op, StatusCode: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: err}
+	}
+	if int64(len(raw)) > c.maxResponse {
+		return &provider.Error{Op: op, StatusCode: resp.StatusCode, Code: "answer_too_large",
+			Message: fmt.Sprintf("mlengine answered more than %d bytes", c.maxResponse)}
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
 		return &provider.Error{Op: op, StatusCode: resp.StatusCode, Retryable: true, Message: "undecodable answer", Err: err}
 	}
 	return nil
@@ -155,7 +195,7 @@ func (c *Client) Submit(ctx context.Context, req provider.JobRequest) (provider.
 		return provider.JobRef{}, err
 	}
 	var sr SubmitResponse
-	if err := decode("submit", resp, &sr); err != nil {
+	if err := c.decode("submit", resp, &sr); err != nil {
 		return provider.JobRef{}, err
 	}
 	if sr.ID == "" {
@@ -176,7 +216,7 @@ func (c *Client) Job(ctx context.Context, ref provider.JobRef) (*Job, time.Durat
 	}
 	ra := provider.RetryAfter(resp.Header)
 	var j Job
-	if err := decode("status", resp, &j); err != nil {
+	if err := c.decode("status", resp, &j); err != nil {
 		return nil, 0, err
 	}
 	return &j, ra, nil
@@ -205,7 +245,7 @@ func (c *Client) ListJobs(ctx context.Context, o ListOptions) (*JobList, error) 
 		return nil, err
 	}
 	var l JobList
-	if err := decode("list", resp, &l); err != nil {
+	if err := c.decode("list", resp, &l); err != nil {
 		return nil, err
 	}
 	return &l, nil
@@ -217,13 +257,17 @@ func (c *Client) Status(ctx context.Context, ref provider.JobRef) (provider.JobS
 	if err != nil {
 		return provider.JobStatus{}, err
 	}
-	return toStatus(c.name, j, ra), nil
+	return c.toStatus(j, ra), nil
 }
 
-func toStatus(name string, j *Job, ra time.Duration) provider.JobStatus {
+func (c *Client) toStatus(j *Job, ra time.Duration) provider.JobStatus {
 	st := provider.JobStatus{
-		Ref: provider.JobRef{Provider: name, ID: j.ID}, State: j.Status, Progress: j.Progress,
+		Ref: provider.JobRef{Provider: c.name, ID: j.ID}, State: j.Status, Progress: j.Progress,
 		MediaFetched: j.MediaFetched, Error: j.Error, RetryAfter: ra, UpdatedAt: j.UpdatedAt,
+	}
+	if j.Error != nil {
+		// The job's error ends up on a status card: redacted, then truncated.
+		st.Error = &provider.JobError{Code: provider.Redact(j.Error.Code, c.key), Message: provider.Redact(j.Error.Message, c.key), Retryable: j.Error.Retryable}
 	}
 	for a, s := range j.Analyses {
 		st.Analyses = append(st.Analyses, provider.AnalysisState{Name: a, State: s})
@@ -234,7 +278,8 @@ func toStatus(name string, j *Job, ra time.Duration) provider.JobStatus {
 
 // Result fetches a succeeded job's result document. While the job is not
 // finished the error is retryable (409 not_finished); for a failed or
-// canceled job it is not.
+// canceled job it is not, nor for a result that was deleted (410
+// result_deleted: by DeleteResult or after MLENGINE_RESULT_RETENTION).
 func (c *Client) Result(ctx context.Context, ref provider.JobRef) (*provider.Result, error) {
 	path, err := c.jobPath(ref)
 	if err != nil {
@@ -245,10 +290,28 @@ func (c *Client) Result(ctx context.Context, ref provider.JobRef) (*provider.Res
 		return nil, err
 	}
 	var r provider.Result
-	if err := decode("result", resp, &r); err != nil {
+	if err := c.decode("result", resp, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// DeleteResult deletes a finished job's result document and thumbnails
+// (DELETE /v1/jobs/{id}/result); the job itself stays, so its idempotency
+// key still answers. A result already deleted, or a job that ended without
+// one, is no error; an unknown job is a non-retryable 404, a job still
+// running a retryable 409.
+func (c *Client) DeleteResult(ctx context.Context, ref provider.JobRef) error {
+	path, err := c.jobPath(ref)
+	if err != nil {
+		return &provider.Error{Op: "delete result", Message: err.Error()}
+	}
+	resp, err := c.do(ctx, "delete result", http.MethodDelete, path+"/result", nil, nil, http.StatusNoContent)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Cancel cancels a job; canceling a finished job succeeds without changing
@@ -280,5 +343,17 @@ func (c *Client) Artifact(ctx context.Context, ref provider.JobRef, name string)
 	if err != nil {
 		return nil, err
 	}
-	return resp.Body, nil
+	if resp.ContentLength > c.maxArtifact {
+		resp.Body.Close()
+		return nil, &provider.Error{Op: "artifact", StatusCode: resp.StatusCode, Code: "answer_too_large",
+			Message: fmt.Sprintf("artifact is larger than %d bytes", c.maxArtifact)}
+	}
+	return artifactBody{Reader: &boundedio.Reader{R: resp.Body, N: c.maxArtifact,
+		Err: &provider.Error{Op: "artifact", Code: "answer_too_large", Message: "artifact is larger than the limit"}}, Closer: resp.Body}, nil
+}
+
+// artifactBody reads an artifact within its limit and closes its answer.
+type artifactBody struct {
+	*boundedio.Reader
+	io.Closer
 }

@@ -3,6 +3,7 @@ package mlengineapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -264,12 +265,13 @@ func TestVerifyCallback(t *testing.T) {
 	now := time.Now().UTC()
 	sign := func(key string, ts time.Time, b []byte) http.Header {
 		h := http.Header{}
-		stamp := ts.Format(time.RFC3339)
-		h.Set(mlengineapi.HeaderDeliveryID, "d1")
-		h.Set(mlengineapi.HeaderTimestamp, stamp)
-		h.Set(mlengineapi.HeaderSignature, signature.Sign([]byte(key), b, stamp))
+		mlengineapi.SignCallback(h, []byte(key), b, ts.Format(time.RFC3339), "d1")
 		return h
 	}
+	renamed := sign("new-key", now, body)
+	renamed.Set(mlengineapi.HeaderDeliveryID, "d2")
+	unsignedID := sign("new-key", now, body)
+	unsignedID.Set(mlengineapi.HeaderSignature, signature.Sign([]byte("new-key"), body, unsignedID.Get(mlengineapi.HeaderTimestamp)))
 	v := signature.NewVerifier([]byte("new-key"), []byte("old-key"))
 	if err := mlengineapi.VerifyCallback(v, sign("new-key", now, body), body); err != nil {
 		t.Fatalf("primary key: %v", err)
@@ -285,6 +287,10 @@ func TestVerifyCallback(t *testing.T) {
 		"tampered":   {sign("new-key", now, body), bytes.Replace(body, []byte("succeeded"), []byte("failed"), 1)},
 		"stale":      {sign("new-key", now.Add(-11*time.Minute), body), body},
 		"no headers": {http.Header{}, body},
+		// The delivery ID is signed: a recorded callback cannot be
+		// replayed under a fresh ID, nor signed without one.
+		"another delivery ID":      {renamed, body},
+		"signature without the ID": {unsignedID, body},
 	} {
 		if err := mlengineapi.VerifyCallback(v, tc.h, tc.b); !errors.Is(err, mlengineapi.ErrCallbackSignature) {
 			t.Errorf("%s: %v, want ErrCallbackSignature", name, err)
@@ -292,5 +298,101 @@ func TestVerifyCallback(t *testing.T) {
 	}
 	if err := mlengineapi.VerifyCallback(nil, sign("new-key", now, body), body); err == nil {
 		t.Error("nil verifier accepted a callback")
+	}
+}
+
+// TestClientLimitsAndRedaction: answers past the size limits are errors
+// (not truncated documents), and what the service says about an error or
+// a failed job is redacted, then truncated.
+func TestClientLimitsAndRedaction(t *testing.T) {
+	const key = "api-key-0123456789abcdef0123456789"
+	long := "sent with " + key + ": media https://box.example/2.0/files/1/content?access_token=tok-0123456789abcdef " + strings.Repeat("é", 200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/jobs/big":
+			w.Write([]byte(`{"id":"big","status":"running","labels":{"x":"` + strings.Repeat("x", 2<<10) + `"}}`))
+		case "/v1/jobs/failed":
+			json.NewEncoder(w).Encode(mlengineapi.Job{ID: "failed", Status: provider.StateFailed,
+				Error: &provider.JobError{Code: "media_fetch_rejected", Message: long}})
+		case "/v1/jobs/refused":
+			w.WriteHeader(400)
+			json.NewEncoder(w).Encode(mlengineapi.ErrorBody{Error: mlengineapi.APIError{Code: "invalid_request", Message: long}})
+		case "/v1/jobs/j/artifacts/big.png":
+			w.Write(bytes.Repeat([]byte{0x89}, 3<<10))
+		case "/v1/jobs/j/artifacts/chunked.png":
+			w.(http.Flusher).Flush() // no Content-Length: the limit is met while reading
+			w.Write(bytes.Repeat([]byte{0x89}, 3<<10))
+		case "/v1/jobs/j/artifacts/ok.png":
+			w.Write(bytes.Repeat([]byte{0x89}, 1<<10))
+		}
+	}))
+	defer srv.Close()
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: srv.URL, APIKey: key, MaxResponseBytes: 1 << 10, MaxArtifactBytes: 2 << 10})
+	ctx := t.Context()
+	if _, err := c.Status(ctx, provider.JobRef{ID: "big"}); provErr(t, err).Code != "answer_too_large" || provErr(t, err).Retryable {
+		t.Fatalf("oversized status: %v", err)
+	}
+	for _, text := range func() []string {
+		st, err := c.Status(ctx, provider.JobRef{ID: "failed"})
+		if err != nil || st.Error == nil {
+			t.Fatalf("failed job: %+v %v", st, err)
+		}
+		_, err = c.Status(ctx, provider.JobRef{ID: "refused"})
+		return []string{st.Error.Message, provErr(t, err).Message, err.Error()}
+	}() {
+		if strings.Contains(text, "tok-0123") || strings.Contains(text, key[:12]) || len(text) > provider.MaxMessage+64 {
+			t.Errorf("not redacted or not truncated (%d bytes): %q", len(text), text)
+		}
+	}
+	for name, wantErr := range map[string]bool{"big.png": true, "chunked.png": true, "ok.png": false} {
+		rc, err := c.Artifact(ctx, provider.JobRef{ID: "j"}, name)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if (err != nil) != wantErr {
+			t.Errorf("artifact %s: %v, want an error: %v", name, err, wantErr)
+		}
+	}
+}
+
+// DeleteResult removes a finished job's result; Result then fails for good
+// (410 result_deleted), and deleting again is no error.
+func TestClientDeleteResult(t *testing.T) {
+	fake := mlengine.AnalyzerFunc(func(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
+		return &mlengine.Output{Result: provider.Result{Keywords: []provider.Keyword{{Text: "data", Score: 1}}}}, nil
+	})
+	mediaSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("m")) }))
+	defer mediaSrv.Close()
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	ctx := t.Context()
+	c := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	ref, err := c.Submit(ctx, provider.JobRequest{MediaURL: mediaSrv.URL + "/f", MediaToken: "t", Analyses: []string{"keywords"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the job to succeed", func() bool {
+		st, err := c.Status(ctx, ref)
+		return err == nil && st.State == provider.StateSucceeded
+	})
+	if _, err := c.Result(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := c.DeleteResult(ctx, ref); err != nil {
+			t.Fatalf("delete result: %v", err)
+		}
+	}
+	_, err = c.Result(ctx, ref)
+	if pe := provErr(t, err); pe.StatusCode != http.StatusGone || pe.Code != "result_deleted" || pe.Retryable {
+		t.Fatalf("result after the delete: %+v", pe)
+	}
+	j, _, err := c.Job(ctx, ref)
+	if err != nil || j.ResultDeletedAt == nil || j.Status != provider.StateSucceeded {
+		t.Fatalf("job after the delete: %+v %v", j, err)
+	}
+	err = c.DeleteResult(ctx, provider.JobRef{Provider: "mlengine", ID: "no-such-job"})
+	if pe := provErr(t, err); pe.StatusCode != http.StatusNotFound || pe.Retryable || pe.Op != "delete result" {
+		t.Fatalf("delete the result of an unknown job: %+v", pe)
 	}
 }

@@ -130,9 +130,8 @@ func (c Config) Validate() error {
 		provider.Setting[time.Duration]{Name: "VIDEOINDEXER_POLL_INTERVAL", Value: c.PollInterval},
 		provider.Setting[time.Duration]{Name: "VIDEOINDEXER_REQUEST_TIMEOUT", Value: c.RequestTimeout})...)
 	errs = append(errs, provider.CheckPositive(provider.Setting[int64]{Name: "VIDEOINDEXER_MAX_RESPONSE_BYTES", Value: c.MaxResponseBytes})...)
-	if err := c.signer().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("VIDEOINDEXER_CALLBACK_KEY: %w", err))
-	}
+	errs = append(errs, secret.CheckShared("VIDEOINDEXER_CALLBACK_KEY", c.CallbackKey),
+		secret.CheckShared("VIDEOINDEXER_CALLBACK_SECONDARY_KEY", c.CallbackSecondaryKey))
 	return errors.Join(errs...)
 }
 

@@ -12,7 +12,8 @@
 //     from the idempotency key, on a task queue of its own. The same key
 //     returns the same job.
 //   - The workflow runs one activity, Transcribe, which downloads the media
-//     with the file-scoped read token (size-limited, to a temporary file),
+//     with the file-scoped read token (sealed in the job's input with the
+//     workers' token sealing keys; size-limited, to a temporary file),
 //     sends it to the endpoint and heartbeats throughout. If the worker
 //     dies, the heartbeat times out and Temporal runs the attempt again on
 //     another worker; 429 and 5xx answers are retried after the server's

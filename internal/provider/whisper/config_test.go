@@ -23,7 +23,7 @@ func TestConfig(t *testing.T) {
 	if c.Policy() != (provider.Policy{JobTimeout: time.Hour, PollInterval: 5 * time.Second}) || c.MaxMediaBytes != 25<<20-64<<10 || c.TaskQueue != "filesight-whisper" {
 		t.Fatalf("defaults %+v", c)
 	}
-	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v %#v", c, whisper.New(c, nil, nil))} {
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v %#v", c, whisper.New(c, nil, nil, nil))} {
 		if strings.Contains(out, apiKey) {
 			t.Errorf("key in %q", out)
 		}

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/internal/provider"
-	"filesight/internal/secret"
 )
 
 // Registered names of the job's workflow and activity (explicit, so they
@@ -43,9 +42,10 @@ type JobInput struct {
 	ParentWorkflowID string `json:"parent_workflow_id,omitempty"`
 	Signal           string `json:"signal,omitempty"`
 	MediaURL         string `json:"media_url"`
-	// MediaToken is the file-scoped read token (kept in the payload, which
-	// the codec encrypts, like every activity input holding a token).
-	MediaToken       secret.String `json:"media_token"`
+	// SealedMediaToken is the file-scoped read token, sealed for this job
+	// (internal/tokenseal) with the workers' key: the job's history shows
+	// it to whoever may decode payloads, who cannot use it.
+	SealedMediaToken string        `json:"sealed_media_token"`
 	Analyses         []string      `json:"analyses"`
 	AttemptTimeout   time.Duration `json:"attempt_timeout"`
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout"`
@@ -64,10 +64,14 @@ type JobOutput struct {
 
 // TranscribeInput is the activity's input.
 type TranscribeInput struct {
-	JobID      string        `json:"job_id"`
-	MediaURL   string        `json:"media_url"`
-	MediaToken secret.String `json:"media_token"`
+	JobID            string `json:"job_id"`
+	MediaURL         string `json:"media_url"`
+	SealedMediaToken string `json:"sealed_media_token"`
 }
+
+// MediaTokenLabel is the label (internal/tokenseal) a job's read token is
+// sealed for: the job's ID, so that a sealed token opens for that job only.
+func MediaTokenLabel(jobID string) string { return "whisper-media/" + jobID }
 
 // callbackSignal is the payload of the signal sent to the submitting
 // workflow; its JSON is that of the job callback the starter delivers for
@@ -102,7 +106,7 @@ func TranscriptionJob(ctx workflow.Context, in JobInput) (JobOutput, error) {
 	}
 	var out JobOutput
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), ActivityName, TranscribeInput{
-		JobID: jobID, MediaURL: in.MediaURL, MediaToken: in.MediaToken,
+		JobID: jobID, MediaURL: in.MediaURL, SealedMediaToken: in.SealedMediaToken,
 	}).Get(ctx, &out)
 	if err != nil && (temporal.IsCanceledError(err) || ctx.Err() != nil) {
 		notify(ctx, in, jobID, provider.StateCanceled)

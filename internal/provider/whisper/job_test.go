@@ -29,7 +29,7 @@ func jobEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 
 var jobInput = whisper.JobInput{
 	Provider: "whisper", ParentWorkflowID: "file-1-v2", Signal: workflows.SignalJobCallback,
-	MediaURL: "https://box.example/2.0/files/1/content", MediaToken: "tok",
+	MediaURL: "https://box.example/2.0/files/1/content", SealedMediaToken: "fsseal1.k.sealed",
 	Analyses: []string{provider.AnalysisTranscript}, AttemptTimeout: time.Minute, HeartbeatTimeout: 10 * time.Second, MaxAttempts: 3,
 }
 
@@ -48,7 +48,7 @@ func TestJobSucceedsAfterRetries(t *testing.T) {
 	env := jobEnv(t)
 	var calls atomic.Int32
 	env.RegisterActivityWithOptions(func(ctx context.Context, in whisper.TranscribeInput) (whisper.JobOutput, error) {
-		if in.MediaToken != "tok" || in.JobID == "" {
+		if in.SealedMediaToken != "fsseal1.k.sealed" || in.JobID == "" {
 			return whisper.JobOutput{}, errors.New("bad input")
 		}
 		if calls.Add(1) < 3 {

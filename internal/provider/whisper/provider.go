@@ -16,15 +16,17 @@ import (
 
 	"filesight/internal/provider"
 	"filesight/internal/provider/claimcheck"
+	"filesight/internal/tokenseal"
 )
 
 // Provider runs transcription jobs on filesight's own workers (see the
 // package documentation). It implements provider.Provider and
 // provider.Capabilities.
 type Provider struct {
-	cfg   Config
-	tc    client.Client
-	store claimcheck.Store
+	cfg    Config
+	tc     client.Client
+	store  claimcheck.Store
+	sealer *tokenseal.Sealer
 }
 
 var (
@@ -33,9 +35,11 @@ var (
 )
 
 // New returns the provider; cfg must be valid. tc is the worker's Temporal
-// client; store is the same store the job's workers write to.
-func New(cfg Config, tc client.Client, store claimcheck.Store) *Provider {
-	return &Provider{cfg: cfg, tc: tc, store: store}
+// client; store is the same store the job's workers write to; sealer seals
+// the read token into the job's input with the workers' keys (the job's
+// workers open it with the same keys).
+func New(cfg Config, tc client.Client, store claimcheck.Store, sealer *tokenseal.Sealer) *Provider {
+	return &Provider{cfg: cfg, tc: tc, store: store, sealer: sealer}
 }
 
 // String describes the provider without the key.
@@ -86,13 +90,20 @@ func (p *Provider) Submit(ctx context.Context, req provider.JobRequest) (provide
 		return provider.JobRef{}, &provider.Error{Op: "submit", Code: "invalid_request", Message: "a media URL and a read token are required"}
 	}
 	id := p.JobID(req.IdempotencyKey)
+	if p.sealer == nil {
+		return provider.JobRef{}, &provider.Error{Op: "submit", Code: "not_configured", Message: "no token sealer: the read token cannot be handed to the job"}
+	}
+	sealed, err := p.sealer.Seal(req.MediaToken, MediaTokenLabel(id))
+	if err != nil {
+		return provider.JobRef{}, &provider.Error{Op: "submit", Code: "seal_failed", Message: "the read token could not be sealed", Err: err}
+	}
 	in := JobInput{
 		Provider: p.Name(), ParentWorkflowID: req.Labels[provider.LabelWorkflowID], Signal: p.cfg.Signal,
-		MediaURL: req.MediaURL, MediaToken: req.MediaToken, Analyses: slices.Clone(req.Analyses),
+		MediaURL: req.MediaURL, SealedMediaToken: sealed, Analyses: slices.Clone(req.Analyses),
 		AttemptTimeout: p.cfg.AttemptTimeout, HeartbeatTimeout: p.cfg.HeartbeatTimeout, MaxAttempts: p.cfg.MaxAttempts,
 		RetryInterval: p.cfg.RetryInterval,
 	}
-	_, err := p.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err = p.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: p.cfg.TaskQueue, WorkflowExecutionTimeout: p.cfg.JobTimeout,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -34,6 +35,8 @@ import (
 	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
+	"filesight/internal/tokenseal"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/workflows"
 )
 
@@ -42,6 +45,7 @@ const (
 	envHelper   = "FILESIGHT_WHISPER_HELPER_WORKER"
 	envHostPort = "FILESIGHT_WHISPER_HELPER_TEMPORAL"
 	envCodecKey = "FILESIGHT_WHISPER_HELPER_CODEC_KEY"
+	envSealKey  = "FILESIGHT_WHISPER_HELPER_SEAL_KEY"
 )
 
 // cluster is a dev server and the shared pieces every worker process of
@@ -49,6 +53,7 @@ const (
 type cluster struct {
 	tm       *testenv.Temporal
 	key      secret.String
+	sealKey  secret.String  // the workers' token sealing key
 	dc       client.Options // client options with the codec
 	client   client.Client
 	srv      *whispertest.Server
@@ -73,6 +78,9 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 	if c.key, err = codec.NewKeyString("whisper-it"); err != nil {
 		t.Fatal(err)
 	}
+	if c.sealKey, err = codec.NewKeyString("whisper-it-seal"); err != nil {
+		t.Fatal(err)
+	}
 	c.dc = clientOptions(t, c.tm.HostPort, c.key)
 	if c.client, err = client.Dial(c.dc); err != nil {
 		t.Fatal(err)
@@ -90,8 +98,18 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 		t.Fatal(err)
 	}
 	c.store = openStore(t, c.cfg, c.key)
-	c.provider = whisper.New(c.cfg, c.client, c.store)
+	c.provider = whisper.New(c.cfg, c.client, c.store, sealer(t, c.sealKey))
 	return c
+}
+
+// sealer is a token sealer over key (FILESIGHT_TOKEN_SEAL_KEYS material).
+func sealer(t testing.TB, key secret.String) *tokenseal.Sealer {
+	t.Helper()
+	s, err := tokenseal.Config{Keys: key}.Sealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func openStore(t testing.TB, cfg whisper.Config, key secret.String) *claimcheck.Dir {
@@ -108,7 +126,7 @@ func openStore(t testing.TB, cfg whisper.Config, key secret.String) *claimcheck.
 func (c *cluster) startWorker(t *testing.T) worker.Worker {
 	t.Helper()
 	w := worker.New(c.client, c.cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: c.cfg.Concurrency})
-	whisper.NewJobs(c.cfg, c.store, whisper.JobsOptions{TempDir: t.TempDir()}).Register(w)
+	whisper.NewJobs(c.cfg, c.store, sealer(t, c.sealKey), whisper.JobsOptions{TempDir: t.TempDir()}).Register(w)
 	w.RegisterWorkflowWithOptions(awaitCallback, workflow.RegisterOptions{Name: "awaitCallback"})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -183,9 +201,12 @@ func TestProviderOnTemporal(t *testing.T) {
 			t.Fatalf("transcript stored in the clear in %s", e)
 		}
 	}
-	// ... and never in history: the job workflow's history holds no word of it.
+	// ... and never in history: the job workflow's history holds no word of
+	// it, and the read token only sealed, even decoded with the codec key
+	// (as the Temporal UI and CLI decode it).
 	plain := c.tm.NewClient(t, nil)
 	it := plain.GetWorkflowHistory(ctx, ref.ID, "", false, 0)
+	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -194,6 +215,24 @@ func TestProviderOnTemporal(t *testing.T) {
 		if b, _ := json.Marshal(ev); strings.Contains(string(b), "quarterly") || strings.Contains(string(b), readToken) {
 			t.Fatalf("history event %d carries the transcript or the token in the clear", ev.GetEventId())
 		}
+		h.Events = append(h.Events, ev)
+	}
+	payloads, err := tokensealtest.HistoryPayloads(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cd := range codec.Codecs(codectest.ParseKeyring(t, c.key), codec.Options{Compress: true, Plain: codec.ReturnPlain}) {
+		if payloads, err = cd.Decode(payloads); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var decoded strings.Builder
+	for _, p := range payloads {
+		decoded.Write(p.GetData())
+	}
+	if strings.Contains(decoded.String(), readToken) || strings.Contains(decoded.String(), "quarterly") ||
+		!strings.Contains(decoded.String(), `"sealed_media_token":"`+tokenseal.Prefix) {
+		t.Fatalf("decoded with the codec key, the job's history shows the token or the transcript, or no sealed token")
 	}
 
 	if _, err := c.provider.Status(ctx, provider.JobRef{Provider: "whisper", ID: "whisper:no-such-job"}); !isStatus(err, http.StatusNotFound) {
@@ -255,7 +294,7 @@ func TestJobSurvivesWorkerCrash(t *testing.T) {
 	c.srv.Hold()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWorkerProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), envHelper+"=1", envHostPort+"="+c.tm.HostPort, envCodecKey+"="+c.key.Reveal())
+	cmd.Env = append(os.Environ(), envHelper+"=1", envHostPort+"="+c.tm.HostPort, envCodecKey+"="+c.key.Reveal(), envSealKey+"="+c.sealKey.Reveal())
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -328,7 +367,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := worker.New(c, cfg.TaskQueue, worker.Options{})
-	whisper.NewJobs(cfg, openStore(t, cfg, key), whisper.JobsOptions{TempDir: t.TempDir()}).Register(w)
+	whisper.NewJobs(cfg, openStore(t, cfg, key), sealer(t, secret.String(os.Getenv(envSealKey))), whisper.JobsOptions{TempDir: t.TempDir()}).Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

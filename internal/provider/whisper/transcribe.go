@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"filesight/internal/provider/claimcheck"
 	"filesight/internal/provider/httpjson"
 	"filesight/internal/secret"
+	"filesight/internal/tokenseal"
 )
 
 // maxServerDelay caps a Retry-After honoured through NextRetryDelay.
@@ -35,11 +37,12 @@ const maxServerDelay = 5 * time.Minute
 // Jobs holds what the job's activity needs; register it on the workers of
 // the provider's task queue with Register.
 type Jobs struct {
-	cfg   Config
-	store claimcheck.Store
-	media *http.Client
-	api   *httpjson.Client
-	log   *slog.Logger
+	cfg    Config
+	store  claimcheck.Store
+	sealer *tokenseal.Sealer
+	media  *http.Client
+	api    *httpjson.Client
+	log    *slog.Logger
 	// TempDir holds downloads while they are sent (default os.TempDir()).
 	tempDir string
 }
@@ -54,8 +57,9 @@ type JobsOptions struct {
 	TempDir    string
 }
 
-// NewJobs returns the job's activity host; cfg must be valid.
-func NewJobs(cfg Config, store claimcheck.Store, opts JobsOptions) *Jobs {
+// NewJobs returns the job's activity host; cfg must be valid; sealer opens
+// the read tokens the provider sealed (the same keys).
+func NewJobs(cfg Config, store claimcheck.Store, sealer *tokenseal.Sealer, opts JobsOptions) *Jobs {
 	if opts.HTTPClient == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = cfg.AttemptTimeout
@@ -65,7 +69,7 @@ func NewJobs(cfg Config, store claimcheck.Store, opts JobsOptions) *Jobs {
 		opts.Logger = slog.Default()
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
-	j := &Jobs{cfg: cfg, store: store, media: opts.HTTPClient, log: opts.Logger, tempDir: opts.TempDir}
+	j := &Jobs{cfg: cfg, store: store, sealer: sealer, media: opts.HTTPClient, log: opts.Logger, tempDir: opts.TempDir}
 	j.api = &httpjson.Client{
 		Service: "the transcription server", HTTP: opts.HTTPClient, MaxBodyBytes: cfg.MaxResponseBytes, ParseError: parseError,
 		Secrets: func() []secret.String { return []secret.String{cfg.APIKey} },
@@ -100,7 +104,11 @@ func (j *Jobs) Transcribe(ctx context.Context, in TranscribeInput) (JobOutput, e
 	stop := j.heartbeats(ctx, func() heartbeat { return heartbeat{Stage: stage.Load().(string), Bytes: got.Load()} })
 	defer stop()
 
-	path, name, size, err := j.fetchMedia(ctx, in, &got)
+	token, err := j.mediaToken(in)
+	if err != nil {
+		return JobOutput{}, err
+	}
+	path, name, size, err := j.fetchMedia(ctx, in.MediaURL, token, &got)
 	if err != nil {
 		return JobOutput{}, err
 	}
@@ -174,22 +182,39 @@ func retryable(typ, msg string, after time.Duration) error {
 	})
 }
 
+// mediaToken opens the job's sealed read token. A key this worker lacks is
+// retried (another worker of the queue may have it); a value that fails
+// authentication cannot succeed anywhere.
+func (j *Jobs) mediaToken(in TranscribeInput) (secret.String, error) {
+	if j.sealer == nil {
+		return "", retryable(ErrTypeUnavailable, "this worker cannot open read tokens (no token sealing keys)", 0)
+	}
+	tok, err := j.sealer.Open(in.SealedMediaToken, MediaTokenLabel(in.JobID))
+	switch {
+	case errors.Is(err, tokenseal.ErrUnknownKey):
+		return "", retryable(ErrTypeUnavailable, "the read token was sealed with a key this worker does not have", 0)
+	case err != nil:
+		return "", permanent(ErrTypeMediaRejected, "the job's read token cannot be opened", false)
+	}
+	return tok, nil
+}
+
 // fetchMedia downloads the media with the read token as a bearer token
 // (Box's download answers with a redirect to a pre-signed URL, which Go
 // follows without the header). It refuses media over MaxMediaBytes before
 // and while reading.
-func (j *Jobs) fetchMedia(ctx context.Context, in TranscribeInput, got *atomic.Int64) (path, name string, size int64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.MediaURL, nil)
+func (j *Jobs) fetchMedia(ctx context.Context, mediaURL string, token secret.String, got *atomic.Int64) (path, name string, size int64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, mediaURL, nil)
 	if err != nil {
 		return "", "", 0, permanent(ErrTypeMediaRejected, "the media URL is not valid", false)
 	}
-	req.Header.Set("Authorization", "Bearer "+in.MediaToken.Reveal())
+	req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	resp, err := j.media.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", "", 0, ctx.Err()
 		}
-		return "", "", 0, retryable(ErrTypeUnavailable, "the media could not be fetched: "+provider.Redact(err.Error(), in.MediaToken), 0)
+		return "", "", 0, retryable(ErrTypeUnavailable, "the media could not be fetched: "+provider.Redact(err.Error(), token), 0)
 	}
 	defer resp.Body.Close()
 	limit := j.cfg.MaxMediaBytes
@@ -224,7 +249,7 @@ func (j *Jobs) fetchMedia(ctx context.Context, in TranscribeInput, got *atomic.I
 		return "", "", 0, ctx.Err()
 	case err != nil:
 		os.Remove(f.Name())
-		return "", "", 0, retryable(ErrTypeUnavailable, "the media download broke off: "+provider.Redact(err.Error(), in.MediaToken), 0)
+		return "", "", 0, retryable(ErrTypeUnavailable, "the media download broke off: "+provider.Redact(err.Error(), token), 0)
 	case n > limit:
 		os.Remove(f.Name())
 		return "", "", 0, tooLarge(limit)

@@ -17,13 +17,17 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
+	"filesight/internal/codec/codectest"
 	"filesight/internal/config"
 	"filesight/internal/provider"
 	"filesight/internal/provider/claimcheck"
 	"filesight/internal/provider/providertest"
 	"filesight/internal/provider/whisper"
 	"filesight/internal/provider/whisper/whispertest"
+	"filesight/internal/secret"
 	"filesight/internal/testutil"
+	"filesight/internal/tokenseal"
+	"filesight/internal/tokenseal/tokensealtest"
 )
 
 const (
@@ -41,13 +45,24 @@ func loadConfig(t *testing.T, env map[string]string) whisper.Config {
 	return cfg
 }
 
+// sealFor seals token for job jobID, as the provider does when it submits.
+func sealFor(t *testing.T, s *tokenseal.Sealer, jobID, token string) string {
+	t.Helper()
+	sealed, err := s.Seal(secret.String(token), whisper.MediaTokenLabel(jobID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
 type activityFixture struct {
-	srv   *whispertest.Server
-	media *providertest.Media
-	store *claimcheck.Dir
-	cfg   whisper.Config
-	env   *testsuite.TestActivityEnvironment
-	beats atomic.Int32
+	sealer *tokenseal.Sealer
+	srv    *whispertest.Server
+	media  *providertest.Media
+	store  *claimcheck.Dir
+	cfg    whisper.Config
+	env    *testsuite.TestActivityEnvironment
+	beats  atomic.Int32
 }
 
 func newActivity(t *testing.T, env map[string]string, content []byte) *activityFixture {
@@ -62,7 +77,8 @@ func newActivity(t *testing.T, env map[string]string, content []byte) *activityF
 	if f.store, err = claimcheck.NewDir(f.cfg.StoreDir, claimcheck.DirOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	jobs := whisper.NewJobs(f.cfg, f.store, whisper.JobsOptions{TempDir: t.TempDir()})
+	f.sealer = tokensealtest.New(t)
+	jobs := whisper.NewJobs(f.cfg, f.store, f.sealer, whisper.JobsOptions{TempDir: t.TempDir()})
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()
 	f.env.RegisterActivityWithOptions(jobs.Transcribe, activity.RegisterOptions{Name: whisper.ActivityName})
@@ -72,8 +88,8 @@ func newActivity(t *testing.T, env map[string]string, content []byte) *activityF
 	return f
 }
 
-func (f *activityFixture) run(jobID string) (whisper.JobOutput, error) {
-	v, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: jobID, MediaURL: f.media.URL, MediaToken: readToken})
+func (f *activityFixture) run(t *testing.T, jobID string) (whisper.JobOutput, error) {
+	v, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: jobID, MediaURL: f.media.URL, SealedMediaToken: sealFor(t, f.sealer, jobID, readToken)})
 	var out whisper.JobOutput
 	if err == nil {
 		err = v.Get(&out)
@@ -96,7 +112,7 @@ func appError(t *testing.T, err error) (*temporal.ApplicationError, provider.Job
 
 func TestTranscribe(t *testing.T) {
 	f := newActivity(t, nil, []byte("ID3 fake mp3 bytes"))
-	out, err := f.run("whisper:wf-1/transcript")
+	out, err := f.run(t, "whisper:wf-1/transcript")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +156,12 @@ func TestTranscribeFileName(t *testing.T) {
 	t.Cleanup(media.Close)
 	cfg := loadConfig(t, map[string]string{"WHISPER_URL": srv.URL, "WHISPER_STORE_DIR": t.TempDir(), "WHISPER_WORD_TIMESTAMPS": "false", "WHISPER_LANGUAGE": "en"})
 	store, _ := claimcheck.NewDir(cfg.StoreDir, claimcheck.DirOptions{})
-	jobs := whisper.NewJobs(cfg, store, whisper.JobsOptions{})
+	sealer := tokensealtest.New(t)
+	jobs := whisper.NewJobs(cfg, store, sealer, whisper.JobsOptions{})
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivityWithOptions(jobs.Transcribe, activity.RegisterOptions{Name: whisper.ActivityName})
-	if _, err := env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j", MediaURL: media.URL, MediaToken: "t"}); err != nil {
+	if _, err := env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j", MediaURL: media.URL, SealedMediaToken: sealFor(t, sealer, "j", "t")}); err != nil {
 		t.Fatal(err)
 	}
 	r := srv.Requests()[0]
@@ -163,7 +180,7 @@ func TestTranscribeFileName(t *testing.T) {
 func TestTranscribeMediaLimits(t *testing.T) {
 	big := []byte(strings.Repeat("x", 2048))
 	f := newActivity(t, map[string]string{"WHISPER_MAX_MEDIA_BYTES": "1024"}, big)
-	_, err := f.run("j")
+	_, err := f.run(t, "j")
 	ae, je := appError(t, err)
 	if !ae.NonRetryable() || ae.Type() != whisper.ErrTypeMediaTooLarge || je.Retryable || !strings.Contains(je.Message, "larger") {
 		t.Fatalf("too large: %v %+v", err, je)
@@ -179,7 +196,7 @@ func TestTranscribeMediaLimits(t *testing.T) {
 		}
 	}))
 	t.Cleanup(chunked.Close)
-	v, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j2", MediaURL: chunked.URL, MediaToken: "t"})
+	v, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j2", MediaURL: chunked.URL, SealedMediaToken: sealFor(t, f.sealer, "j2", "t")})
 	if ae, _ := appError(t, err); ae.Type() != whisper.ErrTypeMediaTooLarge {
 		t.Fatalf("streamed too large: %v %v", v, err)
 	}
@@ -188,7 +205,7 @@ func TestTranscribeMediaLimits(t *testing.T) {
 func TestTranscribeMediaErrors(t *testing.T) {
 	f := newActivity(t, nil, []byte("audio"))
 	f.media.Revoke()
-	_, err := f.run("j")
+	_, err := f.run(t, "j")
 	ae, je := appError(t, err)
 	if !ae.NonRetryable() || ae.Type() != whisper.ErrTypeMediaUnauthorized || !je.Retryable {
 		t.Fatalf("revoked token: %v %+v (a new job with a new token may work, this one cannot)", err, je)
@@ -207,7 +224,7 @@ func TestTranscribeMediaErrors(t *testing.T) {
 			w.Header().Set("Retry-After", "3")
 			w.WriteHeader(tc.status)
 		}))
-		_, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j", MediaURL: srv.URL, MediaToken: "t"})
+		_, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j", MediaURL: srv.URL, SealedMediaToken: sealFor(t, f.sealer, "j", "t")})
 		srv.Close()
 		ae, _ := appError(t, err)
 		if ae.Type() != tc.typ || ae.NonRetryable() == tc.retryable {
@@ -241,7 +258,7 @@ func TestTranscribeEndpointErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newActivity(t, nil, []byte("audio"))
 			f.srv.Fail(tc.status, tc.retryAfter, tc.body)
-			_, err := f.run("j")
+			_, err := f.run(t, "j")
 			ae, je := appError(t, err)
 			if ae.Type() != tc.typ || ae.NonRetryable() == tc.retryable || ae.NextRetryDelay() != tc.after || je.Code != tc.typ {
 				t.Fatalf("got %v (type %s, non-retryable %t, next %v, job error %+v)", err, ae.Type(), ae.NonRetryable(), ae.NextRetryDelay(), je)
@@ -250,7 +267,7 @@ func TestTranscribeEndpointErrors(t *testing.T) {
 	}
 	t.Run("bad key", func(t *testing.T) {
 		f := newActivity(t, map[string]string{"WHISPER_API_KEY": "sk-wrong-key-99999999"}, []byte("audio"))
-		_, err := f.run("j")
+		_, err := f.run(t, "j")
 		ae, je := appError(t, err)
 		if ae.Type() != whisper.ErrTypeProviderAuth || !ae.NonRetryable() || strings.Contains(err.Error(), "sk-") || strings.Contains(je.Message, "sk-") {
 			t.Fatalf("got %v %+v", err, je)
@@ -264,7 +281,7 @@ func TestTranscribeStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.env.SetWorkerOptions(workerOptionsWithContext(ctx))
 	done := make(chan error, 1)
-	go func() { _, err := f.run("j"); done <- err }()
+	go func() { _, err := f.run(t, "j"); done <- err }()
 	testutil.WaitFor(t, 10*time.Second, "the request to reach the server", func() bool { return f.srv.Entered() > 0 })
 	cancel()
 	select {
@@ -280,4 +297,36 @@ func TestTranscribeStopsWhenCancelled(t *testing.T) {
 // workerOptionsWithContext makes ctx the parent of the activity's context.
 func workerOptionsWithContext(ctx context.Context) worker.Options {
 	return worker.Options{BackgroundActivityContext: ctx}
+}
+
+// The job's input carries the read token sealed for that job: a worker
+// without the key that sealed it leaves the attempt to another (retryable),
+// a sealed value altered or sealed for another job is refused for good;
+// in neither case is the media fetched (which would fail as
+// media_unauthorized) or anything sent.
+func TestTranscribeOpensTheSealedToken(t *testing.T) {
+	f := newActivity(t, nil, []byte("audio"))
+	stranger := tokensealtest.New(t, codectest.NewKey(t, "seal-other"))
+	for name, c := range map[string]struct {
+		sealed string
+		typ    string
+	}{
+		"unknown key": {sealFor(t, stranger, "j", readToken), whisper.ErrTypeUnavailable},
+		"another job": {sealFor(t, f.sealer, "j-other", readToken), whisper.ErrTypeMediaRejected},
+		"clear token": {readToken, whisper.ErrTypeMediaRejected},
+		"nothing":     {"", whisper.ErrTypeMediaRejected},
+		"altered":     {sealFor(t, f.sealer, "j", readToken) + "A", whisper.ErrTypeMediaRejected},
+	} {
+		_, err := f.env.ExecuteActivity(whisper.ActivityName, whisper.TranscribeInput{JobID: "j", MediaURL: f.media.URL, SealedMediaToken: c.sealed})
+		ae, _ := appError(t, err)
+		if ae.Type() != c.typ || ae.NonRetryable() != (c.typ != whisper.ErrTypeUnavailable) || strings.Contains(err.Error(), readToken) {
+			t.Errorf("%s: %v (type %s, non-retryable %v)", name, err, ae.Type(), ae.NonRetryable())
+		}
+	}
+	if f.media.Fetches() != 0 || len(f.srv.Requests()) != 0 {
+		t.Errorf("media fetched %d times, %d transcription requests, without a valid token", f.media.Fetches(), len(f.srv.Requests()))
+	}
+	if _, err := f.run(t, "j"); err != nil {
+		t.Fatalf("the token sealed for the job: %v", err)
+	}
 }

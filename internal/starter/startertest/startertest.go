@@ -6,14 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"filesight/internal/box"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
-	"filesight/internal/signature"
 	"filesight/internal/starter"
 )
 
@@ -51,15 +49,12 @@ func Start(t testing.TB, tc starter.TemporalClient, opts starter.Options) *Serve
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ts.Service = starter.NewService(tc, opts)
-	cbv := signature.NewVerifier([]byte(ts.CallbackKey.Reveal()), nil)
 	h, err := starter.NewHandler(starter.HandlerConfig{
 		Service:       ts.Service,
 		BoxVerifier:   box.NewWebhookVerifier(ts.WebhookPrimaryKey, ts.WebhookSecondaryKey),
 		ParseBoxEvent: starter.ParseBoxEvent,
-		Callbacks: map[string]starter.CallbackProvider{mlengineapi.DefaultName: {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengineapi.VerifyCallback(cbv, h, body)
-		})}},
-		Logger: opts.Logger,
+		Callbacks:     map[string]starter.CallbackProvider{mlengineapi.DefaultName: starter.MLEngineCallbacks(ts.CallbackKey, "")},
+		Logger:        opts.Logger,
 	})
 	if err != nil {
 		t.Fatalf("starter test server: %v", err)

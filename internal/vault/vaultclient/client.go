@@ -31,8 +31,11 @@ type Config struct {
 	Credential secret.String `env:"FILESIGHT_VAULT_CREDENTIAL"`
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration
-	// HTTPClient is used for requests (default: a client with Timeout).
-	HTTPClient *http.Client
+	// HTTPClient is used for requests (default: a client with Timeout). It
+	// is not read from the environment: noinit keeps it nil when Config is
+	// loaded with go-envconfig, which would otherwise set an empty client
+	// without a timeout.
+	HTTPClient *http.Client `env:",noinit"`
 }
 
 // Client calls the vault service. It is safe for concurrent use.
@@ -155,6 +158,24 @@ func (c *Client) Tokenize(ctx context.Context, items []vault.Item) ([]string, er
 		out = append(out, resp.Tokens...)
 	}
 	return out, nil
+}
+
+// CheckTokenize reports whether the client's credential is a tokenize
+// credential, without tokenizing anything: it sends an empty tokenize
+// request, which the vault refuses as invalid (400) only after it has
+// accepted the credential. nil means a tokenize credential; an *Error with
+// StatusCode 401 (unknown to the vault) or 403 (a credential of the other
+// role: a detokenize credential) means the wrong one; any other error
+// means the vault could not be asked. A worker checks at start that it was
+// not given more than it needs.
+func (c *Client) CheckTokenize(ctx context.Context) error {
+	var resp vault.TokenizeResponse
+	err := c.do(ctx, "tokenize", http.MethodPost, vault.PathTokenize, nil, vault.TokenizeRequest{Items: []vault.Item{}}, &resp)
+	var e *Error
+	if errors.As(err, &e) && e.StatusCode == http.StatusBadRequest && e.Code == vault.CodeInvalidRequest {
+		return nil
+	}
+	return err
 }
 
 // Detokenize maps tokens back to values (detokenize credential). reason is

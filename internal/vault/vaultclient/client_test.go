@@ -167,3 +167,36 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// CheckTokenize tells a tokenize credential from a detokenize credential and
+// from an unknown one, and a vault that cannot be asked from all three.
+func TestCheckTokenize(t *testing.T) {
+	s := vaulttest.NewServer(t, vaulttest.Options{})
+	if err := s.Client(t).CheckTokenize(ctx); err != nil {
+		t.Fatalf("tokenize credential: %v", err)
+	}
+	var e *vaultclient.Error
+	if err := s.AdminClient(t).CheckTokenize(ctx); !errors.As(err, &e) || e.StatusCode != http.StatusForbidden {
+		t.Fatalf("detokenize credential: %v", err)
+	}
+	unknown, err := vaultclient.New(vaultclient.Config{URL: s.URL, Credential: vaulttest.Secret(t, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unknown.CheckTokenize(ctx); !errors.As(err, &e) || e.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown credential: %v", err)
+	}
+	// Nothing was stored, and no check shows up as a detokenize attempt.
+	ks, err := s.AdminClient(t).Keys(ctx)
+	if err != nil || ks.Values["k1"] != 0 {
+		t.Fatalf("values stored by the checks: %+v %v", ks, err)
+	}
+	page, err := s.AdminClient(t).Audit(ctx, vaultclient.AuditQuery{Action: "detokenize"})
+	if err != nil || len(page.Events) != 0 {
+		t.Fatalf("audit after the checks: %+v %v", page, err)
+	}
+	s.HTTP.Close()
+	if err := s.Client(t).CheckTokenize(ctx); !errors.As(err, &e) || e.StatusCode != 0 || !e.Retryable {
+		t.Fatalf("vault down: %v", err)
+	}
+}
