@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -97,7 +98,7 @@ func (r *ChaosReport) Line() string {
 type chaosRun struct {
 	o       ChaosOptions
 	s       *system
-	rng     *rand.Rand
+	plan    chaosPlan
 	out     io.Writer
 	rep     *ChaosReport
 	began   time.Time
@@ -107,9 +108,14 @@ type chaosRun struct {
 	// inbox's webhook (the starter) and the tap's (on this folder) both fire.
 	folder string
 
-	uploaded atomic.Int64
-	mu       sync.Mutex
-	files    []*box.File // by upload index; nil until uploaded
+	// uploaded counts the files uploaded; attempted also counts uploads
+	// that failed for good.
+	uploaded, attempted atomic.Int64
+	// gates[k] is closed once the k-th upload-keyed fault has struck
+	// (plan.uploadFaults); the upload of file plan.uploadFaults[k].at waits for it.
+	gates []chan struct{}
+	mu    sync.Mutex
+	files []*box.File // by upload index; nil until uploaded
 }
 
 // RunChaos runs the chaos test. The error is for a run that could not be
@@ -132,8 +138,11 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*ChaosReport, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	c := &chaosRun{o: o, out: o.Out, began: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x5851f42d4c957f2d)),
+	c := &chaosRun{o: o, out: o.Out, began: time.Now(), plan: newChaosPlan(o.Seed, o.Files),
 		rep: &ChaosReport{Seed: o.Seed, Files: o.Files, ReplayStatuses: map[int]int{}}, files: make([]*box.File, o.Files)}
+	for range c.plan.uploadFaults {
+		c.gates = append(c.gates, make(chan struct{}))
+	}
 	progressf(c.out, "chaos: %d files, seed %d (rerun with -seed %d), token lifetime %s", o.Files, o.Seed, o.Seed, o.TokenTTL)
 	if err := samplemedia.Check(); err != nil {
 		return nil, err
@@ -331,9 +340,11 @@ func (c *chaosRun) putFaults(ctx context.Context, program string, doc any) error
 }
 
 // uploadAll uploads the files at a steady, seeded pace, two at a time.
+// The upload of the file at which a fault is planned waits until that
+// fault has struck, so that every fault meets the same point of the run
+// however slow the machine is (a starter killed after the last upload
+// would have no delivery in flight).
 func (c *chaosRun) uploadAll(ctx context.Context, clips []string) error {
-	window := max(15*time.Second, time.Duration(c.o.Files)*300*time.Millisecond)
-	gap := window / time.Duration(c.o.Files)
 	next := make(chan int)
 	errs := make([]error, c.o.Files)
 	var wg sync.WaitGroup
@@ -345,24 +356,33 @@ func (c *chaosRun) uploadAll(ctx context.Context, clips []string) error {
 				f, err := c.uploadOne(ctx, fmt.Sprintf("chaos-%03d.m4a", i), clips[i%len(clips)])
 				if err != nil {
 					errs[i] = err
+					c.attempted.Add(1)
 					continue
 				}
 				c.mu.Lock()
 				c.files[i] = f
 				c.mu.Unlock()
 				c.uploaded.Add(1)
+				c.attempted.Add(1)
 			}
 		}()
 	}
 	for i := range c.o.Files {
+		for k, f := range c.plan.uploadFaults {
+			if f.at == i {
+				select {
+				case <-c.gates[k]:
+				case <-ctx.Done():
+				}
+			}
+		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
 		}
-		jitter := time.Duration(float64(gap) * (0.5 + c.rng.Float64()))
 		select {
 		case <-ctx.Done():
-		case <-time.After(jitter):
+		case <-time.After(c.plan.gaps[i]):
 		}
 	}
 	close(next)
@@ -414,11 +434,8 @@ func (c *chaosRun) findFile(ctx context.Context, name string) (*box.File, error)
 	return nil, fmt.Errorf("%s not in the inbox", name)
 }
 
-func (c *chaosRun) uploadedFraction() float64 {
-	return float64(c.uploaded.Load()) / float64(c.o.Files)
-}
-
-// completed counts completed ProcessFile runs (visibility).
+// count is the number of workflows a visibility query matches (-1 when
+// it cannot be asked).
 func (c *chaosRun) count(ctx context.Context, query string) int {
 	resp, err := c.s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 	if err != nil {
@@ -429,11 +446,76 @@ func (c *chaosRun) count(ctx context.Context, query string) int {
 
 const completedQuery = `WorkflowType = "ProcessFile" AND ExecutionStatus = "Completed"`
 
-// unleash is the schedule of the run's faults, each struck when the run
-// has reached a (seeded) point.
+// faultKind is a fault struck at an upload.
+type faultKind string
+
+const (
+	faultWorker   faultKind = "SIGKILL worker"
+	faultStarter  faultKind = "SIGKILL starter"
+	faultForge    faultKind = "200 forged deliveries"
+	faultLocalbox faultKind = "SIGKILL localbox"
+	faultMLEngine faultKind = "SIGKILL mlengine"
+)
+
+// plannedFault is a fault struck when at files have been uploaded (or
+// have failed to), keeping the program down for outage.
+type plannedFault struct {
+	kind   faultKind
+	at     int
+	outage time.Duration
+}
+
+// chaosPlan is every random choice of a run, drawn from its seed before
+// anything starts: the same seed gives the same plan.
+type chaosPlan struct {
+	// uploadFaults, in order, each at a fraction of the uploads (±3 %).
+	uploadFaults []plannedFault
+	// secondWorkerOutage is the worker's outage once half of the files are done.
+	secondWorkerOutage time.Duration
+	// replay is the index of the file whose delivery is replayed.
+	replay int
+	// gaps are the pauses after each upload.
+	gaps []time.Duration
+}
+
+func newChaosPlan(seed uint64, files int) chaosPlan {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
+	down := func() time.Duration { return 2*time.Second + time.Duration(rng.IntN(3000))*time.Millisecond }
+	var p chaosPlan
+	last := 0
+	for _, f := range []struct {
+		kind faultKind
+		frac float64
+	}{{faultWorker, 0.20}, {faultStarter, 0.35}, {faultForge, 0.45}, {faultLocalbox, 0.60}, {faultMLEngine, 0.75}} {
+		at := int(math.Round(float64(files) * (f.frac + (rng.Float64()-0.5)*0.06)))
+		// At least one file before the first fault and after the last,
+		// in order.
+		at = min(max(at, last, 1), files-1)
+		last = at
+		p.uploadFaults = append(p.uploadFaults, plannedFault{kind: f.kind, at: at, outage: down()})
+	}
+	p.secondWorkerOutage = down()
+	p.replay = rng.IntN(max(1, files/4))
+	window := max(15*time.Second, time.Duration(files)*300*time.Millisecond)
+	gap := window / time.Duration(files)
+	for range files {
+		p.gaps = append(p.gaps, time.Duration(float64(gap)*(0.5+rng.Float64())))
+	}
+	return p
+}
+
+// unleash strikes the run's faults: each upload-keyed one once its
+// number of uploads is through (the uploads wait for it), then the
+// others once the run has reached their point.
 func (c *chaosRun) unleash(ctx context.Context) error {
-	at := func(f float64) float64 { return f + (c.rng.Float64()-0.5)*0.06 }
-	down := func() time.Duration { return 2*time.Second + time.Duration(c.rng.IntN(3000))*time.Millisecond }
+	released := 0
+	release := func() { close(c.gates[released]); released++ }
+	// Whatever happens, no upload waits for a fault that will not come.
+	defer func() {
+		for released < len(c.gates) {
+			release()
+		}
+	}()
 	waitFor := func(what string, cond func() bool) error {
 		for !cond() {
 			if err := c.s.alive(); err != nil {
@@ -442,30 +524,42 @@ func (c *chaosRun) unleash(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-			case <-time.After(time.Second):
+			case <-time.After(250 * time.Millisecond):
 			}
 		}
 		return nil
 	}
-	uploadedAt := func(f float64) func() bool { return func() bool { return c.uploadedFraction() >= f } }
-	replayIdx := c.rng.IntN(max(1, c.o.Files/4))
+	for _, f := range c.plan.uploadFaults {
+		if err := waitFor(fmt.Sprintf("%d uploads", f.at), func() bool { return c.attempted.Load() >= int64(f.at) }); err != nil {
+			return err
+		}
+		var err error
+		switch f.kind {
+		case faultWorker:
+			err = c.bounce(ctx, "worker", f.outage, release, nil)
+		case faultStarter:
+			err = c.bounceStarter(ctx, f.outage, release)
+		case faultForge:
+			release()
+			err = c.forge(ctx, 200)
+		case faultLocalbox:
+			err = c.bounce(ctx, "localbox", f.outage, release, func() error { return c.putFaults(ctx, "localbox", localboxFaults) })
+		case faultMLEngine:
+			err = c.bounce(ctx, "mlengine", f.outage, release, func() error { return c.putFaults(ctx, "mlengine", c.mlengineFaults()) })
+		}
+		if err != nil {
+			return err
+		}
+	}
+	replayIdx := c.plan.replay
 	steps := []struct {
 		what string
 		when func() bool
 		do   func() error
 	}{
-		{"20 % uploaded", uploadedAt(at(0.20)), func() error { return c.bounce(ctx, "worker", down(), nil) }},
-		{"35 % uploaded", uploadedAt(at(0.35)), func() error { return c.bounceStarter(ctx, down()) }},
-		{"45 % uploaded", uploadedAt(at(0.45)), func() error { return c.forge(ctx, 200) }},
-		{"60 % uploaded", uploadedAt(at(0.60)), func() error {
-			return c.bounce(ctx, "localbox", down(), func() error { return c.putFaults(ctx, "localbox", localboxFaults) })
-		}},
-		{"75 % uploaded", uploadedAt(at(0.75)), func() error {
-			return c.bounce(ctx, "mlengine", down(), func() error { return c.putFaults(ctx, "mlengine", c.mlengineFaults()) })
-		}},
 		{"the delivery to replay captured", func() bool { return c.captured(replayIdx) }, func() error { return c.replay(ctx, replayIdx, 10) }},
 		{"half of the files done", func() bool { return c.count(ctx, completedQuery) >= c.o.Files/2 }, func() error {
-			return c.bounce(ctx, "worker", down(), nil)
+			return c.bounce(ctx, "worker", c.plan.secondWorkerOutage, func() {}, nil)
 		}},
 		{"the replayed file done", func() bool { return c.workflowDone(ctx, replayIdx) }, func() error { return c.replay(ctx, replayIdx, 10) }},
 	}
@@ -483,11 +577,12 @@ func (c *chaosRun) unleash(ctx context.Context) error {
 // bounce SIGKILLs a program, keeps it down for a while (the outage is the
 // point), starts it again and waits until it is ready; after, if set,
 // runs once it is back (faults live in memory: they are set again).
-func (c *chaosRun) bounce(ctx context.Context, name string, outage time.Duration, after func() error) error {
+func (c *chaosRun) bounce(ctx context.Context, name string, outage time.Duration, struck func(), after func() error) error {
 	running := c.count(ctx, `WorkflowType = "ProcessFile" AND ExecutionStatus = "Running"`)
 	if err := c.s.st.Kill(name); err != nil {
 		return err
 	}
+	struck()
 	c.event("SIGKILL %s (%d of %d files uploaded, %d runs in flight); down for %.1f s", name, c.uploaded.Load(), c.o.Files, running, outage.Seconds())
 	select {
 	case <-ctx.Done():
@@ -510,11 +605,12 @@ func (c *chaosRun) bounce(ctx context.Context, name string, outage time.Duration
 // bounceStarter is bounce for the starter, whose outage lasts at least
 // until a delivery has failed against it (deliveries were in flight) or
 // 30 s have passed.
-func (c *chaosRun) bounceStarter(ctx context.Context, outage time.Duration) error {
+func (c *chaosRun) bounceStarter(ctx context.Context, outage time.Duration, struck func()) error {
 	before := c.failedDeliveries(ctx)
 	if err := c.s.st.Kill("starter"); err != nil {
 		return err
 	}
+	struck()
 	killed := time.Now()
 	c.event("SIGKILL starter (%d of %d files uploaded); down for at least %.1f s and until a delivery has failed", c.uploaded.Load(), c.o.Files, outage.Seconds())
 	for time.Since(killed) < outage || (c.failedDeliveries(ctx) <= before && time.Since(killed) < 30*time.Second) {

@@ -8,12 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"filesight/internal/mediatest"
 	"filesight/internal/testenv"
-	"filesight/internal/testutil"
 )
 
 // TestChaos is make chaos with 20 files (docs/chaos.md): the real programs
@@ -46,9 +47,9 @@ func TestChaos(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	var out testutil.SyncBuffer
-	rep, err := RunChaos(ctx, ChaosOptions{Files: 20, Seed: seed, BinDir: binDir, TokenTTL: 3 * time.Minute, Timeout: 14 * time.Minute, Out: &out})
-	t.Log("\n" + out.String())
+	out := &lineLog{t: t}
+	rep, err := RunChaos(ctx, ChaosOptions{Files: 20, Seed: seed, BinDir: binDir, TokenTTL: 3 * time.Minute, Timeout: 14 * time.Minute, Out: out})
+	out.close()
 	if err != nil {
 		t.Fatalf("the chaos run could not be carried out: %v", err)
 	}
@@ -68,4 +69,44 @@ func TestChaos(t *testing.T) {
 	if rep.FailedDeliveries == 0 {
 		t.Errorf("seed %d: no webhook delivery failed", rep.Seed)
 	}
+}
+
+// lineLog logs each line written to it as it comes (a run that hangs
+// until the test's deadline still shows how far it got).
+type lineLog struct {
+	t      *testing.T
+	mu     sync.Mutex
+	buf    strings.Builder
+	closed bool
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return len(p), nil
+	}
+	l.buf.Write(p)
+	s := l.buf.String()
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			break
+		}
+		l.t.Log(s[:i])
+		s = s[i+1:]
+	}
+	l.buf.Reset()
+	l.buf.WriteString(s)
+	return len(p), nil
+}
+
+// close logs what is left and drops later writes.
+func (l *lineLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() > 0 {
+		l.t.Log(l.buf.String())
+	}
+	l.closed = true
 }
