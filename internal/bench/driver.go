@@ -110,10 +110,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var results []figure
+	mark := 0 // RESULT lines up to here belong to earlier figures
 	emit := func(f figure) {
 		if f.Line != "" {
 			fmt.Fprintf(out, "RESULT %s %s\n", f.Name, f.Line)
 		}
+		f.Results, mark = slices.Clone(rl.lines[mark:]), len(rl.lines)
+		f.Measured, f.Machine, f.Load = time.Now().UTC(), m.String(), loadavg()
 		results = append(results, f)
 	}
 	var errs []error
@@ -183,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(out, "\nall figures in %s; load average %s at the start, %s at the end (the machine is shared: compare each figure with its baseline of the same run)\n",
 		took.Round(time.Second), m.LoadBeg, m.LoadEnd)
 	if o.write != "" && len(results) > 0 {
-		if err := writeReport(o.write, m, began, took, results, rl.lines); err != nil {
+		if err := writeReport(o.write, results); err != nil {
 			errs = append(errs, err)
 		} else {
 			fmt.Fprintf(out, "wrote %s\n", o.write)

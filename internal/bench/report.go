@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,12 @@ type figure struct {
 	Value, Baseline, Target, Verdict string
 	// Notes are printed below the table.
 	Notes []string
+	// Results are the figure's RESULT lines as printed.
+	Results []string
+	// Measured is when the figure was measured, on Machine, whose load
+	// average was Load.
+	Measured      time.Time
+	Machine, Load string
 }
 
 // machine describes where the figures were measured.
@@ -88,32 +95,19 @@ func markdownTable(figs []figure) string {
 }
 
 // The generated part of docs/benchmarks.md lies between these markers;
-// the text around them is written by hand and kept.
+// the text around them is written by hand and kept. Each figure is also
+// kept in it as a JSON comment (figureTag), so that a run that measures
+// some figures replaces those and keeps the others.
 const (
 	generatedBegin = "<!-- BEGIN make bench: generated, do not edit -->"
 	generatedEnd   = "<!-- END make bench -->"
+	figureTag      = "<!-- figure "
 )
 
 // writeReport replaces the generated part of the report file (creating
-// the file when it does not exist).
-func writeReport(path string, m machine, began time.Time, took time.Duration, figs []figure, results []string) error {
-	var g strings.Builder
-	fmt.Fprintf(&g, "%s\n\n", generatedBegin)
-	fmt.Fprintf(&g, "Measured %s by `make bench` in %s.\n\n", began.UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
-	fmt.Fprintf(&g, "Machine: %s; load average %s at the start, %s at the end.\n\n", m, m.LoadBeg, m.LoadEnd)
-	g.WriteString(markdownTable(figs))
-	g.WriteString("\n\n")
-	for _, f := range figs {
-		for _, n := range f.Notes {
-			fmt.Fprintf(&g, "- `%s`: %s\n", f.Name, n)
-		}
-	}
-	g.WriteString("\n```\n")
-	for _, r := range results {
-		g.WriteString(r + "\n")
-	}
-	fmt.Fprintf(&g, "```\n\n%s", generatedEnd)
-
+// the file when it does not exist) with figs and the figures of the
+// part it replaces that figs does not measure again.
+func writeReport(path string, figs []figure) error {
 	old, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		old = []byte("# Benchmarks\n\n" + generatedBegin + "\n" + generatedEnd + "\n")
@@ -124,8 +118,95 @@ func writeReport(path string, m machine, began time.Time, took time.Duration, fi
 	if i < 0 || j < i {
 		return fmt.Errorf("%s has no %q … %q block to replace", path, generatedBegin, generatedEnd)
 	}
-	out := append(append(append([]byte{}, old[:i]...), g.String()...), old[j+len(generatedEnd):]...)
+	all, err := mergeFigures(keptFigures(old[i:j]), figs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	out := append(append(append([]byte{}, old[:i]...), renderReport(all)...), old[j+len(generatedEnd):]...)
 	return os.WriteFile(path, out, 0o644)
+}
+
+// keptFigures reads the figures kept in a generated part; lines that do
+// not parse are dropped (the next run measures those figures again).
+func keptFigures(block []byte) []figure {
+	var figs []figure
+	for _, l := range strings.Split(string(block), "\n") {
+		rest, ok := strings.CutPrefix(l, figureTag)
+		if !ok {
+			continue
+		}
+		var f figure
+		if json.Unmarshal([]byte(strings.TrimSuffix(rest, " -->")), &f) == nil && f.Name != "" {
+			figs = append(figs, f)
+		}
+	}
+	return figs
+}
+
+// mergeFigures is the figures of kept that fresh does not replace, and
+// fresh, in the order of allFigures.
+func mergeFigures(kept, fresh []figure) ([]figure, error) {
+	by := map[string]figure{}
+	for _, f := range kept {
+		by[f.Name] = f
+	}
+	for _, f := range fresh {
+		by[f.Name] = f
+	}
+	var out []figure
+	for _, name := range allFigures {
+		if f, ok := by[name]; ok {
+			out = append(out, f)
+			delete(by, name)
+		}
+	}
+	for name := range by {
+		return nil, fmt.Errorf("unknown figure %q", name)
+	}
+	return out, nil
+}
+
+// renderReport is the generated part for figs, markers included.
+func renderReport(figs []figure) string {
+	var g strings.Builder
+	fmt.Fprintf(&g, "%s\n\n", generatedBegin)
+	machines := map[string]bool{}
+	for _, f := range figs {
+		machines[f.Machine] = true
+	}
+	if len(machines) == 1 {
+		fmt.Fprintf(&g, "Measured by `make bench` on %s. The machine is shared: the load average (1, 5, 15 minutes) when a figure was measured is beside it; compare each figure with its baseline of the same run.\n\n", figs[0].Machine)
+	} else {
+		g.WriteString("Measured by `make bench`; each figure's machine is in its notes. The load average (1, 5, 15 minutes) when a figure was measured is beside it; compare each figure with its baseline of the same run.\n\n")
+	}
+	g.WriteString("| figure | filesight | baseline (same run) | target | verdict | measured (UTC), load |\n|---|---|---|---|---|---|\n")
+	for _, f := range figs {
+		fmt.Fprintf(&g, "| `%s` | %s | %s | %s | %s | %s, %s |\n", f.Name, f.Value, f.Baseline, f.Target, f.Verdict,
+			f.Measured.UTC().Format("2006-01-02 15:04"), f.Load)
+	}
+	g.WriteString("\n")
+	for _, f := range figs {
+		if len(machines) > 1 {
+			fmt.Fprintf(&g, "- `%s`: machine: %s\n", f.Name, f.Machine)
+		}
+		for _, n := range f.Notes {
+			fmt.Fprintf(&g, "- `%s`: %s\n", f.Name, n)
+		}
+	}
+	g.WriteString("\n```\n")
+	for _, f := range figs {
+		for _, r := range f.Results {
+			g.WriteString(r + "\n")
+		}
+	}
+	g.WriteString("```\n\n")
+	for _, f := range figs {
+		b, _ := json.Marshal(f)
+		// "--" may not appear inside an HTML comment.
+		fmt.Fprintf(&g, "%s%s -->\n", figureTag, strings.ReplaceAll(string(b), "--", `-\u002d`))
+	}
+	fmt.Fprintf(&g, "\n%s", generatedEnd)
+	return g.String()
 }
 
 // resultLines collects the RESULT lines written through it.
