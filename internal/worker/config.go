@@ -28,6 +28,9 @@ type Config struct {
 	CallbackBaseURL string `env:"FILESIGHT_CALLBACK_BASE_URL"`
 	// VaultKey keys the tokenisation of sensitive values found in ML output.
 	VaultKey secret.String `env:"FILESIGHT_VAULT_KEY, required"`
+	// Providers: the cloud adapters, which analyses go to which provider,
+	// per-provider caps and rate limits (providers.go).
+	Providers ProvidersConfig
 
 	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=127.0.0.1:9090"`
 	LogLevel    string `env:"LOG_LEVEL, default=info"`
@@ -75,6 +78,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
 		}
+	}
+	if err := c.Providers.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.VaultKey.Reveal()) < 16 {
 		errs = append(errs, errors.New("FILESIGHT_VAULT_KEY must be at least 16 characters"))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,10 +18,10 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/metrics"
-	"filesight/internal/provider"
-	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/program"
 	"filesight/internal/vault"
 	"filesight/workflows"
+	"filesight/workflows/semaphore"
 )
 
 // workerOptions are tuned for a 2-core machine; docs/workflow.md explains.
@@ -62,12 +63,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	}
 	defer c.Close()
 
-	acts, err := newActivities(cfg, log)
+	ps, err := buildProviders(cfg, c, kr, log)
+	if err != nil {
+		return program.Usage(err)
+	}
+	acts, err := newActivities(cfg, log, ps)
 	if err != nil {
 		return err
 	}
 	w := worker.New(c, workflows.TaskQueue, workerOptions(cfg))
-	workflows.Register(w, acts)
+	workflows.Register(w, acts, &semaphore.Activities{Client: c, TaskQueue: workflows.TaskQueue})
+	extra := newWorkers(c, providerQueues(cfg, ps, acts))
 
 	// Metrics and health.
 	var running atomic.Bool
@@ -96,10 +102,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker on task queue %s: %w", workflows.TaskQueue, err)
 	}
+	for i, x := range extra {
+		if err := x.w.Start(); err != nil {
+			for _, y := range slices.Backward(extra[:i]) {
+				y.w.Stop()
+			}
+			w.Stop()
+			return fmt.Errorf("starting the worker on task queue %s: %w", x.queue, err)
+		}
+	}
 	running.Store(true)
 	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"metrics", ln.Addr().String(), "codec_key", kr.ActiveKeyID(), "max_activities", cfg.MaxConcurrentActivities,
 		"max_workflow_tasks", cfg.MaxConcurrentWorkflowTasks, "callbacks", cfg.CallbackBaseURL != "")
+	for _, name := range ps.names() {
+		pol := ps.policies[name]
+		log.Info("provider", "name", name, "task_queue", pol.TaskQueue, "max_open_jobs", pol.MaxOpenJobs,
+			"activities_per_second", ps.rates[name], "job_timeout", pol.JobTimeout, "poll_interval", pol.PollInterval)
+	}
+	log.Info("analysis providers", "selection", ps.selection.String())
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -114,22 +135,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	log.Info("stopping: draining in-flight activities", "timeout", cfg.StopTimeout)
 	running.Store(false)
 	stopped := time.Now()
+	for _, x := range slices.Backward(extra) {
+		x.w.Stop()
+	}
 	w.Stop()
 	log.Info("worker stopped", "drained_in", time.Since(stopped).Round(time.Millisecond))
 	return nil
 }
 
-func newActivities(cfg Config, log *slog.Logger) (*activities.Activities, error) {
+func newActivities(cfg Config, log *slog.Logger, ps *providerSet) (*activities.Activities, error) {
 	bc, err := box.NewClient(cfg.Box.Config(nil, log))
 	if err != nil {
 		return nil, fmt.Errorf("box client (BOX_*): %w", err)
 	}
-	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
 	tok, err := vault.New(cfg.VaultKey)
 	if err != nil {
 		return nil, fmt.Errorf("FILESIGHT_VAULT_KEY: %w", err)
 	}
-	return activities.New(bc, []provider.Provider{ml}, tok, activities.Options{
-		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log,
+	return activities.New(bc, ps.providers, tok, activities.Options{
+		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log, Selection: ps.selection, Policies: ps.policies,
 	})
 }
