@@ -22,9 +22,9 @@ import (
 )
 
 const (
-	viKey        = "videoindexer-callback-key-0123456789abcdef"
-	aaiKey       = "assemblyai-callback-key-0123456789abcdefgh"
-	aaiOldKey    = "assemblyai-old-callback-key-0123456789abcd"
+	viKey         = "videoindexer-callback-key-0123456789abcdef"
+	aaiKey        = "assemblyai-callback-key-0123456789abcdefgh"
+	aaiOldKey     = "assemblyai-old-callback-key-0123456789abcd"
 	starterPublic = "https://starter.example.com"
 )
 
