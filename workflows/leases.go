@@ -77,8 +77,12 @@ type leaseRun struct {
 // be submitted with a read token of its own. It reports whether the lease
 // was granted; if not, j.state says why.
 func (r *run) acquireLease(ctx workflow.Context, j *jobRun) bool {
+	// The lease ID is how this run recognises the grant, so it must be the
+	// same when the run is replayed: the job and the run's start time (a
+	// replayer may give the workflow another ID and run ID; the semaphore
+	// knows the lease by the workflow ID and the lease ID together).
 	info := workflow.GetInfo(ctx)
-	l := &leaseRun{id: fmt.Sprintf("%s/%s@%s", r.wfID, j.spec.Name, info.WorkflowExecution.RunID), resource: LeaseResource(j.spec.Provider)}
+	l := &leaseRun{id: fmt.Sprintf("%s@%d", j.spec.Name, info.WorkflowStartTime.UnixMilli()), resource: LeaseResource(j.spec.Provider)}
 	j.lease, j.readDone, j.state = l, true, activities.JobWaiting
 	r.updateDetails(ctx)
 	r.listenForGrants(ctx)
@@ -170,7 +174,8 @@ func (r *run) releaseLease(ctx workflow.Context, j *jobRun) {
 }
 
 func (r *run) signalRelease(ctx workflow.Context, resource, leaseID string) {
-	err := workflow.SignalExternalWorkflow(ctx, semaphore.WorkflowID(resource), "", semaphore.SignalRelease, semaphore.Release{LeaseID: leaseID}).Get(ctx, nil)
+	err := workflow.SignalExternalWorkflow(ctx, semaphore.WorkflowID(resource), "", semaphore.SignalRelease,
+		semaphore.Release{WorkflowID: r.wfID, LeaseID: leaseID}).Get(ctx, nil)
 	if err != nil {
 		// The semaphore is gone (terminated): nothing holds the lease.
 		r.warn("releasing lease %s: %v", leaseID, failureText(err))

@@ -264,7 +264,7 @@ func TestCappedProviderHoldsALeasePerJob(t *testing.T) {
 	}
 	for _, r := range requests {
 		if r.Resource != "provider-mlengine" || r.Request.WorkflowID != "file-1001-v2002" || r.Request.RunID == "" ||
-			r.Request.Limit != 1 || r.Request.TTL != workflows.DefaultJobTimeout+30*time.Minute || !strings.HasPrefix(r.Request.LeaseID, "file-1001-v2002/") {
+			r.Request.Limit != 1 || r.Request.TTL != workflows.DefaultJobTimeout+30*time.Minute || !strings.Contains(r.Request.LeaseID, "@") {
 			t.Errorf("lease request %+v", r)
 		}
 	}

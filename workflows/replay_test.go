@@ -62,7 +62,14 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"} {
+	// The runs recorded before the provider plan (changeProviderPlan) are
+	// kept beside those recorded since: both must keep replaying.
+	var want []string
+	for _, name := range []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"} {
+		want = append(want, name, name+".before-provider-plan")
+	}
+	want = append(want, "capped")
+	for _, want := range want {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"

@@ -49,23 +49,22 @@ func (a *Activities) RequestLease(ctx context.Context, in LeaseRequest) error {
 	return nil
 }
 
-// FindGoneHolders returns the lease IDs of the holders whose run is no
-// longer running (completed, failed, terminated, timed out, continued as
-// new, or unknown to the server). A holder whose state cannot be read now
-// is kept.
-func (a *Activities) FindGoneHolders(ctx context.Context, holders []Holder) ([]string, error) {
-	gone := []string{}
+// FindGoneHolders returns the holders whose run is no longer running
+// (completed, failed, terminated, timed out, continued as new, or unknown
+// to the server). A holder whose state cannot be read now is kept.
+func (a *Activities) FindGoneHolders(ctx context.Context, holders []Holder) ([]Holder, error) {
+	gone := []Holder{}
 	var errs []error
 	for _, h := range holders {
 		d, err := a.Client.DescribeWorkflowExecution(ctx, h.WorkflowID, h.RunID)
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
-			gone = append(gone, h.LeaseID)
+			gone = append(gone, h)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("describing holder %s: %w", h.WorkflowID, err))
 		case d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-			gone = append(gone, h.LeaseID)
+			gone = append(gone, h)
 		}
 	}
 	if len(errs) == len(holders) && len(errs) > 0 {

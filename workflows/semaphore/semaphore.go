@@ -44,11 +44,15 @@ const (
 // WorkflowID is the ID of the semaphore workflow guarding resource.
 func WorkflowID(resource string) string { return "semaphore-" + resource }
 
-// Request asks for a lease.
+// Request asks for a lease. A lease is known by its holder's workflow ID
+// and its lease ID together.
 type Request struct {
-	// LeaseID names the lease; it is unique per holder and use. Asking again
-	// with the same ID is harmless: a waiting request keeps its place, a
-	// granted lease is granted (signalled) again.
+	// LeaseID names the lease among its holder's leases (unique per use).
+	// It is all the holder needs to recognise a grant, so it must not
+	// depend on anything a replay may see differently (a replayer may give
+	// the workflow another ID). Asking again with the same IDs is harmless:
+	// a waiting request keeps its place, a granted lease is granted
+	// (signalled) again.
 	LeaseID string `json:"lease_id"`
 	// WorkflowID and RunID are the holder's execution: it is signalled the
 	// grant and checked for liveness.
@@ -64,7 +68,8 @@ type Request struct {
 
 // Release gives a lease back, or withdraws a request not yet granted.
 type Release struct {
-	LeaseID string `json:"lease_id"`
+	WorkflowID string `json:"workflow_id"`
+	LeaseID    string `json:"lease_id"`
 }
 
 // Grant tells a holder that its lease is granted.
@@ -141,6 +146,11 @@ type State struct {
 	Held    []Lease `json:"held"`
 	Waiting []Lease `json:"waiting"`
 	Stats   Stats   `json:"stats"`
+}
+
+// same reports whether l is the lease of holder workflowID called leaseID.
+func (l Lease) same(workflowID, leaseID string) bool {
+	return l.WorkflowID == workflowID && l.LeaseID == leaseID
 }
 
 // Holder identifies a lease holder for the liveness check.
@@ -255,7 +265,7 @@ type sem struct {
 	State
 	// regrant are held leases whose holder asked again: they are signalled
 	// the grant once more.
-	regrant []string
+	regrant []Holder
 }
 
 func (s *sem) busy() bool { return len(s.Held) > 0 || len(s.Waiting) > 0 }
@@ -304,25 +314,26 @@ func (s *sem) onAcquire(ctx workflow.Context, r Request) {
 	if r.Limit > 0 {
 		s.Limit = r.Limit
 	}
-	if slices.ContainsFunc(s.Held, func(l Lease) bool { return l.LeaseID == r.LeaseID }) {
-		if !slices.Contains(s.regrant, r.LeaseID) {
-			s.regrant = append(s.regrant, r.LeaseID)
+	if slices.ContainsFunc(s.Held, func(l Lease) bool { return l.same(r.WorkflowID, r.LeaseID) }) {
+		h := Holder{LeaseID: r.LeaseID, WorkflowID: r.WorkflowID}
+		if !slices.Contains(s.regrant, h) {
+			s.regrant = append(s.regrant, h)
 		}
 		return
 	}
-	if slices.ContainsFunc(s.Waiting, func(l Lease) bool { return l.LeaseID == r.LeaseID }) {
+	if slices.ContainsFunc(s.Waiting, func(l Lease) bool { return l.same(r.WorkflowID, r.LeaseID) }) {
 		return
 	}
 	s.Waiting = append(s.Waiting, Lease{Request: r, RequestedAt: workflow.Now(ctx)})
 }
 
 func (s *sem) onRelease(r Release) {
-	if i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.LeaseID == r.LeaseID }); i >= 0 {
+	if i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.same(r.WorkflowID, r.LeaseID) }); i >= 0 {
 		s.Held = slices.Delete(s.Held, i, i+1)
 		s.Stats.Released++
 		return
 	}
-	if i := slices.IndexFunc(s.Waiting, func(l Lease) bool { return l.LeaseID == r.LeaseID }); i >= 0 {
+	if i := slices.IndexFunc(s.Waiting, func(l Lease) bool { return l.same(r.WorkflowID, r.LeaseID) }); i >= 0 {
 		s.Waiting = slices.Delete(s.Waiting, i, i+1)
 		s.Stats.Withdrawn++
 	}
@@ -347,8 +358,8 @@ func (s *sem) grant(ctx workflow.Context) {
 		s.Stats.Granted += len(batch)
 		s.Stats.MaxHeld = max(s.Stats.MaxHeld, len(s.Held))
 		send := batch
-		for _, id := range s.regrant {
-			if i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.LeaseID == id }); i >= 0 {
+		for _, h := range s.regrant {
+			if i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.same(h.WorkflowID, h.LeaseID) }); i >= 0 {
 				send = append(send, s.Held[i])
 			}
 		}
@@ -365,7 +376,7 @@ func (s *sem) grant(ctx workflow.Context) {
 			if err := f.Get(ctx, nil); err != nil {
 				workflow.GetLogger(ctx).Warn("lease holder cannot be signalled; reclaiming its lease",
 					"lease_id", send[i].LeaseID, "holder", send[i].WorkflowID, "error", err)
-				lost = s.drop(send[i].LeaseID) || lost
+				lost = s.drop(send[i].WorkflowID, send[i].LeaseID) || lost
 			}
 		}
 		if !lost {
@@ -376,8 +387,8 @@ func (s *sem) grant(ctx workflow.Context) {
 }
 
 // drop removes a held lease whose holder is gone.
-func (s *sem) drop(leaseID string) bool {
-	i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.LeaseID == leaseID })
+func (s *sem) drop(workflowID, leaseID string) bool {
+	i := slices.IndexFunc(s.Held, func(l Lease) bool { return l.same(workflowID, leaseID) })
 	if i < 0 {
 		return false
 	}
@@ -411,14 +422,14 @@ func (s *sem) checkHolders(ctx workflow.Context) {
 	}
 	o := checkOptions
 	o.Summary = fmt.Sprintf("Check the %d holder(s) of %s leases", len(holders), s.Resource)
-	var gone []string
+	var gone []Holder
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), acts.FindGoneHolders, holders).Get(ctx, &gone); err != nil {
 		workflow.GetLogger(ctx).Warn("checking lease holders failed; trying again later", "resource", s.Resource, "error", err)
 		return
 	}
-	for _, id := range gone {
-		if s.drop(id) {
-			workflow.GetLogger(ctx).Warn("lease holder is no longer running; reclaimed its lease", "lease_id", id)
+	for _, h := range gone {
+		if s.drop(h.WorkflowID, h.LeaseID) {
+			workflow.GetLogger(ctx).Warn("lease holder is no longer running; reclaimed its lease", "holder", h.WorkflowID, "lease_id", h.LeaseID)
 		}
 	}
 }

@@ -49,14 +49,14 @@ func newHarness(t *testing.T) *harness {
 			return nil
 		})
 	h.env.OnActivity("FindGoneHolders", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, holders []semaphore.Holder) ([]string, error) {
+		func(_ context.Context, holders []semaphore.Holder) ([]semaphore.Holder, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.checks++
-			var out []string
+			var out []semaphore.Holder
 			for _, hd := range holders {
 				if slices.Contains(h.goneChecks, hd.LeaseID) {
-					out = append(out, hd.LeaseID)
+					out = append(out, hd)
 				}
 			}
 			return out, nil
@@ -73,7 +73,7 @@ func (h *harness) acquire(d time.Duration, lease string, limit int, ttl time.Dur
 }
 
 func (h *harness) release(d time.Duration, lease string) {
-	h.at(d, func() { h.env.SignalWorkflow(semaphore.SignalRelease, semaphore.Release{LeaseID: lease}) })
+	h.at(d, func() { h.env.SignalWorkflow(semaphore.SignalRelease, semaphore.Release{WorkflowID: "wf-" + lease, LeaseID: lease}) })
 }
 
 func (h *harness) state() semaphore.State {
