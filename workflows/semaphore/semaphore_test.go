@@ -73,7 +73,9 @@ func (h *harness) acquire(d time.Duration, lease string, limit int, ttl time.Dur
 }
 
 func (h *harness) release(d time.Duration, lease string) {
-	h.at(d, func() { h.env.SignalWorkflow(semaphore.SignalRelease, semaphore.Release{WorkflowID: "wf-" + lease, LeaseID: lease}) })
+	h.at(d, func() {
+		h.env.SignalWorkflow(semaphore.SignalRelease, semaphore.Release{WorkflowID: "wf-" + lease, LeaseID: lease})
+	})
 }
 
 func (h *harness) state() semaphore.State {
