@@ -53,37 +53,32 @@ func (c ProvidersConfig) Validate() error {
 			}
 		}
 	}
-	caps, err := parseProviderValues("FILESIGHT_PROVIDER_MAX_OPEN_JOBS", c.MaxOpenJobs, strconv.Atoi)
+	caps, err := c.parseMaxOpenJobs()
 	errs = append(errs, err)
-	for _, p := range sortedKeys(caps) {
-		if !slices.Contains(known, p) {
-			errs = append(errs, unknown("FILESIGHT_PROVIDER_MAX_OPEN_JOBS", p))
-		}
-	}
-	rates, err := parseProviderValues("FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", c.ActivitiesPerSecond, func(s string) (float64, error) {
-		return strconv.ParseFloat(s, 64)
-	})
+	rates, err := c.parseActivitiesPerSecond()
 	errs = append(errs, err)
-	for _, p := range sortedKeys(rates) {
-		if !slices.Contains(known, p) {
-			errs = append(errs, unknown("FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", p))
+	for _, l := range []struct {
+		variable string
+		names    []string
+	}{{"FILESIGHT_PROVIDER_MAX_OPEN_JOBS", sortedKeys(caps)}, {"FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", sortedKeys(rates)}} {
+		for _, p := range l.names {
+			if !slices.Contains(known, p) {
+				errs = append(errs, unknown(l.variable, p))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// maxOpenJobs and activitiesPerSecond are the lists parsed (Validate has
-// checked them).
-func (c ProvidersConfig) maxOpenJobs() map[string]int {
-	m, _ := parseProviderValues("FILESIGHT_PROVIDER_MAX_OPEN_JOBS", c.MaxOpenJobs, strconv.Atoi)
-	return m
+// parseMaxOpenJobs and parseActivitiesPerSecond parse the two lists.
+func (c ProvidersConfig) parseMaxOpenJobs() (map[string]int, error) {
+	return parseProviderValues("FILESIGHT_PROVIDER_MAX_OPEN_JOBS", c.MaxOpenJobs, strconv.Atoi)
 }
 
-func (c ProvidersConfig) activitiesPerSecond() map[string]float64 {
-	m, _ := parseProviderValues("FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", c.ActivitiesPerSecond, func(s string) (float64, error) {
+func (c ProvidersConfig) parseActivitiesPerSecond() (map[string]float64, error) {
+	return parseProviderValues("FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", c.ActivitiesPerSecond, func(s string) (float64, error) {
 		return strconv.ParseFloat(s, 64)
 	})
-	return m
 }
 
 // parseProviderValues parses "provider=value" pairs separated by commas;
@@ -145,7 +140,8 @@ func buildProviders(cfg Config, c client.Client, kr *codec.Keyring, log *slog.Lo
 	}
 	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
 	ps := &providerSet{providers: append([]provider.Provider{ml}, set.Providers...), jobQueues: set.Queues,
-		policies: map[string]activities.ProviderPolicy{}, rates: pc.activitiesPerSecond()}
+		policies: map[string]activities.ProviderPolicy{}}
+	ps.rates, _ = pc.parseActivitiesPerSecond() // Validate has checked both lists
 	byName := map[string]provider.Provider{}
 	for _, p := range ps.providers {
 		byName[p.Name()] = p
@@ -159,7 +155,7 @@ func buildProviders(cfg Config, c client.Client, kr *codec.Keyring, log *slog.Lo
 	for _, w := range ps.selection.Warnings() {
 		log.Warn("analysis providers: " + w)
 	}
-	caps := pc.maxOpenJobs()
+	caps, _ := pc.parseMaxOpenJobs()
 	for _, p := range ps.providers {
 		pol := set.Policies[p.Name()]
 		ps.policies[p.Name()] = activities.ProviderPolicy{
