@@ -104,12 +104,19 @@ func (r *run) acquireLease(ctx workflow.Context, j *jobRun) bool {
 			}
 			return false
 		}
-		granted, err := workflow.AwaitWithTimeout(ctx, leaseAskAgain, func() bool { return l.state == leaseGranted })
+		// A timer of its own rather than AwaitWithTimeout, which (as the
+		// SDK is) leaves its timer running once the condition holds.
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		askAgain := workflow.NewTimer(tctx, leaseAskAgain)
+		err = workflow.Await(ctx, func() bool { return l.state == leaseGranted || askAgain.IsReady() })
+		if !askAgain.IsReady() {
+			cancelTimer()
+		}
 		if err != nil {
 			j.state = activities.JobCanceled
 			return false
 		}
-		if granted {
+		if l.state == leaseGranted {
 			r.updateDetails(ctx)
 			return true
 		}
