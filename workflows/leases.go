@@ -98,10 +98,11 @@ func (r *run) acquireLease(ctx workflow.Context, j *jobRun) bool {
 			sem.RequestLease, req).Get(ctx, nil)
 		if err != nil {
 			if temporal.IsCanceledError(err) || ctx.Err() != nil {
-				j.state = activities.JobCanceled
-			} else {
-				j.state, j.err = activities.JobSubmitFailed, "asking for a lease of the provider's concurrency cap: "+failureText(err)
+				j.state = activities.JobCanceled // finish withdraws the request
+				return false
 			}
+			j.state, j.err = activities.JobSubmitFailed, "asking for a lease of the provider's concurrency cap: "+failureText(err)
+			r.releaseLease(ctx, j) // a request that got through anyway is withdrawn
 			return false
 		}
 		// A timer of its own rather than AwaitWithTimeout, which (as the

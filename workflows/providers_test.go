@@ -380,3 +380,31 @@ func TestCappedJobReleasedOnceCancelled(t *testing.T) {
 		})
 	}
 }
+
+// A lease request that cannot be delivered fails that job's submission
+// (the status card says why), withdraws whatever may have got through, and
+// leaves the other jobs alone.
+func TestLeaseRequestFailing(t *testing.T) {
+	h := newHarness(t, activitiestest.Plan{Duration: time.Minute, Result: activitiestest.TalkResult()},
+		withProvider("speech", activitiestest.Plan{Duration: time.Minute, Result: activitiestest.AudioResult()}),
+		withSelection("transcript=speech,keywords=speech"),
+		withPolicy("speech", activities.ProviderPolicy{TaskQueue: workflows.ProviderTaskQueue("speech"), MaxOpenJobs: 2}))
+	h.sem.fail = temporal.NewNonRetryableApplicationError("the semaphore is unreachable", "Test", nil)
+	h.box.AddFile(fileID, "talk.mp4", 10<<20, versionID)
+	res, err := h.run(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.progress()
+	if res.Outcome != workflows.OutcomePartial || p.Jobs[1].State != activities.JobSubmitFailed || p.Jobs[1].Lease != "released" ||
+		!strings.Contains(p.Jobs[1].Error, "lease") || p.Jobs[0].State != activities.JobSucceeded {
+		t.Fatalf("result %+v jobs %+v", res, p.Jobs)
+	}
+	if _, releases, _ := h.sem.snapshot(); len(releases) != 1 {
+		t.Errorf("releases %v, want the request withdrawn once", releases)
+	}
+	if n := len(h.providers[1].Jobs()); n != 0 {
+		t.Errorf("%d speech jobs submitted", n)
+	}
+	h.assertTokensClean(res)
+}

@@ -23,6 +23,7 @@ type fakeSemaphore struct {
 
 	mu         sync.Mutex
 	limit      int
+	fail       error // returned by RequestLease when set
 	requests   []semaphore.LeaseRequest
 	held       []string
 	waiting    []semaphore.LeaseRequest
@@ -53,6 +54,9 @@ func (f *fakeSemaphore) requestLease(_ context.Context, in semaphore.LeaseReques
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, in)
+	if f.fail != nil {
+		return f.fail
+	}
 	id := in.Request.LeaseID
 	if slices.Contains(f.held, id) {
 		f.env.SignalWorkflow(semaphore.SignalGranted, semaphore.Grant{Resource: in.Resource, LeaseID: id})
