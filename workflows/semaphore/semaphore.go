@@ -195,6 +195,9 @@ func Workflow(ctx workflow.Context, st State) error {
 	var timerAt time.Time
 	idleSince := workflow.Now(ctx)
 	for {
+		// Signals already received first (the one that started this run
+		// among them), so that the timer below fits the state.
+		s.drain(ctx, acquire, release)
 		s.grant(ctx)
 		info := workflow.GetInfo(ctx)
 		idle := !s.busy() && workflow.Now(ctx).Sub(idleSince) >= s.Settings.IdleTimeout
