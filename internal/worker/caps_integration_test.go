@@ -13,20 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"filesight/internal/box"
-	"filesight/internal/codec"
-	"filesight/internal/codec/codectest"
-	"filesight/internal/localbox/localboxtest"
-	"filesight/internal/mediatest"
-	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider/mlengineapi"
-	"filesight/internal/samplemedia"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/starter"
-	"filesight/internal/testenv"
 	"filesight/internal/testutil"
 	"filesight/internal/worker"
 	"filesight/internal/worker/workertest"
@@ -45,18 +36,9 @@ const (
 // analyzers, callbacks through the starter's handler); mlengine, which
 // counts the jobs open at once, never sees more than 3, and all 20 complete.
 func TestProviderCapAcrossWorkers(t *testing.T) {
-	mediatest.Require(t)
-	tm := testenv.StartTemporal(t)
-	lb := localboxtest.Start(t)
-	ml := mlenginetest.Start(t)
-	keys := codectest.KeysString(codectest.NewKey(t, "cap-test"))
-	kr := codectest.ParseKeyring(t, keys)
+	srv := startServers(t)
+	tm, lb, ml, keys, c := srv.tm, srv.lb, srv.ml, srv.keys, srv.c
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := client.Dial(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: codec.NewDataConverter(kr, codec.Options{Compress: true})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 
 	// The starter: mlengine's signed callbacks become signals.
 	svc := starter.NewService(c, starter.Options{SetFileIDAttribute: true, Logger: log})
@@ -102,14 +84,7 @@ func TestProviderCapAcrossWorkers(t *testing.T) {
 
 	gctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	clip, err := samplemedia.GenerateAudio(gctx, t.TempDir(), "Twenty files share three slots.\nEach waits for its lease.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	media, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	media := clip(t, "Twenty files share three slots.\nEach waits for its lease.")
 	folder := lb.CreateFolder(t, "0", "cap")
 	var inputs []workflows.ProcessFileInput
 	for i := range capFiles {

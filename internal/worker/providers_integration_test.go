@@ -11,20 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"filesight/internal/box"
-	"filesight/internal/codec"
-	"filesight/internal/codec/codectest"
-	"filesight/internal/localbox/localboxtest"
-	"filesight/internal/mediatest"
-	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/provider/whisper/whispertest"
-	"filesight/internal/samplemedia"
 	"filesight/internal/secret"
 	"filesight/internal/starter"
-	"filesight/internal/testenv"
 	"filesight/internal/worker"
 	"filesight/internal/worker/workertest"
 	"filesight/workflows"
@@ -36,12 +27,9 @@ import (
 // queue, run by the same worker), everything else from mlengine; each
 // provider's activities run on its own task queue.
 func TestAnalysesSplitOverProviders(t *testing.T) {
-	mediatest.Require(t)
-	tm := testenv.StartTemporal(t)
-	lb := localboxtest.Start(t)
-	ml := mlenginetest.Start(t)
+	srv := startServers(t)
+	tm, lb, ml, keys, c := srv.tm, srv.lb, srv.ml, srv.keys, srv.c
 	ws := whispertest.Start(t, "whisper-test-key", "the words whisper heard")
-	keys := codectest.KeysString(codectest.NewKey(t, "split-test"))
 
 	cfg := workertest.Config(tm, lb, keys, ml.URL, secret.String(ml.APIKey))
 	cfg.Providers.Catalog.Analyses = "transcript=whisper"
@@ -76,22 +64,9 @@ func TestAnalysesSplitOverProviders(t *testing.T) {
 		t.Fatal("worker did not start")
 	}
 
-	kr := codectest.ParseKeyring(t, keys)
-	c, err := client.Dial(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: codec.NewDataConverter(kr, codec.Options{Compress: true})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	gctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	clip, err := samplemedia.GenerateAudio(gctx, t.TempDir(), "Speech goes to whisper.\nThe rest stays with the engine.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	media, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	media := clip(t, "Speech goes to whisper.\nThe rest stays with the engine.")
 	f := lb.UploadFile(t, "0", "split.m4a", media)
 	d, err := starter.NewService(c, starter.Options{}).Start(gctx, workflows.ProcessFileInput{FileID: f.ID, FileVersionID: f.VersionID, Source: starter.SourceManual})
 	if err != nil {
