@@ -678,26 +678,7 @@ func (c *chaosRun) replay(ctx context.Context, i, n int) error {
 	f := c.file(i)
 	d, _ := c.tap.get(f.ID)
 	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for k := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hookURL, bytes.NewReader(d.body))
-			if err != nil {
-				return
-			}
-			req.Header = d.header.Clone()
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			statuses[k] = resp.StatusCode
-		}()
-	}
-	wg.Wait()
+	parallel(n, n, func(k int) { statuses[k] = post(ctx, c.hookURL, d.body, d.header.Clone()) })
 	c.mu.Lock()
 	for _, st := range statuses {
 		c.rep.ReplayStatuses[st]++
@@ -718,51 +699,31 @@ func (c *chaosRun) forge(ctx context.Context, n int) error {
 	key := []byte(c.s.get("BOX_WEBHOOK_PRIMARY_KEY"))
 	wrong := []byte(randomHex() + randomHex())
 	statuses := make([]int, n)
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for k := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			id := forgedFileID(k)
-			body := forgedEvent(id, c.s.folder)
-			ts := time.Now().UTC().Format(time.RFC3339)
-			h := http.Header{}
-			switch k % 5 {
-			case 0:
-				h = box.SignWebhook(secret.String(wrong), "", body, ts, "forged-"+id)
-			case 1:
-				ts = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-				h = box.SignWebhook(secret.String(key), "", body, ts, "forged-"+id)
-			case 2:
-				h = box.SignWebhook(secret.String(key), "", forgedEvent(forgedFileID(k+n), c.s.folder), ts, "forged-"+id)
-			case 3:
-				h.Set("BOX-DELIVERY-ID", "forged-"+id)
-				h.Set("BOX-DELIVERY-TIMESTAMP", ts)
-			case 4:
-				h = box.SignWebhook(secret.String(key), "", body, ts, "forged-"+id)
-				m := hmac.New(sha256.New, key)
-				m.Write(body)
-				h.Set("BOX-SIGNATURE-PRIMARY", base64.StdEncoding.EncodeToString(m.Sum(nil)))
-			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hookURL, bytes.NewReader(body))
-			if err != nil {
-				return
-			}
-			req.Header = h
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			statuses[k] = resp.StatusCode
-		}()
-	}
-	wg.Wait()
+	parallel(n, 32, func(k int) {
+		id := forgedFileID(k)
+		body := forgedEvent(id, c.s.folder)
+		ts := time.Now().UTC().Format(time.RFC3339)
+		h := http.Header{}
+		switch k % 5 {
+		case 0:
+			h = box.SignWebhook(secret.String(wrong), "", body, ts, "forged-"+id)
+		case 1:
+			ts = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+			h = box.SignWebhook(secret.String(key), "", body, ts, "forged-"+id)
+		case 2:
+			h = box.SignWebhook(secret.String(key), "", forgedEvent(forgedFileID(k+n), c.s.folder), ts, "forged-"+id)
+		case 3:
+			h.Set("BOX-DELIVERY-ID", "forged-"+id)
+			h.Set("BOX-DELIVERY-TIMESTAMP", ts)
+		case 4:
+			h = box.SignWebhook(secret.String(key), "", body, ts, "forged-"+id)
+			m := hmac.New(sha256.New, key)
+			m.Write(body)
+			h.Set("BOX-SIGNATURE-PRIMARY", base64.StdEncoding.EncodeToString(m.Sum(nil)))
+		}
+		h.Set("Content-Type", "application/json")
+		statuses[k] = post(ctx, c.hookURL, body, h)
+	})
 	byStatus := map[int]int{}
 	for _, st := range statuses {
 		byStatus[st]++

@@ -228,25 +228,16 @@ func filesightSide(ctx context.Context, out io.Writer, s *system, prefix string,
 // allSucceeded checks every run's result: outcome success, tokens revoked.
 func allSucceeded(ctx context.Context, tc client.Client, ids []string) error {
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			var res workflows.ProcessFileResult
-			if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", id, err)
-				return
-			}
-			if res.Outcome != workflows.OutcomeSuccess || res.TokensIssued != res.TokensRevoked {
-				errs[i] = fmt.Errorf("%s: outcome %s (%s), tokens %d issued, %d revoked", id, res.Outcome, res.Message, res.TokensIssued, res.TokensRevoked)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(len(ids), 8, func(i int) {
+		var res workflows.ProcessFileResult
+		if err := tc.GetWorkflow(ctx, ids[i], "").Get(ctx, &res); err != nil {
+			errs[i] = fmt.Errorf("%s: %w", ids[i], err)
+			return
+		}
+		if res.Outcome != workflows.OutcomeSuccess || res.TokensIssued != res.TokensRevoked {
+			errs[i] = fmt.Errorf("%s: outcome %s (%s), tokens %d issued, %d revoked", ids[i], res.Outcome, res.Message, res.TokensIssued, res.TokensRevoked)
+		}
+	})
 	return errors.Join(errs...)
 }
 

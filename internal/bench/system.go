@@ -275,19 +275,42 @@ func timing(ctx context.Context, tc client.Client, id, markType string, markInde
 func timings(ctx context.Context, tc client.Client, ids []string, markType string, markIndex int) ([]runTiming, error) {
 	out := make([]runTiming, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, 8)
+	parallel(len(ids), 8, func(i int) { out[i], errs[i] = timing(ctx, tc, ids[i], markType, markIndex) })
+	return out, errors.Join(errs...)
+}
+
+// parallel calls f(0) … f(n-1), at most conc at a time, and returns when
+// every call has.
+func parallel(n, conc int, f func(i int)) {
+	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
-	for i, id := range ids {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = timing(ctx, tc, id, markType, markIndex)
+			f(i)
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+}
+
+// post sends body with header h to url and returns the answer's status
+// (0 when there was no answer).
+func post(ctx context.Context, url string, body []byte, h http.Header) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // percentile of durations (p in [0, 100]), nearest rank.

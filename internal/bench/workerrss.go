@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -98,18 +97,7 @@ func runWorkerRSS(ctx context.Context, out io.Writer, s *system, n int, sample t
 // terminateAll ends the runs of a measurement that would otherwise wait
 // forever (their provider keeps them running).
 func terminateAll(ctx context.Context, s *system, ids []string) {
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			_ = s.tc.TerminateWorkflow(ctx, id, "", "benchmark measurement over")
-		}()
-	}
-	wg.Wait()
+	parallel(len(ids), 16, func(i int) { _ = s.tc.TerminateWorkflow(ctx, ids[i], "", "benchmark measurement over") })
 }
 
 // scrapeMetrics reads the named series (summed over labels) from a
