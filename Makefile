@@ -124,9 +124,10 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # make bench measures every figure of docs/benchmarks.md against its baseline
-# of the same run and rewrites the generated part of that file (about 35
-# minutes on a busy 2-core machine). BENCH_ARGS adds flags and names figures,
-# flags first: BENCH_ARGS="-files 100 orchestration starter".
+# of the same run and rewrites the figures it measured in the generated part
+# of that file, keeping the others (from 35 minutes on 2 cores to over 2 hours
+# when the machine is busy with other work). BENCH_ARGS adds flags and names
+# figures, flags first: BENCH_ARGS="-files 100 orchestration starter".
 BENCH_ARGS ?=
 CHAOS_FILES ?= 100
 CHAOS_ARGS ?=
