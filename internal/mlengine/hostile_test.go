@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ func TestHostileMediaThroughTheAPI(t *testing.T) {
 	}))
 	t.Cleanup(ms.Close)
 
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := mlenginetest.Start(t, mlengine.WithLogger(log), mlengine.WithConfig(func(c *mlengine.Config) {
 		c.Concurrency = 2
@@ -116,22 +115,4 @@ func TestHostileMediaThroughTheAPI(t *testing.T) {
 	if n := canary.Opened(); n > 0 {
 		t.Fatalf("a tool opened the canary pipe outside the job's directory %d time(s)", n)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the logger's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
