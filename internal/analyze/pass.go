@@ -226,6 +226,9 @@ func runPass(ctx context.Context, r *runner, cfg *passConfig, duration float64) 
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 	parser := &passParser{cfg: cfg}
