@@ -219,3 +219,53 @@ func TestProbeLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryAllowedContainerDecodes: a short file of every container the
+// workflow accepts passes the probe with its demuxer in MediaFormats, and
+// the pass, with that demuxer forced, decodes its sound.
+func TestEveryAllowedContainerDecodes(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	video := []string{"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1", "-f", "lavfi", "-i", "sine=duration=1:sample_rate=22050"}
+	audio := []string{"-f", "lavfi", "-i", "sine=duration=1:sample_rate=22050"}
+	for _, tc := range []struct {
+		file   string
+		inputs []string
+		format string
+	}{
+		{"a.mp4", video, "mov,mp4,m4a,3gp,3g2,mj2"},
+		{"a.mkv", video, "matroska,webm"},
+		{"a.webm", video, "matroska,webm"},
+		{"a.avi", video, "avi"},
+		{"a.ts", video, "mpegts"},
+		{"a.mpg", video, "mpeg"},
+		{"a.flv", video, "flv"},
+		{"a.wmv", video, "asf"},
+		{"a.ogg", audio, "ogg"},
+		{"a.wav", audio, "wav"},
+		{"a.mp3", audio, "mp3"},
+		{"a.flac", audio, "flac"},
+		{"a.aac", audio, "aac"},
+		{"a.aiff", audio, "aiff"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join(dir, tc.file)
+			args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, tc.inputs...)
+			if out, err := exec.CommandContext(ctx, "ffmpeg", append(args, path)...).CombinedOutput(); err != nil {
+				t.Fatalf("ffmpeg: %v: %s", err, out)
+			}
+			out, err := Run(ctx, Options{Input: path, WorkDir: t.TempDir(), Concurrency: 2,
+				Analyses: []string{provider.AnalysisMedia, provider.AnalysisLoudness}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Result.Media == nil || out.Result.Media.Format != tc.format || !out.Result.Media.HasAudio {
+				t.Errorf("media %+v, want format %q with sound", out.Result.Media, tc.format)
+			}
+			if out.States[provider.AnalysisLoudness] != provider.StateSucceeded {
+				t.Errorf("loudness %s: %s", out.States[provider.AnalysisLoudness], out.Errors[provider.AnalysisLoudness])
+			}
+		})
+	}
+}
