@@ -14,7 +14,6 @@ import (
 	"filesight/internal/provider"
 	"filesight/internal/starter"
 	"filesight/internal/testutil"
-	"filesight/internal/worker"
 	"filesight/workflows"
 )
 
@@ -37,25 +36,7 @@ func TestHostileMediaThroughTheWorker(t *testing.T) {
 	}
 
 	var logs testutil.SyncBuffer
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- worker.Run(ctx, srv.config(), slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), func(a string) { ready <- a })
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("worker: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("worker did not start")
-	}
+	runWorker(t, srv.config(), slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 
 	gctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
