@@ -24,20 +24,13 @@ import (
 func TestHostileMediaEndToEnd(t *testing.T) {
 	s := startStack(t)
 	canary := mediatest.NewCanary(t)
-	corpus := map[string]mediatest.HostileFile{}
-	for _, f := range mediatest.HostileCorpus(t, canary) {
-		corpus[f.What] = f
-	}
 	for _, tc := range []struct{ what, want string }{
 		{"HLS playlist", provider.ReasonUnsupportedMedia.Text()},
 		{"header claiming 10 hours", "This file is longer than the 2-hour limit."},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			s.t = t
-			f, ok := corpus[tc.what]
-			if !ok {
-				t.Fatalf("no %q in the corpus", tc.what)
-			}
+			f := mediatest.Hostile(t, canary, tc.what)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			in := s.upload(f.Name, f.Content, &workflows.Options{PollMinDelay: time.Second, PollMaxDelay: 2 * time.Second})

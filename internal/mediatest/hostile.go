@@ -132,6 +132,18 @@ func HostileCorpus(t testing.TB, c *Canary) []HostileFile {
 	return files
 }
 
+// Hostile is the file of HostileCorpus whose What is what.
+func Hostile(t testing.TB, c *Canary, what string) HostileFile {
+	t.Helper()
+	for _, f := range HostileCorpus(t, c) {
+		if f.What == what {
+			return f
+		}
+	}
+	t.Fatalf("no %q in the hostile-media corpus", what)
+	return HostileFile{}
+}
+
 func pngImage(t testing.TB) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 64, 48))

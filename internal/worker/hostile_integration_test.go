@@ -25,15 +25,7 @@ import (
 func TestHostileMediaThroughTheWorker(t *testing.T) {
 	srv := startServers(t)
 	canary := mediatest.NewCanary(t)
-	var playlist mediatest.HostileFile
-	for _, f := range mediatest.HostileCorpus(t, canary) {
-		if f.What == "HLS playlist" {
-			playlist = f
-		}
-	}
-	if playlist.Content == nil {
-		t.Fatal("no HLS playlist in the corpus")
-	}
+	playlist := mediatest.Hostile(t, canary, "HLS playlist")
 
 	var logs testutil.SyncBuffer
 	runWorker(t, srv.config(), slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
