@@ -58,10 +58,13 @@ type ChaosOptions struct {
 	Seed uint64
 	// BinDir holds the programs (default: bin/ at the module root).
 	BinDir string
-	// TokenTTL is localbox's token lifetime for the run (default 5m): a
+	// TokenTTL is localbox's token lifetime for the run (default 10m): a
 	// token issued by an activity attempt that a SIGKILL cut short is
 	// known to no workflow and expires instead of being revoked; the run
-	// waits for such tokens to expire before it counts live tokens.
+	// waits for such tokens to expire before it counts live tokens. It
+	// must not be much shorter: card writes retry only until a minute
+	// before their token expires, and with 3-minute tokens one file in
+	// twenty ran out of retries on a busy machine (a failure card).
 	TokenTTL time.Duration
 	// Timeout bounds the whole run (default 60m: on 2 cores busy with
 	// other work the analyses of 100 clips alone can take half an hour).
@@ -129,7 +132,7 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*ChaosReport, error) {
 		o.Seed = rand.Uint64() >> 1
 	}
 	if o.TokenTTL <= 0 {
-		o.TokenTTL = 5 * time.Minute
+		o.TokenTTL = 10 * time.Minute
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Minute
@@ -1057,7 +1060,7 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&o.Files, "files", 100, "files to upload")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of every random choice (0: pick one and print it)")
 	fs.StringVar(&o.BinDir, "bin-dir", "", "the programs and the Temporal CLI (default: bin/ at the module root)")
-	fs.DurationVar(&o.TokenTTL, "token-ttl", 5*time.Minute, "localbox's token lifetime for the run")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", 10*time.Minute, "localbox's token lifetime for the run")
 	fs.DurationVar(&o.Timeout, "timeout", 60*time.Minute, "bound on the whole run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the data directory and every program's log")
 	if err := fs.Parse(args); err != nil {

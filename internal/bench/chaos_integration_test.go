@@ -54,7 +54,7 @@ func TestChaos(t *testing.T) {
 		timeout = min(timeout, time.Until(d)-30*time.Second)
 	}
 	out := &lineLog{t: t}
-	rep, err := RunChaos(context.Background(), ChaosOptions{Files: 20, Seed: seed, BinDir: binDir, TokenTTL: 3 * time.Minute, Timeout: timeout, Out: out})
+	rep, err := RunChaos(context.Background(), ChaosOptions{Files: 20, Seed: seed, BinDir: binDir, TokenTTL: 10 * time.Minute, Timeout: timeout, Out: out})
 	out.close()
 	if err != nil {
 		t.Fatalf("the chaos run could not be carried out: %v", err)

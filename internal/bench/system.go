@@ -337,10 +337,13 @@ func freeAddr() (string, error) {
 }
 
 // freePortBlock finds a CLUSTER_PORT_BASE whose whole block is free, away
-// from make cluster's default block.
+// from make cluster's default block and below 32768: Temporal keeps its
+// services' membership ports in a PostgreSQL smallint (a history service
+// on port 35943 stopped with "value out of range for type smallint"), and
+// Linux hands out ephemeral ports from 32768 on.
 func freePortBlock() (int, error) {
 	for range 50 {
-		base := 30000 + rand.IntN(20000)
+		base := 20000 + rand.IntN(32767-cluster.NumPorts-20000)
 		free := true
 		for _, addr := range (cluster.Ports{Base: base}).All() {
 			l, err := net.Listen("tcp", addr)
