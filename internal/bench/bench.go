@@ -269,35 +269,11 @@ func engineChild(args []string, stdout io.Writer) error {
 
 // treeRSS sums VmRSS (KiB) of pid and all its descendants.
 func treeRSS(pid int) int64 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	parent := map[int]int{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i > 0 {
-			if f := strings.Fields(s[i+1:]); len(f) > 2 {
-				pp, _ := strconv.Atoi(f[1])
-				parent[p] = pp
-			}
-		}
-	}
+	procs := procStats()
 	var total int64
-	for p := range parent {
-		for q := p; q > 1; q = parent[q] {
-			if q == pid {
-				total += statusKiB(p, "VmRSS:")
-				break
-			}
+	for p := range procs {
+		if below(procs, p, pid) {
+			total += statusKiB(p, "VmRSS:")
 		}
 	}
 	return total

@@ -381,18 +381,16 @@ func progressf(w io.Writer, format string, args ...any) {
 // clockTicks is the kernel's USER_HZ, the unit of CPU times in /proc.
 const clockTicks = 100
 
-// treeCPU is the CPU time (user + system) used so far by this process and
-// every process below it, summed by command name (temporal, worker,
-// localbox, ...; this process is "bench"): a profile of where a
-// measurement's CPU went, process by process.
-func treeCPU() map[string]time.Duration {
-	self := os.Getpid()
-	type proc struct {
-		parent int
-		comm   string
-		cpu    time.Duration
-	}
-	procs := map[int]proc{}
+// procStat is what /proc/<pid>/stat says about a process.
+type procStat struct {
+	parent int
+	comm   string
+	cpu    time.Duration // user + system
+}
+
+// procStats reads /proc/<pid>/stat of every process.
+func procStats() map[int]procStat {
+	procs := map[int]procStat{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -415,23 +413,43 @@ func treeCPU() map[string]time.Duration {
 		pp, _ := strconv.Atoi(f[1])
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		procs[pid] = proc{parent: pp, comm: s[open+1 : closing], cpu: time.Duration(ut+st) * time.Second / clockTicks}
+		procs[pid] = procStat{parent: pp, comm: s[open+1 : closing], cpu: time.Duration(ut+st) * time.Second / clockTicks}
 	}
+	return procs
+}
+
+// below reports whether pid is root or one of its descendants.
+func below(procs map[int]procStat, pid, root int) bool {
+	for q := pid; q > 1; {
+		if q == root {
+			return true
+		}
+		p, ok := procs[q]
+		if !ok {
+			return false
+		}
+		q = p.parent
+	}
+	return false
+}
+
+// treeCPU is the CPU time (user + system) used so far by this process and
+// every process below it, summed by command name (temporal, worker,
+// localbox, ...; this process is "bench"): a profile of where a
+// measurement's CPU went, process by process.
+func treeCPU() map[string]time.Duration {
+	self := os.Getpid()
+	procs := procStats()
 	out := map[string]time.Duration{}
 	for pid, p := range procs {
-		for q := pid; q > 1; q = procs[q].parent {
-			if q == self {
-				name := p.comm
-				if pid == self {
-					name = "bench"
-				}
-				out[name] += p.cpu
-				break
-			}
-			if _, ok := procs[q]; !ok {
-				break
-			}
+		if !below(procs, pid, self) {
+			continue
 		}
+		name := p.comm
+		if pid == self {
+			name = "bench"
+		}
+		out[name] += p.cpu
 	}
 	return out
 }
