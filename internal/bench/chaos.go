@@ -81,7 +81,7 @@ type ChaosReport struct {
 	Files, Completed, SuccessCards, DuplicateCards      int
 	DuplicateJobs, LiveTokens, ForgedStarts, Lost       int
 	MLJobs, RepeatedSubmits, TokensIssued, OrphanTokens int
-	KnownLiveTokens                                     int
+	KnownLiveTokens, UnrevokedTokens                    int
 	Forged, ForgedRejected, Replays                     int
 	ReplayStatuses                                      map[int]int
 	DeliveryAttempts, FailedDeliveries                  int
@@ -855,6 +855,12 @@ func (c *chaosRun) verify(ctx context.Context) error {
 		default:
 			r.Completed++
 		}
+		// Every token a run came to hold it revoked (this holds even when
+		// the progress query below fails and its tokens look unknown).
+		if err == nil && res.TokensIssued != res.TokensRevoked {
+			r.UnrevokedTokens += res.TokensIssued - res.TokensRevoked
+			c.violation("workflow %s: %d tokens issued, %d revoked", id, res.TokensIssued, res.TokensRevoked)
+		}
 		if v, err := c.s.tc.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
 			var p workflows.Progress
 			if v.Get(&p) == nil {
@@ -1035,6 +1041,7 @@ func (c *chaosRun) print() {
 	row("retried submissions answered with the existing job", r.RepeatedSubmits, "")
 	row("downscoped tokens issued", r.TokensIssued, "")
 	row("tokens known to a run left live", r.KnownLiveTokens, ok(r.KnownLiveTokens == 0))
+	row("tokens a run issued and did not revoke (its result)", r.UnrevokedTokens, ok(r.UnrevokedTokens == 0))
 	row("tokens of attempts cut short (expired, not revoked)", r.OrphanTokens, "")
 	row("live downscoped tokens at the end", r.LiveTokens, ok(r.LiveTokens == 0))
 	row("forged deliveries refused", fmt.Sprintf("%d/%d", r.ForgedRejected, r.Forged), ok(r.ForgedRejected == r.Forged))

@@ -63,7 +63,7 @@ func TestChaos(t *testing.T) {
 		t.Errorf("seed %d: %s", rep.Seed, v)
 	}
 	for name, got := range map[string]int{"duplicate cards": rep.DuplicateCards, "duplicate jobs": rep.DuplicateJobs,
-		"live tokens": rep.LiveTokens, "forged starts": rep.ForgedStarts, "lost files": rep.Lost} {
+		"live tokens": rep.LiveTokens, "unrevoked tokens": rep.UnrevokedTokens, "forged starts": rep.ForgedStarts, "lost files": rep.Lost} {
 		if got != 0 {
 			t.Errorf("seed %d: %d %s", rep.Seed, got, name)
 		}
