@@ -115,6 +115,9 @@ type orchSide struct {
 	CPUms     float64 // CPU of every process per file
 	// Shape is the history of one run: events, workflow tasks, upserts.
 	Shape string
+	// StartSpan is the first start → the last start: near Window when
+	// getting the runs started is what limits the rate.
+	StartSpan time.Duration
 }
 
 func sideOf(ts []runTiming) (orchSide, error) {
@@ -123,7 +126,7 @@ func sideOf(ts []runTiming) (orchSide, error) {
 		side.Shape = fmt.Sprintf("%d events, %d activities, %d workflow tasks, %d search attribute upserts",
 			ts[0].Events, ts[0].Activities, ts[0].WorkflowTasks, ts[0].Upserts)
 	}
-	var first, last time.Time
+	var first, last, lastStart time.Time
 	for i, t := range ts {
 		if !t.Completed || t.Mark.IsZero() {
 			return side, fmt.Errorf("run %d did not complete (completed=%t, mark=%s)", i, t.Completed, t.Mark)
@@ -134,9 +137,12 @@ func sideOf(ts []runTiming) (orchSide, error) {
 		if t.Mark.After(last) {
 			last = t.Mark
 		}
+		if t.Start.After(lastStart) {
+			lastStart = t.Start
+		}
 		side.Latencies = append(side.Latencies, t.Mark.Sub(t.Start))
 	}
-	side.Window = last.Sub(first)
+	side.Window, side.StartSpan = last.Sub(first), lastStart.Sub(first)
 	if side.Window > 0 {
 		side.Rate = float64(len(ts)) / side.Window.Seconds()
 	}
@@ -318,8 +324,10 @@ func orchestrationFigure(o orchOptions, s *system, wopts worker.Options, activit
 	}
 	f.Notes = append(f.Notes,
 		fmt.Sprintf("per round (filesight/baseline files/s): %s", strings.Join(per, ", ")),
-		fmt.Sprintf("filesight, last round: %s; a run's history: %s", fs[len(fs)-1].CPU, fs[len(fs)-1].Shape),
-		fmt.Sprintf("baseline, last round: %s (bench = the baseline's workers); a run's history: %s", bs[len(bs)-1].CPU, bs[len(bs)-1].Shape),
+		fmt.Sprintf("filesight, last round: %s; a run's history: %s; runs started over %s of %s",
+			fs[len(fs)-1].CPU, fs[len(fs)-1].Shape, fs[len(fs)-1].StartSpan.Round(time.Second), fs[len(fs)-1].Window.Round(time.Second)),
+		fmt.Sprintf("baseline, last round: %s (bench = the baseline's workers); a run's history: %s; runs started over %s of %s",
+			bs[len(bs)-1].CPU, bs[len(bs)-1].Shape, bs[len(bs)-1].StartSpan.Round(time.Second), bs[len(bs)-1].Window.Round(time.Second)),
 		fmt.Sprintf("activities per run: %s", strings.Join(activities, " ")),
 		fmt.Sprintf("workers: %d × (activities %d, workflow tasks %d, pollers %d/%d), on both sides",
 			s.workers, wopts.MaxConcurrentActivityExecutionSize, wopts.MaxConcurrentWorkflowTaskExecutionSize,
