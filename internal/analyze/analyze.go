@@ -57,8 +57,15 @@ type Options struct {
 	Logger      *slog.Logger     // default slog.Default()
 
 	// Tuning; zero values select the defaults.
-	SceneThreshold   float64       // ffmpeg scene score for a cut, default 0.1
-	FrameInterval    time.Duration // a frame for OCR every so often besides scene starts, default 5s; negative: none
+	// FrameInterval: a still (full-size picture, for thumbnails and OCR)
+	// is written at most this often besides sudden changes, and only when
+	// the picture changed since the last still; default 2s; negative: only
+	// the first frame and sudden changes.
+	FrameInterval time.Duration
+	// OCRInterval: within a scene, text is read again at most this often
+	// (default 4s); where two readings differ, the stills between them are
+	// read to place the change.
+	OCRInterval      time.Duration
 	MinOCRConfidence float64       // tesseract word confidence 0..100, default 60
 	SilenceNoiseDB   float64       // silencedetect threshold, default -40 (dBFS)
 	MinSilence       time.Duration // shortest reported silence, default 0.5s
@@ -177,11 +184,11 @@ func (o *Options) normalize() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.SceneThreshold <= 0 {
-		o.SceneThreshold = 0.1
-	}
 	if o.FrameInterval == 0 {
-		o.FrameInterval = 5 * time.Second
+		o.FrameInterval = 2 * time.Second
+	}
+	if o.OCRInterval <= 0 {
+		o.OCRInterval = 4 * time.Second
 	}
 	if o.MinOCRConfidence <= 0 {
 		o.MinOCRConfidence = 60
@@ -264,14 +271,13 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 
 	cfg := &passConfig{
 		input: opts.Input, workDir: opts.WorkDir, video: -1, audio: -1,
-		sceneThreshold: opts.SceneThreshold,
-		silenceDB:      opts.SilenceNoiseDB, silenceMin: opts.MinSilence.Seconds(),
+		silenceDB: opts.SilenceNoiseDB, silenceMin: opts.MinSilence.Seconds(),
 	}
 	if needScenes {
 		cfg.video = pr.video
 		cfg.scenes = true
-		if needOCR && opts.FrameInterval > 0 {
-			cfg.frameInterval = opts.FrameInterval.Seconds()
+		if opts.FrameInterval > 0 {
+			cfg.stillInterval = opts.FrameInterval.Seconds()
 		}
 	}
 	if hasA && (needASR || j.want[provider.AnalysisLoudness] || j.want[provider.AnalysisSilences]) {
@@ -352,11 +358,10 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	}
 
 	// Results of the pass itself.
-	if pass != nil {
-		pass.sceneFrames = dropShortScenes(pass.sceneFrames)
-	}
+	var spans []sceneSpan
 	if pass != nil && needScenes {
-		scenes := j.buildScenes(pass.sceneFrames, pr.duration)
+		spans = sceneSpans(pass.transitions, pr.duration)
+		scenes := j.buildScenes(spans, pass.stills)
 		if j.want[provider.AnalysisScenes] {
 			j.out.Result.Scenes = scenes
 			j.setState(provider.AnalysisScenes, provider.StateSucceeded, "")
@@ -382,7 +387,7 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	var ocrTexts []provider.OCRText
 	var ocrErr error
 	if needOCR && pass != nil {
-		ocrTexts, ocrErr = j.runOCR(jobCtx, pass, pr.duration)
+		ocrTexts, ocrErr = j.runOCR(jobCtx, pass, spans)
 		j.stageDone("ocr")
 		if ocrErr != nil && ctx.Err() == nil {
 			j.setState(provider.AnalysisOCR, provider.StateFailed, "reading on-screen text failed: "+ocrErr.Error())
@@ -439,91 +444,57 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	return j.out, nil
 }
 
-// minScene is the shortest scene: a cut closer than this to the previous
-// one (a flash, a fast fade) is not a new scene.
-const minScene = 1.0
-
-// dropShortScenes removes cuts closer than minScene to the previous kept cut.
-func dropShortScenes(frames []frameInfo) []frameInfo {
-	var kept []frameInfo
-	for _, f := range frames {
-		if n := len(kept); n > 0 && f.Time-kept[n-1].Time < minScene {
-			continue
-		}
-		kept = append(kept, f)
-	}
-	return kept
-}
-
-func (j *job) buildScenes(frames []frameInfo, duration float64) []provider.Scene {
+// buildScenes makes the result's scenes, each with the first still that
+// shows it settled (after a gradual transition has ended) as thumbnail.
+func (j *job) buildScenes(spans []sceneSpan, stills []frameInfo) []provider.Scene {
 	var scenes []provider.Scene
-	for _, f := range frames {
-		s := provider.Scene{Start: round3(f.Time)}
-		if _, err := os.Stat(f.Path); err == nil && j.want[provider.AnalysisScenes] {
-			s.Thumbnail = filepath.Base(f.Path)
-			j.out.Artifacts[s.Thumbnail] = f.Path
+	for _, sp := range spans {
+		s := provider.Scene{Start: round3(sp.Start), End: round3(sp.End)}
+		if k := sp.thumbnail(stills); k >= 0 && j.want[provider.AnalysisScenes] {
+			if _, err := os.Stat(stills[k].Path); err == nil {
+				s.Thumbnail = fmt.Sprintf("scene-%04d.png", len(scenes)+1)
+				j.out.Artifacts[s.Thumbnail] = stills[k].Path
+			}
 		}
 		scenes = append(scenes, s)
-	}
-	for i := range scenes {
-		if i+1 < len(scenes) {
-			scenes[i].End = scenes[i+1].Start
-		} else {
-			scenes[i].End = round3(math.Max(duration, scenes[i].Start))
-		}
 	}
 	return scenes
 }
 
-// runOCR reads text from the scene thumbnails and periodic frames, one
-// tesseract per free process slot.
-func (j *job) runOCR(ctx context.Context, pass *passResult, duration float64) ([]provider.OCRText, error) {
-	var frames []frameInfo
-	for _, f := range pass.sceneFrames {
+// runOCR reads the on-screen text of the stills (see planOCR), one
+// tesseract per free process slot, in rounds.
+func (j *job) runOCR(ctx context.Context, pass *passResult, spans []sceneSpan) ([]provider.OCRText, error) {
+	var stills []frameInfo
+	for _, f := range pass.stills {
 		if _, err := os.Stat(f.Path); err == nil {
-			frames = append(frames, f)
+			stills = append(stills, f)
 		}
 	}
-	var periodic []frameInfo
-	for _, f := range pass.frames {
-		if _, err := os.Stat(f.Path); err == nil {
-			periodic = append(periodic, f)
+	plan := newOCRPlan(stills, spans, j.opts.OCRInterval.Seconds())
+	for round := plan.first(); len(round) > 0; round = plan.more() {
+		j.prog.ocrPlanned(plan.planned())
+		texts := make([][]ocrLine, len(round))
+		errs := make([]error, len(round))
+		var wg sync.WaitGroup
+		for i, k := range round {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				texts[i], errs[i] = readText(ctx, j.r, stills[k].Path, j.opts.MinOCRConfidence)
+				j.prog.ocrDone()
+			}()
+		}
+		wg.Wait()
+		for i, k := range round {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			plan.set(k, texts[i])
 		}
 	}
-	plan := planOCR(frames, periodic)
-	texts := make([][]ocrLine, len(plan))
-	errs := make([]error, len(plan))
-	toRead := 0
-	for _, f := range plan {
-		if f.Same < 0 {
-			toRead++
-		}
-	}
-	j.prog.ocrPlanned(toRead)
-	j.out.Stats.OCRFramesRead = toRead
-	j.out.Stats.OCRFramesReused = len(plan) - toRead
-	var wg sync.WaitGroup
-	for i, f := range plan {
-		if f.Same >= 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			texts[i], errs[i] = readText(ctx, j.r, f.Path, j.opts.MinOCRConfidence)
-			j.prog.ocrDone()
-		}()
-	}
-	wg.Wait()
-	for i, f := range plan {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		if f.Same >= 0 {
-			texts[i] = texts[f.Same]
-		}
-	}
-	return ocrSpans(plan, texts, duration), nil
+	j.out.Stats.OCRFramesRead = plan.read
+	j.out.Stats.OCRFramesReused = plan.reused
+	return plan.spans(pass.sigTimes, pass.sigDiff), nil
 }
 
 // asrState collects the words of speech chunks decoded concurrently.

@@ -1,0 +1,296 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filesight/internal/provider"
+)
+
+// Synthetic pictures for the detector: sigW×sigH RGB.
+
+func flat(r, g, b byte) []byte {
+	p := make([]byte, sigBytes)
+	for i := 0; i < sigBytes; i += 3 {
+		p[i], p[i+1], p[i+2] = r, g, b
+	}
+	return p
+}
+
+// withBox draws a filled box (a block of "text") into a copy of p.
+func withBox(p []byte, x0, y0, w, h int, v byte) []byte {
+	q := slices.Clone(p)
+	for y := y0; y < y0+h; y++ {
+		for x := x0; x < x0+w; x++ {
+			i := (y*sigW + x) * 3
+			q[i], q[i+1], q[i+2] = v, v, v
+		}
+	}
+	return q
+}
+
+// texture is a picture of a large textured plane seen from offset (ox, oy).
+func texture(ox, oy float64) []byte {
+	p := make([]byte, sigBytes)
+	for y := 0; y < sigH; y++ {
+		for x := 0; x < sigW; x++ {
+			fx, fy := float64(x)+ox, float64(y)+oy
+			v := 128 + 50*math.Sin(fx/3.1)*math.Cos(fy/4.3) + 40*math.Sin((fx+2*fy)/7.7)
+			i := (y*sigW + x) * 3
+			p[i], p[i+1], p[i+2] = byte(v), byte(255-v), byte(v/2+60)
+		}
+	}
+	return p
+}
+
+func mix(a, b []byte, wa, wb float64) []byte {
+	p := make([]byte, sigBytes)
+	for i := range p {
+		p[i] = byte(math.Round(math.Min(255, wa*float64(a[i])+wb*float64(b[i]))))
+	}
+	return p
+}
+
+func noisy(p []byte, rng *rand.Rand, amp int) []byte {
+	q := make([]byte, len(p))
+	for i, v := range p {
+		q[i] = byte(min(255, max(0, int(v)+rng.IntN(2*amp+1)-amp)))
+	}
+	return q
+}
+
+// detect runs the detector over n frames at fps made by frame(i).
+func detect(n int, fps float64, frame func(i int) []byte) []transition {
+	d := &cutDetector{}
+	for i := 0; i < n; i++ {
+		d.push(float64(i)/fps, frame(i))
+	}
+	return d.finish()
+}
+
+func TestDetectorSynthetic(t *testing.T) {
+	darkBlue, darkRed, black, white := flat(26, 42, 108), flat(108, 26, 26), flat(0, 0, 0), flat(255, 255, 255)
+	slide := withBox(flat(240, 240, 240), 4, 10, 40, 4, 30)
+	slide2 := withBox(flat(240, 240, 240), 4, 10, 36, 4, 30) // a shorter line of text
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name  string
+		frame func(i int) []byte
+		want  []float64 // transition times
+	}{
+		{"colour cut", func(i int) []byte { return pick(i < 75, darkBlue, darkRed) }, []float64{3}},
+		{"text changes", func(i int) []byte { return pick(i < 75, slide, slide2) }, []float64{3}},
+		{"cut over a blended frame", func(i int) []byte {
+			if i == 75 {
+				return mix(darkBlue, slide, 0.5, 0.5)
+			}
+			return pick(i < 75, darkBlue, slide)
+		}, []float64{3}},
+		{"one-frame flash", func(i int) []byte { return pick(i == 60, white, darkBlue) }, nil},
+		{"strobe", func(i int) []byte { return pick(i >= 50 && i%4 == 0, white, slide) }, nil},
+		{"half-bright flash", func(i int) []byte { return pick(i >= 60 && i < 63, mix(slide, slide, 1.3, 0), slide) }, nil},
+		{"dissolve", func(i int) []byte {
+			w := math.Min(1, math.Max(0, float64(i-62)/25)) // 2.5–3.5 s
+			return mix(darkBlue, slide, 1-w, w)
+		}, []float64{3}},
+		{"fade through black", func(i int) []byte {
+			switch {
+			case i < 62:
+				return slide
+			case i < 75:
+				return mix(slide, black, 1-float64(i-62)/13, 0)
+			case i < 88:
+				return mix(darkRed, black, float64(i-75)/13, 0)
+			}
+			return darkRed
+		}, []float64{3}},
+		{"fade in from black", func(i int) []byte { return mix(slide, black, math.Min(1, math.Max(0, float64(i-50)/25)), 0) }, []float64{2.5}},
+		{"exposure change", func(i int) []byte { return pick(i < 75, texture(0, 0), mix(texture(0, 0), texture(0, 0), 0.8, 0)) }, nil},
+		{"slow pan", func(i int) []byte { return texture(float64(i)*0.3, 0) }, nil},
+		{"pan starts and stops", func(i int) []byte { return texture(math.Min(30, math.Max(0, float64(i-50)*1.5)), 0) }, nil},
+		{"whip pan", func(i int) []byte { return texture(math.Min(40, math.Max(0, float64(i-60)*8)), float64(i)*0.2) }, nil},
+		{"noisy shots with cuts", func(i int) []byte {
+			if i < 75 {
+				return noisy(texture(float64(i)*0.5, 0), rng, 12)
+			}
+			return noisy(texture(200+float64(i)*0.5, 50), rng, 12)
+		}, []float64{3}},
+	}
+	for _, c := range cases {
+		got := detect(150, 25, c.frame)
+		var times []float64
+		for _, tr := range got {
+			times = append(times, tr.Time)
+		}
+		ok := len(times) == len(c.want)
+		for i := 0; ok && i < len(times); i++ {
+			ok = math.Abs(times[i]-c.want[i]) <= 0.1
+		}
+		if !ok {
+			t.Errorf("%s: transitions %+v, want at %v", c.name, got, c.want)
+		}
+	}
+}
+
+func pick(first bool, a, b []byte) []byte {
+	if first {
+		return a
+	}
+	return b
+}
+
+// TestDetectorKeepsFewPictures: the detector keeps the pictures of a few
+// seconds, however long the media.
+func TestDetectorKeepsFewPictures(t *testing.T) {
+	d := &cutDetector{}
+	a, b := flat(20, 20, 20), flat(200, 200, 200)
+	const fps, minutes = 30, 10
+	maxKept := 0
+	for i := 0; i < fps*60*minutes; i++ {
+		d.push(float64(i)/fps, pick((i/(fps*10))%2 == 0, a, b)) // a cut every 10 s
+		maxKept = max(maxKept, len(d.pix))
+	}
+	trs := d.finish()
+	if len(trs) != 6*minutes-1 {
+		t.Errorf("%d transitions, want %d", len(trs), 6*minutes-1)
+	}
+	if limit := int((detectorLookahead+detectorKeep+1)*fps) + 10; maxKept > limit {
+		t.Errorf("kept %d pictures at once, want at most %d", maxKept, limit)
+	}
+	t.Logf("at most %d pictures (%d KiB) kept over %d minutes", maxKept, maxKept*sigBytes/1024, minutes)
+}
+
+// The generated corpus, made once for the tests that need it.
+var corpus struct {
+	once  sync.Once
+	clips []corpusClip
+	err   error
+}
+
+func corpusClips(t *testing.T) []corpusClip {
+	t.Helper()
+	corpus.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dir := filepath.Join(fx.dir, "corpus")
+		if corpus.err = os.MkdirAll(dir, 0o755); corpus.err == nil {
+			corpus.clips, corpus.err = generateCorpus(ctx, dir)
+		}
+	})
+	if corpus.err != nil {
+		t.Fatalf("generate the corpus: %v", corpus.err)
+	}
+	return corpus.clips
+}
+
+// matchCuts pairs found cuts with true ones (each at most once, within
+// tol seconds) and returns how many matched.
+func matchCuts(truth, found []float64, tol float64) int {
+	used := make([]bool, len(found))
+	n := 0
+	for _, c := range truth {
+		best := -1
+		for i, f := range found {
+			if !used[i] && math.Abs(f-c) <= tol && (best < 0 || math.Abs(f-c) < math.Abs(found[best]-c)) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			used[best] = true
+			n++
+		}
+	}
+	return n
+}
+
+// TestCutCorpus runs scenes and OCR on every clip of the corpus and checks
+// the figures the detector is held to: over the corpus, cut recall ≥ 0.95
+// and precision ≥ 0.9 within ±0.5 s, no cut at all on the pan/zoom and flash
+// clips, and every line of text found with a span that starts within 1 s
+// of its true appearance. `go test -v -run TestCutCorpus` prints the figures.
+func TestCutCorpus(t *testing.T) {
+	clips := corpusClips(t)
+	var truthN, foundN, matchedN int
+	var ocrErrs []float64
+	for _, c := range clips {
+		analyses := []string{provider.AnalysisScenes}
+		if len(c.Texts) > 0 {
+			analyses = append(analyses, provider.AnalysisOCR)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		out, err := Run(ctx, Options{Input: c.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		var found []float64
+		for i, s := range out.Result.Scenes {
+			if i > 0 {
+				found = append(found, s.Start)
+			}
+			if _, ok := out.Artifacts[s.Thumbnail]; !ok {
+				t.Errorf("%s: scene %d (%.2f s) has no thumbnail (%q)", c.Name, i, s.Start, s.Thumbnail)
+			}
+		}
+		matched := matchCuts(c.Cuts, found, 0.5)
+		truthN, foundN, matchedN = truthN+len(c.Cuts), foundN+len(found), matchedN+matched
+		t.Logf("RESULT cuts %-16s true %d found %d matched %d recall %s precision %s  found at %v",
+			c.Name, len(c.Cuts), len(found), matched, ratio(matched, len(c.Cuts)), ratio(matched, len(found)), found)
+		if c.NoCuts && len(found) > 0 {
+			t.Errorf("%s: cuts at %v, want none", c.Name, found)
+		}
+		var worst float64
+		for _, want := range c.Texts {
+			var span *provider.OCRText
+			for i, o := range out.Result.OCR {
+				if strings.EqualFold(strings.Join(strings.Fields(o.Text), " "), want.Text) && o.Start < want.End && o.End > want.Start {
+					span = &out.Result.OCR[i]
+					break
+				}
+			}
+			if span == nil {
+				t.Errorf("%s: %q (%.1f–%.1f s) not read; OCR: %+v", c.Name, want.Text, want.Start, want.End, out.Result.OCR)
+				continue
+			}
+			e := math.Abs(span.Start - want.Start)
+			ocrErrs = append(ocrErrs, e)
+			worst = math.Max(worst, e)
+			if e > 1 {
+				t.Errorf("%s: %q shown from %.2f s, read from %.2f s: more than 1 s off", c.Name, want.Text, want.Start, span.Start)
+			}
+			if math.Abs(span.End-want.End) > 1 {
+				t.Errorf("%s: %q shown until %.2f s, read until %.2f s: more than 1 s off", c.Name, want.Text, want.End, span.End)
+			}
+		}
+		if len(c.Texts) > 0 {
+			t.Logf("RESULT ocr  %-16s %d lines, start error at most %.2f s", c.Name, len(c.Texts), worst)
+		}
+	}
+	recall, precision := float64(matchedN)/float64(truthN), float64(matchedN)/float64(max(foundN, 1))
+	var sum, worst float64
+	for _, e := range ocrErrs {
+		sum += e
+		worst = math.Max(worst, e)
+	}
+	t.Logf("RESULT cuts all: %d true, %d found, %d matched: recall %.3f precision %.3f (target ≥ 0.95 / ≥ 0.9)", truthN, foundN, matchedN, recall, precision)
+	t.Logf("RESULT ocr all: %d lines, start error mean %.3f s, max %.3f s (target ≤ 1 s)", len(ocrErrs), sum/float64(max(len(ocrErrs), 1)), worst)
+	if recall < 0.95 || precision < 0.9 {
+		t.Errorf("cut recall %.3f precision %.3f, want ≥ 0.95 and ≥ 0.9", recall, precision)
+	}
+}
+
+func ratio(a, b int) string {
+	if b == 0 {
+		return "  -  "
+	}
+	return fmt.Sprintf("%.3f", float64(a)/float64(b))
+}
