@@ -69,7 +69,14 @@ type Options struct {
 	MinOCRConfidence float64       // tesseract word confidence 0..100, default 60
 	SilenceNoiseDB   float64       // silencedetect threshold, default -40 (dBFS)
 	MinSilence       time.Duration // shortest reported silence, default 0.5s
-	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [8s, 20s]
+	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [15s, 40s]
+	// NoScreenVocabulary: do not add on-screen words the speech model's
+	// language model lacks to the recogniser's vocabulary (see vocab.go).
+	NoScreenVocabulary bool
+	// SpeechModelDir holds pocketsphinx's en-us model (its language model
+	// and dictionary are read to find words to add); default
+	// /usr/share/pocketsphinx/model/en-us.
+	SpeechModelDir string
 	// ExactSpeech decodes speech with pocketsphinx's default search beams.
 	// By default the search is pruned harder (-maxhmmpf 3000 -maxwpf 10),
 	// which here took about 25 % less CPU at the same word error rate.
@@ -187,6 +194,9 @@ func (o *Options) normalize() error {
 	if o.FrameInterval == 0 {
 		o.FrameInterval = 2 * time.Second
 	}
+	if o.SpeechModelDir == "" {
+		o.SpeechModelDir = speechModelDir
+	}
 	if o.OCRInterval <= 0 {
 		o.OCRInterval = 4 * time.Second
 	}
@@ -297,21 +307,39 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	// without touching the rest of the job.
 	asrCtx, cancelASR := context.WithCancel(jobCtx)
 	defer cancelASR()
+	// On-screen text is read while the pass runs; speech chunks wait for the
+	// text shown up to their end and add its words to their vocabulary.
+	var stream *ocrStream
+	if needOCR {
+		stream = newOCRStream(jobCtx, j.r, opts.MinOCRConfidence, opts.OCRInterval.Seconds(), j.prog)
+		cfg.onStill, cfg.onSettled = stream.addStill, stream.settled
+		go stream.run()
+	}
+	var vocab *asrVocab
 	if needASR {
 		asrDir := filepath.Join(opts.WorkDir, "speech")
 		if err := os.MkdirAll(asrDir, 0o755); err != nil {
 			return nil, fmt.Errorf("analyze: create speech directory: %w", err)
 		}
+		if stream != nil && !opts.NoScreenVocabulary {
+			vocab = newASRVocab(opts.SpeechModelDir, asrDir, log)
+		}
 		target := opts.ChunkTarget.Seconds()
 		if target <= 0 {
-			target = math.Min(20, math.Max(8, pr.duration/float64(2*opts.Concurrency)))
+			target = math.Min(maxChunkTarget, math.Max(minChunkTarget, pr.duration/float64(2*opts.Concurrency)))
 		}
 		ck := &chunker{dir: asrDir, target: target, emit: func(c chunk) {
 			asr.add(c)
 			asrWG.Add(1)
 			go func() {
 				defer asrWG.Done()
-				words, err := recognize(asrCtx, j.r, c, opts.ExactSpeech)
+				var extra []string
+				if vocab != nil {
+					if texts, err := stream.textsUntil(asrCtx, c.Offset+c.Length); err == nil {
+						extra = vocab.args(texts)
+					}
+				}
+				words, err := recognize(asrCtx, j.r, c, opts.ExactSpeech, extra)
 				asr.done(c, words, err)
 				j.prog.asrDone(c.Length)
 				if err != nil && asrCtx.Err() == nil {
@@ -336,9 +364,19 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 		j.stageDone("decode")
 		j.prog.decoded(math.Inf(1))
 	}
+	if stream != nil {
+		var trs []transition
+		if pass != nil {
+			trs = pass.transitions
+		}
+		stream.passEnded(trs)
+	}
 	if passErr != nil {
 		cancelJob(passErr)
 		asrWG.Wait()
+		if stream != nil {
+			stream.wait()
+		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
@@ -387,7 +425,7 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	var ocrTexts []provider.OCRText
 	var ocrErr error
 	if needOCR && pass != nil {
-		ocrTexts, ocrErr = j.runOCR(jobCtx, pass, spans)
+		ocrTexts, ocrErr = j.runOCR(jobCtx, stream, pass, spans)
 		j.stageDone("ocr")
 		if ocrErr != nil && ctx.Err() == nil {
 			j.setState(provider.AnalysisOCR, provider.StateFailed, "reading on-screen text failed: "+ocrErr.Error())
@@ -461,17 +499,16 @@ func (j *job) buildScenes(spans []sceneSpan, stills []frameInfo) []provider.Scen
 	return scenes
 }
 
-// runOCR reads the on-screen text of the stills (see planOCR), one
+// runOCR finishes reading the on-screen text: it takes what the stream
+// read during the pass and reads more stills where readings differ, one
 // tesseract per free process slot, in rounds.
-func (j *job) runOCR(ctx context.Context, pass *passResult, spans []sceneSpan) ([]provider.OCRText, error) {
-	var stills []frameInfo
-	for _, f := range pass.stills {
-		if _, err := os.Stat(f.Path); err == nil {
-			stills = append(stills, f)
-		}
+func (j *job) runOCR(ctx context.Context, stream *ocrStream, pass *passResult, spans []sceneSpan) ([]provider.OCRText, error) {
+	plan, err := stream.plan(spans)
+	if err != nil {
+		return nil, err
 	}
-	plan := newOCRPlan(stills, spans, j.opts.OCRInterval.Seconds())
-	for round := plan.first(); len(round) > 0; round = plan.more() {
+	stills := plan.stills
+	for round := plan.more(); len(round) > 0; round = plan.more() {
 		j.prog.ocrPlanned(plan.planned())
 		texts := make([][]ocrLine, len(round))
 		errs := make([]error, len(round))

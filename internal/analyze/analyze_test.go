@@ -588,3 +588,35 @@ func TestPartialFailure(t *testing.T) {
 		t.Errorf("no keywords from the on-screen text")
 	}
 }
+
+// TestScreenWordsInSpeech: a word on a slide that the speech model's
+// language model lacks ("workflow") is recognised once it is on screen.
+func TestScreenWordsInSpeech(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	talk, err := mediatest.GenerateTalkInfo(ctx, t.TempDir(), mediatest.TalkSpec{
+		Slides: []mediatest.Slide{{Text: "WORKFLOW\nDurable Steps", Duration: 9}},
+		Script: "The workflow is durable. When a machine stops, the workflow carries on from the last step.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyses := []string{provider.AnalysisTranscript, provider.AnalysisOCR}
+	out, err := Run(ctx, Options{Input: talk.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Run(ctx, Options{Input: talk.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses, NoScreenVocabulary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := func(o *Output) []string { return strings.Fields(o.Result.Transcript.Text) }
+	with, without := mediatest.WER(talk.Words, words(out)), mediatest.WER(talk.Words, words(plain))
+	t.Logf("with on-screen words: WER %.1f %% %q; without: WER %.1f %% %q", with*100, out.Result.Transcript.Text, without*100, plain.Result.Transcript.Text)
+	if n := strings.Count(" "+out.Result.Transcript.Text+" ", " workflow "); n != 2 {
+		t.Errorf("\"workflow\" recognised %d times, want 2: %q", n, out.Result.Transcript.Text)
+	}
+	if with > without {
+		t.Errorf("WER %.1f %% with on-screen words, %.1f %% without", with*100, without*100)
+	}
+}

@@ -95,7 +95,17 @@ type cutDetector struct {
 	cuts, gradual []transition
 	gradualUntil  float64 // no new gradual candidate before this time
 	scratch       []float64
+
+	// onSettled, if set, is told now and then that the transitions before
+	// horizon are known and final.
+	onSettled   func(horizon float64, trs []transition)
+	lastSettled int
 }
+
+// settleLag: a transition more than this before the last judged frame can
+// no longer change (a gradual transition reaches gradualSpan beyond the
+// frame it was judged at, and a cut found later may replace it).
+const settleLag = gradualSpan + 0.2
 
 // push adds the next frame (time t, sigBytes of RGB). pix is copied.
 func (d *cutDetector) push(t float64, pix []byte) {
@@ -128,6 +138,16 @@ func (d *cutDetector) push(t float64, pix []byte) {
 	for d.next < len(d.times) && d.times[d.next]+detectorLookahead <= t {
 		d.judge(d.next)
 		d.next++
+	}
+	if d.onSettled != nil && d.next-d.lastSettled >= 10 {
+		d.lastSettled = d.next
+		horizon := d.times[d.next-1] - settleLag
+		all := mergeTransitions(d.cuts, d.gradual)
+		n := 0
+		for n < len(all) && all[n].Time < horizon {
+			n++
+		}
+		d.onSettled(horizon, all[:n])
 	}
 	d.prune()
 }

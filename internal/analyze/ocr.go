@@ -84,21 +84,59 @@ func countAlnum(s string) int {
 	return n
 }
 
-// ocrPlan decides which stills to read and turns what was read into spans
-// of on-screen text.
-//
-// Every scene's first settled still is read (so text that comes with a cut
-// starts at the cut), and then stills of the same scene at least interval
-// apart. Where two readings in a scene differ, the still halfway between
-// them is read too, until the change lies between two neighbouring stills;
-// the change is then placed at the frame between them that differs most
-// from its predecessor. A still that looks exactly like the last one chosen
-// (same picture statistics) is not read.
-type ocrPlan struct {
-	stills   []frameInfo
-	scene    []int // scene of each still
-	scenes   []sceneSpan
+// ocrDecider chooses, still by still in time order, which stills to read
+// first: the first still; the first still of each new scene once the
+// picture has settled (after a gradual transition), so that text that
+// comes with a cut starts at the cut; then stills of the same scene at
+// least interval after the last one read. A still that looks exactly like
+// the last one read (same picture statistics) is not read. It needs only
+// the transitions up to each still, so it can run while the pass decodes.
+type ocrDecider struct {
 	interval float64
+	last     *frameInfo // last still read
+	pending  bool       // a new scene started and none of its stills was read yet
+	settle   float64    // when the new scene's picture has settled
+	lastCut  float64    // start of the current scene (transitions closer than minScene are no new scene)
+	nextTr   int        // next transition to look at
+}
+
+// decide returns whether to read still s, given the transitions in time
+// order (at least those up to s.Time). reused reports a still skipped
+// because it looks like the last one read.
+func (d *ocrDecider) decide(s frameInfo, trs []transition) (read, reused bool) {
+	for ; d.nextTr < len(trs) && trs[d.nextTr].Time <= s.Time+stillSlack; d.nextTr++ {
+		tr := trs[d.nextTr]
+		if tr.Time-d.lastCut < minScene {
+			continue
+		}
+		d.lastCut = tr.Time
+		d.pending, d.settle = true, math.Max(tr.Time, tr.End)
+	}
+	switch {
+	case d.last == nil:
+	case d.pending:
+		if s.Time < d.settle-stillSlack {
+			return false, false // mid-transition
+		}
+	case s.Time-d.last.Time < d.interval:
+		return false, false
+	case s.Stats == d.last.Stats:
+		return false, true
+	}
+	d.pending = false
+	d.last = &s
+	return true, false
+}
+
+// ocrPlan turns what was read into spans of on-screen text. Where two
+// readings in a scene differ, the still halfway between them is read too
+// (more), until the change lies between two neighbouring stills; the
+// change is then placed at the frame between them that differs most from
+// its predecessor.
+type ocrPlan struct {
+	stills []frameInfo
+	scene  []int // scene of each still
+	scenes []sceneSpan
 
 	chosen []bool
 	texts  [][]ocrLine
@@ -108,8 +146,8 @@ type ocrPlan struct {
 	reused int // stills skipped as identical to a chosen one
 }
 
-func newOCRPlan(stills []frameInfo, spans []sceneSpan, interval float64) *ocrPlan {
-	p := &ocrPlan{stills: stills, scenes: spans, interval: interval,
+func newOCRPlan(stills []frameInfo, spans []sceneSpan) *ocrPlan {
+	p := &ocrPlan{stills: stills, scenes: spans,
 		scene: make([]int, len(stills)), chosen: make([]bool, len(stills)),
 		texts: make([][]ocrLine, len(stills)), done: make([]bool, len(stills))}
 	for k, f := range stills {
@@ -118,25 +156,17 @@ func newOCRPlan(stills []frameInfo, spans []sceneSpan, interval float64) *ocrPla
 	return p
 }
 
-// first returns the stills to read first.
-func (p *ocrPlan) first() []int {
+// first chooses the stills to read first (see ocrDecider) when all the
+// transitions are known.
+func (p *ocrPlan) first(trs []transition, interval float64) []int {
+	d := &ocrDecider{interval: interval}
 	var out []int
-	for si, sp := range p.scenes {
-		start := sp.thumbnail(p.stills)
-		if start < 0 {
-			continue
-		}
-		last := -1
-		for k := start; k < len(p.stills) && p.scene[k] == si; k++ {
-			if last >= 0 && p.stills[k].Time-p.stills[last].Time < p.interval {
-				continue
-			}
-			if last >= 0 && p.stills[k].Stats == p.stills[last].Stats {
-				p.reused++
-				continue
-			}
+	for k, s := range p.stills {
+		read, reused := d.decide(s, trs)
+		if read {
 			out = append(out, k)
-			last = k
+		} else if reused {
+			p.reused++
 		}
 	}
 	return p.choose(out)

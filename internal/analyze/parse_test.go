@@ -80,9 +80,9 @@ func TestOCRPlanAndSpans(t *testing.T) {
 			return []ocrLine{{"Second", 0.9}, {"title", 0.7}}
 		}
 	}
-	p := newOCRPlan(stills, spans, 4)
+	p := newOCRPlan(stills, spans)
 	var rounds [][]float64
-	for round := p.first(); len(round) > 0; round = p.more() {
+	for round := p.first([]transition{{Time: 10, End: 10}}, 4); len(round) > 0; round = p.more() {
 		var r []float64
 		for _, k := range round {
 			r = append(r, stills[k].Time)

@@ -39,6 +39,10 @@ type passConfig struct {
 	pcm func(r io.Reader) error
 	// onTime is told how far (seconds of media) decoding has got.
 	onTime func(t float64)
+	// onStill is told of each still as ffmpeg starts writing it; onSettled
+	// of the transitions the detector has settled (see cutDetector).
+	onStill   func(f frameInfo)
+	onSettled func(horizon float64, trs []transition)
 }
 
 // Stills besides the periodic ones: a frame whose ffmpeg scene score (a
@@ -91,7 +95,7 @@ func (c *passConfig) args() []string {
 		graph = append(graph, fmt.Sprintf("[vst]select='eq(n\\,0)+if(gt(scene\\,%.3f)*gte(t-ld(0)\\,%.3f)\\,st(0\\,t)+1)%s',mpdecimate,showinfo@still[st]",
 			stillTrigger, stillTriggerGap, periodic))
 		outs = append(outs, "-map", "[sig]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "rawvideo", "pipe:3",
-			"-map", "[st]", "-fps_mode", "vfr", "-f", "image2", filepath.Join(dir, "still-%04d.png"))
+			"-map", "[st]", "-fps_mode", "vfr", "-f", "image2", "-atomic_writing", "1", filepath.Join(dir, "still-%04d.png"))
 	}
 	if c.audio >= 0 && (c.loudness || c.silences || c.pcm != nil) {
 		a := fmt.Sprintf("[0:a:%d]", c.audio)
@@ -168,8 +172,11 @@ func (p *passParser) line(l string) {
 		if err != nil {
 			return
 		}
-		p.res.stills = append(p.res.stills, frameInfo{Time: t, Stats: m[3] + "/" + m[4],
-			Path: filepath.Join(p.cfg.workDir, fmt.Sprintf("still-%04d.png", len(p.res.stills)+1))})
+		f := frameInfo{Time: t, Stats: m[3] + "/" + m[4], Path: filepath.Join(p.cfg.workDir, fmt.Sprintf("still-%04d.png", len(p.res.stills)+1))}
+		p.res.stills = append(p.res.stills, f)
+		if p.cfg.onStill != nil {
+			p.cfg.onStill(f)
+		}
 	case strings.HasPrefix(l, "out_time_us="):
 		if us, err := strconv.ParseInt(strings.TrimPrefix(l, "out_time_us="), 10, 64); err == nil && us > 0 && p.cfg.onTime != nil {
 			p.cfg.onTime(float64(us) / 1e6)
@@ -302,7 +309,7 @@ func runPass(ctx context.Context, r *runner, cfg *passConfig, duration float64) 
 		// Drain whatever is left so ffmpeg never blocks on a full pipe.
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
-	det := &cutDetector{}
+	det := &cutDetector{onSettled: cfg.onSettled}
 	if sigR != nil {
 		wg.Add(1)
 		go func() {
