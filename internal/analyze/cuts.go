@@ -102,10 +102,13 @@ type cutDetector struct {
 	lastSettled int
 }
 
-// settleLag: a transition more than this before the last judged frame can
-// no longer change (a gradual transition reaches gradualSpan beyond the
-// frame it was judged at, and a cut found later may replace it).
-const settleLag = gradualSpan + 0.2
+// settleLag: a transition that starts more than this before the last
+// judged frame can no longer change. A gradual transition judged at frame
+// m spans at most gradualSpan either side of it, so it may end after the
+// last judged frame, and a cut found later within it replaces it; and a
+// gradual transition not yet judged starts at most gradualSpan before its
+// frame.
+const settleLag = 2*gradualSpan + 0.2
 
 // push adds the next frame (time t, sigBytes of RGB). pix is copied.
 func (d *cutDetector) push(t float64, pix []byte) {

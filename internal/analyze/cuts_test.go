@@ -68,13 +68,32 @@ func noisy(p []byte, rng *rand.Rand, amp int) []byte {
 	return q
 }
 
-// detect runs the detector over n frames at fps made by frame(i).
-func detect(n int, fps float64, frame func(i int) []byte) []transition {
-	d := &cutDetector{}
+// detect runs the detector over n frames at fps made by frame(i). It
+// checks that what the detector reports as settled on the way is what it
+// finally finds before that time.
+func detect(t *testing.T, name string, n int, fps float64, frame func(i int) []byte) []transition {
+	type settled struct {
+		horizon float64
+		trs     []transition
+	}
+	var seen []settled
+	d := &cutDetector{onSettled: func(h float64, trs []transition) { seen = append(seen, settled{h, slices.Clone(trs)}) }}
 	for i := 0; i < n; i++ {
 		d.push(float64(i)/fps, frame(i))
 	}
-	return d.finish()
+	final := d.finish()
+	for _, s := range seen {
+		var want []transition
+		for _, tr := range final {
+			if tr.Time < s.horizon {
+				want = append(want, tr)
+			}
+		}
+		if !slices.Equal(s.trs, want) {
+			t.Errorf("%s: settled before %.2f s: %+v, finally %+v", name, s.horizon, s.trs, want)
+		}
+	}
+	return final
 }
 
 func TestDetectorSynthetic(t *testing.T) {
@@ -118,6 +137,17 @@ func TestDetectorSynthetic(t *testing.T) {
 		{"slow pan", func(i int) []byte { return texture(float64(i)*0.3, 0) }, nil},
 		{"pan starts and stops", func(i int) []byte { return texture(math.Min(30, math.Max(0, float64(i-50)*1.5)), 0) }, nil},
 		{"whip pan", func(i int) []byte { return texture(math.Min(40, math.Max(0, float64(i-60)*8)), float64(i)*0.2) }, nil},
+		{"dissolve next to a cut", func(i int) []byte {
+			switch {
+			case i < 50:
+				return darkRed
+			case i < 75:
+				return mix(darkRed, slide, 1-float64(i-50)/25, float64(i-50)/25)
+			case i < 100:
+				return slide
+			}
+			return darkBlue
+		}, []float64{2.5, 4}},
 		{"noisy shots with cuts", func(i int) []byte {
 			if i < 75 {
 				return noisy(texture(float64(i)*0.5, 0), rng, 12)
@@ -126,7 +156,7 @@ func TestDetectorSynthetic(t *testing.T) {
 		}, []float64{3}},
 	}
 	for _, c := range cases {
-		got := detect(150, 25, c.frame)
+		got := detect(t, c.name, 150, 25, c.frame)
 		var times []float64
 		for _, tr := range got {
 			times = append(times, tr.Time)
