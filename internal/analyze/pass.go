@@ -86,7 +86,7 @@ func (c *passConfig) args() []string {
 	var outs []string
 	if c.video >= 0 && c.scenes {
 		graph = append(graph, fmt.Sprintf("[0:v:%d]split=2[vsig][vst]", c.video),
-			fmt.Sprintf("[vsig]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,%.3f)',scale=%d:%d:flags=area,format=rgb24,showinfo@sig[sig]", sigMinGap, sigW, sigH))
+			fmt.Sprintf("[vsig]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,%.3f)',field,field,scale=%d:%d:flags=area,format=rgb24,showinfo@sig[sig]", sigMinGap, sigW, sigH))
 		periodic := ""
 		if c.stillInterval > 0 {
 			periodic = fmt.Sprintf("+gte(t-prev_selected_t\\,%.3f)", c.stillInterval)
