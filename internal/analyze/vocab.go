@@ -38,9 +38,9 @@ const speechModelDir = "/usr/share/pocketsphinx/model/en-us"
 
 // speechVocab answers which words the dictionary has and the LM lacks.
 type speechVocab struct {
-	lmPath string
-	lm     map[string]bool // the LM's words
-	dict   string          // path of the pronunciation dictionary
+	lmPath  string
+	lmWords []string // the LM's words, sorted
+	dict    string   // path of the pronunciation dictionary
 }
 
 // loadSpeechVocab reads the LM's word list (the tail of its binary file).
@@ -50,11 +50,14 @@ func loadSpeechVocab(dir string) (*speechVocab, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &speechVocab{lmPath: lmPath, lm: make(map[string]bool, len(words)), dict: filepath.Join(dir, "cmudict-en-us.dict")}
-	for _, w := range words {
-		v.lm[w] = true
-	}
-	return v, nil
+	slices.Sort(words)
+	return &speechVocab{lmPath: lmPath, lmWords: words, dict: filepath.Join(dir, "cmudict-en-us.dict")}, nil
+}
+
+// inLM reports whether the language model knows w.
+func (v *speechVocab) inLM(w string) bool {
+	_, ok := slices.BinarySearch(v.lmWords, w)
+	return ok
 }
 
 const trieHeader = "Trie Language Model"
@@ -106,7 +109,7 @@ func (v *speechVocab) candidates(texts []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(w string) {
-		if !seen[w] && !v.lm[w] {
+		if !seen[w] && !v.inLM(w) {
 			seen[w] = true
 			out = append(out, w)
 		}

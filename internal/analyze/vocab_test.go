@@ -14,9 +14,9 @@ func TestSpeechVocabulary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.lm) < 50000 || !v.lm["file"] || !v.lm["durable"] || v.lm["workflow"] {
+	if len(v.lmWords) < 50000 || !v.inLM("file") || !v.inLM("durable") || v.inLM("workflow") {
 		t.Fatalf("LM words: %d, file %v durable %v workflow %v; want the en-us LM's ~72 500 words without workflow",
-			len(v.lm), v.lm["file"], v.lm["durable"], v.lm["workflow"])
+			len(v.lmWords), v.inLM("file"), v.inLM("durable"), v.inLM("workflow"))
 	}
 	cands := v.candidates([]string{"WORKFLOW", "Durable Steps", "Uploads & Zyxqv's"})
 	for _, want := range []string{"workflow", "workflows", "uploads", "zyxqv"} {
