@@ -276,7 +276,7 @@ func TestPassArgs(t *testing.T) {
 	video := (&passConfig{input: "in", workDir: "/w", video: 1, audio: -1, scenes: true, stillInterval: 2}).args()
 	joined = strings.Join(video, " ")
 	for _, want := range []string{"[0:v:1]split=2", "scale=64:36:flags=area,format=rgb24,showinfo@sig", "-f rawvideo pipe:3",
-		"gt(scene\\,0.010)", "gte(t-prev_selected_t\\,2.000)", "mpdecimate,showinfo@still", "/w/still-%04d.png"} {
+		"gt(scene\\,max(0.010\\,3.0*ld(1)))", "gte(t-prev_selected_t\\,2.000)", "mpdecimate,showinfo@still", "/w/still-%04d.png"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("video args lack %q: %v", want, video)
 		}

@@ -47,11 +47,14 @@ type passConfig struct {
 
 // Stills besides the periodic ones: a frame whose ffmpeg scene score (a
 // change from the previous frame, 0..1, in the full-size picture) exceeds
-// stillTrigger is written at once, at most one per stillTriggerGap
-// seconds, so that a scene after a cut has a picture from its first frame.
+// stillTrigger and stillTriggerRatio times its running average (so that
+// a moving camera does not write a still at every jolt) is written at
+// once, at most one per stillTriggerGap seconds, so that a scene after a
+// cut has a picture from its first frame.
 const (
-	stillTrigger    = 0.01
-	stillTriggerGap = 1.0
+	stillTrigger      = 0.01
+	stillTriggerRatio = 3.0
+	stillTriggerGap   = 1.0
 )
 
 // frameInfo is one still written by the pass.
@@ -91,9 +94,11 @@ func (c *passConfig) args() []string {
 		if c.stillInterval > 0 {
 			periodic = fmt.Sprintf("+gte(t-prev_selected_t\\,%.3f)", c.stillInterval)
 		}
-		// ld(0)/st(0): the time of the last still written for a sudden change.
-		graph = append(graph, fmt.Sprintf("[vst]select='eq(n\\,0)+if(gt(scene\\,%.3f)*gte(t-ld(0)\\,%.3f)\\,st(0\\,t)+1)%s',mpdecimate,showinfo@still[st]",
-			stillTrigger, stillTriggerGap, periodic))
+		// Variables of the select expression, kept from frame to frame:
+		// 0 the time of the last still written for a sudden change, 1 the
+		// running average of the scene score (updated after the test).
+		graph = append(graph, fmt.Sprintf("[vst]select='eq(n\\,0)+if(gt(scene\\,max(%.3f\\,%.1f*ld(1)))*gte(t-ld(0)\\,%.3f)\\,st(0\\,t)+1)+0*st(1\\,0.9*ld(1)+0.1*scene)%s',mpdecimate,showinfo@still[st]",
+			stillTrigger, stillTriggerRatio, stillTriggerGap, periodic))
 		outs = append(outs, "-map", "[sig]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "rawvideo", "pipe:3",
 			"-map", "[st]", "-fps_mode", "vfr", "-f", "image2", "-atomic_writing", "1", filepath.Join(dir, "still-%04d.png"))
 	}
