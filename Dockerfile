@@ -4,7 +4,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./worker ./starter ./localbox ./mlengine
+RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./worker ./starter ./localbox ./mlengine ./vault
 
 FROM debian:bookworm-slim
 # The analyzers are Debian's tools; only mlengine needs them, the others ignore them.

@@ -22,6 +22,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/provider"
 	"filesight/internal/secret"
+	"filesight/internal/tokenseal"
 	"filesight/internal/vault"
 )
 
@@ -34,10 +35,19 @@ type Box interface {
 	UpsertSkillsCards(ctx context.Context, token secret.String, fileID string, cards []box.Card) error
 }
 
-// Redactor replaces sensitive values in ML output (*vault.Tokenizer).
+// Redactor replaces the sensitive values in an ML result document by vault
+// tokens (*vault.Redactor; the worker's tokenizes through the vault
+// service): one call per document, returning a redacted copy. An error
+// means nothing was replaced; the caller retries or gives up, and never
+// writes the document unredacted.
 type Redactor interface {
-	RedactText(s string) (string, []vault.Finding)
-	RedactWords(words []string) ([]string, []vault.Finding)
+	RedactResult(ctx context.Context, res *provider.Result) (*provider.Result, []vault.Finding, error)
+}
+
+// HeartbeatRecorder records an activity's heartbeat at once, without the
+// SDK's batching (client.Client does).
+type HeartbeatRecorder interface {
+	RecordActivityHeartbeat(ctx context.Context, taskToken []byte, details ...interface{}) error
 }
 
 // Options configure the activities.
@@ -52,6 +62,13 @@ type Options struct {
 	MaxTranscriptEntries int
 	MaxKeywords          int
 	MaxTimelineEntries   int
+	// Heartbeats, when set (the worker passes its Temporal client), records
+	// that WriteCards has written the cards before it deletes the results
+	// at their providers, so that a retry of the same activity (whose
+	// completion was lost) finds that record rather than deleted results.
+	// Without it the record is an ordinary heartbeat, which the SDK may
+	// hold back for a while (see writeProgress).
+	Heartbeats HeartbeatRecorder
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
 	// Logger for what the activities do (default slog.Default()). Tokens
@@ -63,16 +80,22 @@ type Options struct {
 // by name through a nil *Activities.
 type Activities struct {
 	box       Box
+	sealer    *tokenseal.Sealer
 	providers map[string]provider.Provider
 	redactor  Redactor
+	cards     cardBuilder
 	opts      Options
 }
 
 // New builds the activities. Every provider is registered under its Name();
-// redactor must not be nil (sensitive values never reach the metadata store).
-func New(b Box, providers []provider.Provider, redactor Redactor, opts Options) (*Activities, error) {
+// redactor must not be nil (sensitive values never reach the metadata
+// store), nor sealer (token values never enter workflow history in clear).
+func New(b Box, providers []provider.Provider, redactor Redactor, sealer *tokenseal.Sealer, opts Options) (*Activities, error) {
 	if b == nil {
 		return nil, errors.New("activities: a Box client is required")
+	}
+	if sealer == nil {
+		return nil, errors.New("activities: a token sealer is required")
 	}
 	if redactor == nil {
 		return nil, errors.New("activities: a redactor (vault) is required")
@@ -115,7 +138,10 @@ func New(b Box, providers []provider.Provider, redactor Redactor, opts Options) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Activities{box: b, providers: m, redactor: redactor, opts: opts}, nil
+	cards := cardBuilder{skillID: opts.SkillID, limits: cardLimits{
+		transcriptEntries: opts.MaxTranscriptEntries, keywords: opts.MaxKeywords, timelineEntries: opts.MaxTimelineEntries,
+	}}
+	return &Activities{box: b, sealer: sealer, providers: m, redactor: redactor, cards: cards, opts: opts}, nil
 }
 
 // providerNames lists the registered provider names, sorted. (Exported
@@ -147,7 +173,7 @@ func (a *Activities) provider(name string) (provider.Provider, error) {
 }
 
 // IssueToken exchanges the service's token for one restricted to a file
-// and the given scopes.
+// and the given scopes, and returns it sealed (see Token).
 func (a *Activities) IssueToken(ctx context.Context, in IssueTokenInput) (Token, error) {
 	if in.FileID == "" || len(in.Scopes) == 0 {
 		return Token{}, permanent("issue token: file ID and scopes are required", ErrTypeInvalid)
@@ -158,7 +184,13 @@ func (a *Activities) IssueToken(ctx context.Context, in IssueTokenInput) (Token,
 	}
 	tok := Token{
 		ID: t.AccessToken.Fingerprint(), Purpose: in.Purpose, FileID: in.FileID,
-		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt, AccessToken: t.AccessToken,
+		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt,
+	}
+	if tok.Sealed, err = a.sealer.Seal(t.AccessToken, tok.sealLabel()); err != nil {
+		// The token exists but cannot be handed on: revoke it at once
+		// (best effort; it expires anyway) rather than leave it live.
+		_ = a.box.Revoke(ctx, t.AccessToken)
+		return Token{}, permanent(fmt.Sprintf("sealing the %s token for file %s: %v", in.Purpose, in.FileID, err), ErrTypeSealedToken)
 	}
 	a.log(ctx).InfoContext(ctx, "token issued", "token_id", tok.ID, "purpose", tok.Purpose, "file_id", tok.FileID,
 		"scopes", strings.Join(tok.Scopes, " "), "expires_at", tok.ExpiresAt)
@@ -176,17 +208,50 @@ func (a *Activities) RevokeToken(ctx context.Context, t Token) (RevokeTokenResul
 		a.log(ctx).InfoContext(ctx, "token already expired; nothing to revoke", "token_id", t.ID, "purpose", t.Purpose)
 		return RevokeTokenResult{State: TokenExpired}, nil
 	}
-	if err := a.box.Revoke(ctx, t.AccessToken); err != nil {
+	value, err := a.tokenValue(t)
+	if err != nil {
+		return RevokeTokenResult{}, err
+	}
+	if err := a.box.Revoke(ctx, value); err != nil {
 		return RevokeTokenResult{}, classifyBox(fmt.Sprintf("revoking %s token %s", t.Purpose, t.ID), err)
 	}
 	a.log(ctx).InfoContext(ctx, "token revoked", "token_id", t.ID, "purpose", t.Purpose, "file_id", t.FileID)
 	return RevokeTokenResult{State: TokenRevoked}, nil
 }
 
+// tokenValue opens a token's sealed value (or takes the clear value of a
+// run recorded before sealing). A value sealed under a key this worker
+// lacks fails retryably, so that a worker with the key takes the retry;
+// one that fails authentication, or does not match the token's
+// fingerprint, cannot succeed anywhere.
+func (a *Activities) tokenValue(t Token) (secret.String, error) {
+	switch {
+	case t.Sealed != "":
+		v, err := a.sealer.Open(t.Sealed, t.sealLabel())
+		if errors.Is(err, tokenseal.ErrUnknownKey) {
+			return "", retryable(fmt.Sprintf("opening %s token %s: %v", t.Purpose, t.ID, err), ErrTypeSealedToken, 0)
+		}
+		if err != nil {
+			return "", permanent(fmt.Sprintf("opening %s token %s: %v", t.Purpose, t.ID, err), ErrTypeSealedToken)
+		}
+		if v.Fingerprint() != t.ID {
+			return "", permanent(fmt.Sprintf("%s token %s: the sealed value does not match the token's fingerprint", t.Purpose, t.ID), ErrTypeSealedToken)
+		}
+		return v, nil
+	case !t.LegacyAccessToken.IsZero():
+		return t.LegacyAccessToken, nil
+	}
+	return "", permanent(fmt.Sprintf("%s token %s carries no value", t.Purpose, t.ID), ErrTypeInvalid)
+}
+
 // DescribeFile reads the file's name, size, extension and current version
 // with the read token. A file that is gone is not an error: Found is false.
 func (a *Activities) DescribeFile(ctx context.Context, in DescribeFileInput) (FileInfo, error) {
-	f, err := a.box.GetFile(ctx, in.Token.AccessToken, in.FileID, "name", "extension", "size", "file_version", "item_status")
+	token, err := a.tokenValue(in.Token)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	f, err := a.box.GetFile(ctx, token, in.FileID, "name", "extension", "size", "file_version", "item_status")
 	if e, ok := box.AsError(err); ok && e.NotFound() {
 		return FileInfo{ID: in.FileID, Found: false}, nil
 	}
@@ -202,12 +267,87 @@ func (a *Activities) DescribeFile(ctx context.Context, in DescribeFileInput) (Fi
 
 // WriteStatus sets the file's cards to one status card.
 func (a *Activities) WriteStatus(ctx context.Context, in WriteStatusInput) error {
-	card := box.NewStatusCard(a.meta(in.InvocationID, "Status", "status"), in.Code, truncate(in.Message, maxStatusMessage))
-	if err := a.box.UpsertSkillsCards(ctx, in.Token.AccessToken, in.FileID, []box.Card{card}); err != nil {
+	token, err := a.tokenValue(in.Token)
+	if err != nil {
+		return err
+	}
+	card := a.cards.status(in.InvocationID, in.Code, in.Message)
+	if err := a.box.UpsertSkillsCards(ctx, token, in.FileID, []box.Card{card}); err != nil {
 		return classifyBox(fmt.Sprintf("writing the %s status card to file %s", in.Code, in.FileID), err)
 	}
 	a.log(ctx).InfoContext(ctx, "status card written", "file_id", in.FileID, "code", in.Code, "token_id", in.Token.ID)
 	return nil
+}
+
+// WriteCards fetches each finished job's result from its provider (results
+// never travel through workflow history), replaces the sensitive values in
+// each by vault tokens (one vault call per result; see redactJobs), builds
+// the Box Skills cards and the status card from them (see cardBuilder),
+// and sets the file's cards to exactly that list (create-or-patch: a retry
+// rewrites the same cards, never duplicates). Once the cards are written it
+// deletes the results at their providers (best effort; see
+// releaseResults); a retry after that returns what the first attempt
+// wrote.
+func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteCardsResult, error) {
+	if res, ok := a.writtenBefore(ctx); ok {
+		a.log(ctx).InfoContext(ctx, "skills cards already written by an earlier attempt", "file_id", in.FileID,
+			"cards", strings.Join(res.Cards, ","), "status", res.StatusCode)
+		a.releaseResults(ctx, in.Jobs)
+		return res, nil
+	}
+	token, err := a.tokenValue(in.Token)
+	if err != nil {
+		return WriteCardsResult{}, err
+	}
+	jobs, err := a.fetchResults(ctx, in.Jobs)
+	if err != nil {
+		return WriteCardsResult{}, err
+	}
+	if err := redactJobs(ctx, a.redactor, jobs); err != nil {
+		return WriteCardsResult{}, err
+	}
+	cards, res := a.cards.build(in.InvocationID, jobs)
+	if err := a.box.UpsertSkillsCards(ctx, token, in.FileID, cards); err != nil {
+		return WriteCardsResult{}, classifyBox(fmt.Sprintf("writing %d skills cards to file %s", len(cards), in.FileID), err)
+	}
+	a.log(ctx).InfoContext(ctx, "skills cards written", "file_id", in.FileID, "cards", strings.Join(res.Cards, ","),
+		"status", res.StatusCode, "failed", strings.Join(res.Failed, ","), "redactions", res.Redactions, "token_id", in.Token.ID)
+	if a.recordWritten(ctx, res) {
+		a.releaseResults(ctx, in.Jobs)
+	}
+	return res, nil
+}
+
+// fetchResults fetches the result of every succeeded job. A failure that
+// may pass fails the activity (it is retried); one that retrying cannot fix
+// is kept on the job, for the status card to name.
+func (a *Activities) fetchResults(ctx context.Context, outcomes []JobOutcome) ([]fetchedJob, error) {
+	jobs := make([]fetchedJob, len(outcomes))
+	for i, j := range outcomes {
+		jobs[i].JobOutcome = j
+		if j.State != JobSucceeded {
+			continue
+		}
+		p, err := a.provider(j.Ref.Provider)
+		if err != nil {
+			return nil, err
+		}
+		res, err := p.Result(ctx, j.Ref)
+		if err != nil {
+			cerr := classifyProvider("fetching the result of job "+j.Ref.String(), err)
+			if isRetryable(cerr) {
+				return nil, cerr
+			}
+			a.log(ctx).WarnContext(ctx, "the result of a job could not be fetched", "job", j.Ref.String(), "error", err)
+			jobs[i].fetchErr = err
+		} else {
+			jobs[i].result = res
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, writeProgress{Fetched: j.Name})
+		}
+	}
+	return jobs, nil
 }
 
 // SubmitJob submits a job; the idempotency key makes retries land on the
@@ -217,10 +357,14 @@ func (a *Activities) SubmitJob(ctx context.Context, in SubmitJobInput) (provider
 	if err != nil {
 		return provider.JobRef{}, err
 	}
+	token, err := a.tokenValue(in.ReadToken)
+	if err != nil {
+		return provider.JobRef{}, err
+	}
 	req := provider.JobRequest{
 		IdempotencyKey: in.IdempotencyKey,
 		MediaURL:       a.box.FileContentURL(in.FileID),
-		MediaToken:     in.ReadToken.AccessToken,
+		MediaToken:     token,
 		Analyses:       in.Analyses,
 		Labels:         in.Labels,
 	}
@@ -267,7 +411,7 @@ func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.J
 	msg := fmt.Sprintf("job %s still %s (%.0f%%, %s); next poll in %s", in.Ref, st.State, st.Progress*100, fetched, delay)
 	// Benign: an expected "not yet", which the SDK logs at debug level and
 	// keeps out of its failure metrics (every poll is one such failure).
-	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, ErrTypeStillRunning, temporal.ApplicationErrorOptions{
+	return provider.JobStatus{}, temporal.NewApplicationErrorWithOptions(msg, string(ErrTypeStillRunning), temporal.ApplicationErrorOptions{
 		NextRetryDelay: delay, Category: temporal.ApplicationErrorCategoryBenign,
 	})
 }
@@ -322,20 +466,3 @@ func (a *Activities) CancelJob(ctx context.Context, ref provider.JobRef) error {
 	a.log(ctx).InfoContext(ctx, "job cancelled at the provider", "job", ref.String())
 	return nil
 }
-
-func (a *Activities) meta(invocationID, title, code string) box.CardMeta {
-	return box.CardMeta{SkillID: a.opts.SkillID, InvocationID: invocationID, Title: title, TitleCode: code}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -2,16 +2,9 @@ package activities
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
-	"time"
-
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/box"
 	"filesight/internal/provider"
@@ -49,58 +42,112 @@ var cardAnalyses = []struct{ analysis, label string }{
 	{provider.AnalysisOCR, "on-screen text"},
 }
 
-// WriteCards fetches each finished job's result from its provider (results
-// never travel through workflow history), turns them into Box Skills cards
-// with sensitive values replaced by vault tokens, adds a status card that
-// names whatever failed, and sets the file's cards to exactly that list
-// (create-or-patch: a retry rewrites the same cards, never duplicates).
-func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteCardsResult, error) {
-	var (
-		results []*provider.Result // per job, nil when there is none
-		reasons []string           // per failed job: why
-		failed  []string           // labels of requested analyses that produced nothing
-	)
-	jobFailed := make([]bool, len(in.Jobs))
-	for i, j := range in.Jobs {
-		var res *provider.Result
-		switch j.State {
-		case string(provider.StateSucceeded):
-			p, err := a.provider(j.Ref.Provider)
-			if err != nil {
-				return WriteCardsResult{}, err
-			}
-			res, err = p.Result(ctx, j.Ref)
-			if err != nil {
-				cerr := classifyProvider("fetching the result of job "+j.Ref.String(), err)
-				if isRetryable(cerr) {
-					return WriteCardsResult{}, cerr
-				}
-				jobFailed[i] = true
-				reasons = append(reasons, fmt.Sprintf("job %q: its result could not be fetched (%v)", j.Name, err))
-			}
-			if activity.IsActivity(ctx) {
-				activity.RecordHeartbeat(ctx, j.Name)
-			}
-		default:
-			jobFailed[i] = true
-			reasons = append(reasons, jobFailureReason(j))
+// cardLimits keep card documents modest (Options.Max*).
+type cardLimits struct {
+	transcriptEntries int
+	keywords          int
+	timelineEntries   int
+}
+
+// cardBuilder turns a run's job outcomes and results into the file's Box
+// Skills cards: one card per analysis that produced something, and a status
+// card that names whatever failed. It gets results whose sensitive values
+// are already vault tokens (redactJobs) and only groups, orders, collapses
+// and cuts text, never joining it in a way the redaction has not seen
+// (prepareResult). It is pure (no I/O, no clock, no per-call state), so the
+// same input always gives the same cards: a retried write rewrites the same
+// document, and the rules are testable without a content store.
+type cardBuilder struct {
+	skillID string
+	limits  cardLimits
+}
+
+// fetchedJob is one job's outcome with what fetching its result gave.
+type fetchedJob struct {
+	JobOutcome
+	// result is the job's result; nil when the job did not succeed or the
+	// result could not be fetched.
+	result *provider.Result
+	// fetchErr says why a succeeded job's result could not be fetched
+	// (for good: retryable failures fail the activity instead).
+	fetchErr error
+	// redactions counts the sensitive values replaced in result (and the
+	// keywords left out because they held one).
+	redactions int
+}
+
+// prepareResult returns a copy of r with its texts in the form the cards
+// show them: transcript words trimmed, empty ones dropped (the builder joins
+// a passage's words with single spaces, as detection does); on-screen texts
+// with their white space collapsed; keywords trimmed. Redaction runs on this
+// form, so collapsing "4111  1111  1111  1111" after redaction can never
+// make a card number appear. r is not modified.
+func prepareResult(r *provider.Result) *provider.Result {
+	out := *r
+	if r.Transcript != nil {
+		t := provider.Transcript{Text: r.Transcript.Text}
+		if r.Transcript.Words != nil {
+			t.Words = []provider.Word{}
 		}
-		results = append(results, res)
+		for _, w := range r.Transcript.Words {
+			if w.Word = strings.TrimSpace(w.Word); w.Word != "" {
+				t.Words = append(t.Words, w)
+			}
+		}
+		out.Transcript = &t
+	}
+	if r.OCR != nil {
+		out.OCR = make([]provider.OCRText, len(r.OCR))
+		for i, o := range r.OCR {
+			o.Text = collapseSpace(o.Text)
+			out.OCR[i] = o
+		}
+	}
+	if r.Keywords != nil {
+		out.Keywords = make([]provider.Keyword, len(r.Keywords))
+		for i, k := range r.Keywords {
+			k.Text = strings.TrimSpace(k.Text)
+			out.Keywords[i] = k
+		}
+	}
+	return &out
+}
+
+// collapseSpace trims s and turns every run of white space into one space.
+func collapseSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// failed reports whether the job gave no result at all.
+func (j fetchedJob) failed() bool { return j.State != JobSucceeded || j.fetchErr != nil }
+
+// build makes the cards of one run, the status card last, and the summary
+// WriteCards returns. invocationID identifies the run on every card.
+func (b cardBuilder) build(invocationID string, jobs []fetchedJob) ([]box.Card, WriteCardsResult) {
+	var (
+		reasons []string // why each failed job or analysis failed
+		failed  []string // labels of requested analyses that produced nothing
+	)
+	for _, j := range jobs {
+		switch {
+		case j.State != JobSucceeded:
+			reasons = append(reasons, jobFailureReason(j.JobOutcome))
+		case j.fetchErr != nil:
+			reasons = append(reasons, fmt.Sprintf("job %q: its result could not be fetched (%v)", j.Name, j.fetchErr))
+		}
 	}
 
-	b := cardBuilder{a: a, invocation: in.InvocationID}
+	d := deck{b: b, invocation: invocationID}
 	for _, ca := range cardAnalyses {
 		requested, produced, skipped := false, false, false
 		var why []string
-		for i, j := range in.Jobs {
+		for _, j := range jobs {
 			if !slices.Contains(j.Analyses, ca.analysis) {
 				continue
 			}
 			requested = true
-			if jobFailed[i] || results[i] == nil {
+			if j.failed() || j.result == nil {
 				continue
 			}
-			switch analysisState(j, ca.analysis) {
+			switch analysisState(j.JobOutcome, ca.analysis) {
 			case provider.StateSkipped:
 				skipped = true
 				continue
@@ -109,7 +156,7 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 				continue
 			}
 			if !produced {
-				produced = b.add(ca.analysis, results[i])
+				produced = d.add(ca.analysis, j.result)
 			}
 		}
 		if requested && !produced && !skipped {
@@ -118,51 +165,54 @@ func (a *Activities) WriteCards(ctx context.Context, in WriteCardsInput) (WriteC
 		}
 	}
 
+	outcomes := make([]JobOutcome, len(jobs))
+	anyJobFailed := false
+	for i, j := range jobs {
+		outcomes[i] = j.JobOutcome
+		anyJobFailed = anyJobFailed || j.failed()
+	}
 	var res WriteCardsResult
-	res.Cards = b.names
+	res.Cards = d.names
 	res.Failed = failed
-	res.Redactions = b.redactions
+	for _, j := range jobs {
+		res.Redactions += j.redactions
+	}
 	switch {
-	case len(failed) == 0 && !slices.Contains(jobFailed, true):
+	case len(failed) == 0 && !anyJobFailed:
 		res.StatusCode = box.StatusSuccess
-		res.Message = "Analysed: " + strings.Join(b.summary, ", ") + "."
-		if len(b.summary) == 0 {
+		res.Message = "Analysed: " + strings.Join(d.summary, ", ") + "."
+		if len(d.summary) == 0 {
 			res.Message = "Analysed: nothing to show (no speech, scenes or on-screen text found)."
 		}
-	case len(b.cards) > 0:
-		res.StatusCode = failureCode(in.Jobs)
+	case len(d.cards) > 0:
+		res.StatusCode = failureCode(outcomes)
 		res.Message = fmt.Sprintf("Partly analysed. Missing: %s — %s. Written: %s.",
-			orNone(failed), strings.Join(dedupe(reasons), "; "), strings.Join(b.summary, ", "))
+			orNone(failed), strings.Join(dedupe(reasons), "; "), strings.Join(d.summary, ", "))
 	default:
-		res.StatusCode = failureCode(in.Jobs)
+		res.StatusCode = failureCode(outcomes)
 		res.Message = fmt.Sprintf("Analysis failed: %s — %s.", orNone(failed), strings.Join(dedupe(reasons), "; "))
 	}
-	for _, j := range in.Jobs {
+	for _, j := range outcomes {
 		if n := resubmissionNote(j); n != "" {
 			res.Message += " " + n
 		}
 	}
-	if b.notes != nil {
-		res.Message += " " + strings.Join(b.notes, " ")
+	if d.notes != nil {
+		res.Message += " " + strings.Join(d.notes, " ")
 	}
 	res.Message = truncate(res.Message, maxStatusMessage)
-	cards := append(b.cards, box.NewStatusCard(a.meta(in.InvocationID, "Status", "status"), res.StatusCode, res.Message))
+	cards := append(d.cards, b.status(invocationID, res.StatusCode, res.Message))
 	res.Cards = append(res.Cards, CardStatus)
-
-	if err := a.box.UpsertSkillsCards(ctx, in.Token.AccessToken, in.FileID, cards); err != nil {
-		return WriteCardsResult{}, classifyBox(fmt.Sprintf("writing %d skills cards to file %s", len(cards), in.FileID), err)
-	}
-	a.log(ctx).InfoContext(ctx, "skills cards written", "file_id", in.FileID, "cards", strings.Join(res.Cards, ","),
-		"status", res.StatusCode, "failed", strings.Join(res.Failed, ","), "redactions", res.Redactions, "token_id", in.Token.ID)
-	return res, nil
+	return cards, res
 }
 
-func isRetryable(err error) bool {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return !app.NonRetryable()
-	}
-	return true
+// status is a status card (code is a box.Status* value).
+func (b cardBuilder) status(invocationID, code, message string) box.Card {
+	return box.NewStatusCard(b.meta(invocationID, "Status", "status"), code, truncate(message, maxStatusMessage))
+}
+
+func (b cardBuilder) meta(invocationID, title, code string) box.CardMeta {
+	return box.CardMeta{SkillID: b.skillID, InvocationID: invocationID, Title: title, TitleCode: code}
 }
 
 func analysisState(j JobOutcome, name string) provider.State {
@@ -176,14 +226,14 @@ func analysisState(j JobOutcome, name string) provider.State {
 
 func jobFailureReason(j JobOutcome) string {
 	switch j.State {
-	case JobStateTimedOut:
+	case JobTimedOut:
 		return fmt.Sprintf("job %q timed out (%s) and was cancelled", j.Name, cmp.Or(j.Error, "deadline passed"))
-	case JobStateSubmitFailed:
+	case JobSubmitFailed:
 		return fmt.Sprintf("job %q could not be submitted: %s", j.Name, cmp.Or(j.Error, "unknown error"))
-	case string(provider.StateCanceled):
+	case JobCanceled:
 		return fmt.Sprintf("job %q was cancelled", j.Name)
 	}
-	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, j.State))
+	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, string(j.State)))
 }
 
 // resubmissionNote tells, for a job that was resubmitted, why and how the
@@ -198,7 +248,7 @@ func resubmissionNote(j JobOutcome) string {
 	}
 	attempt := max(j.Attempt, len(j.PreviousErrors)+1)
 	ended := "succeeded"
-	if j.State != string(provider.StateSucceeded) {
+	if j.State != JobSucceeded {
 		ended = "did not succeed either"
 	}
 	times := "once"
@@ -214,7 +264,7 @@ func resubmissionNote(j JobOutcome) string {
 // provider calls retryable), permanent otherwise.
 func failureCode(jobs []JobOutcome) string {
 	for _, j := range jobs {
-		if j.State == JobStateTimedOut || j.State == JobStateSubmitFailed || (j.State == string(provider.StateFailed) && j.Retryable) {
+		if j.State == JobTimedOut || j.State == JobSubmitFailed || (j.State == JobFailed && j.Retryable) {
 			return box.StatusTransientFailure
 		}
 	}
@@ -238,254 +288,16 @@ func dedupe(s []string) []string {
 	return out
 }
 
-// cardBuilder accumulates cards in a fixed order.
-type cardBuilder struct {
-	a          *Activities
-	invocation string
-	cards      []box.Card
-	names      []string
-	summary    []string // "transcript (312 words)", ...
-	notes      []string // truncations and the like
-	redactions int
+// truncate cuts s to at most n bytes, on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
-// emit appends a built card with its name and its line of the summary.
-func (b *cardBuilder) emit(name string, card box.Card, summary string) {
-	b.cards = append(b.cards, card)
-	b.names = append(b.names, name)
-	b.summary = append(b.summary, summary)
-}
-
-// add builds the card of one analysis from a result. It reports whether
-// the result held that analysis at all (an empty analysis, e.g. no speech,
-// counts as produced: there is just nothing to show).
-func (b *cardBuilder) add(analysis string, r *provider.Result) bool {
-	dur := duration(r)
-	switch analysis {
-	case provider.AnalysisTranscript:
-		if r.Transcript == nil {
-			return false
-		}
-		entries, words, truncated := b.transcript(r.Transcript)
-		if len(entries) == 0 {
-			b.summary = append(b.summary, "no speech found")
-			return true
-		}
-		b.emit(CardTranscript, box.NewTranscriptCard(b.a.meta(b.invocation, "Transcript", "transcript"), dur, entries),
-			fmt.Sprintf("transcript (%d words)", words))
-		if truncated {
-			b.notes = append(b.notes, fmt.Sprintf("The transcript card shows the first %d passages.", len(entries)))
-		}
-	case provider.AnalysisKeywords:
-		if r.Keywords == nil {
-			return false
-		}
-		kws := b.keywords(r.Keywords)
-		if len(kws) == 0 {
-			b.summary = append(b.summary, "no keywords found")
-			return true
-		}
-		b.emit(CardKeywords, box.NewKeywordCard(b.a.meta(b.invocation, "Keywords", "keywords"), kws...),
-			fmt.Sprintf("%d keywords", len(kws)))
-	case provider.AnalysisScenes:
-		if r.Scenes == nil {
-			return false
-		}
-		entries := b.scenes(r.Scenes, dur)
-		if len(entries) == 0 {
-			b.summary = append(b.summary, "no scenes found")
-			return true
-		}
-		b.emit(CardScenes, box.NewTimelineCard(b.a.meta(b.invocation, "Scenes", "scenes"), dur, entries),
-			fmt.Sprintf("%d scenes", len(entries)))
-	case provider.AnalysisOCR:
-		if r.OCR == nil {
-			return false
-		}
-		entries := b.ocr(r.OCR, dur)
-		if len(entries) == 0 {
-			b.summary = append(b.summary, "no on-screen text found")
-			return true
-		}
-		b.emit(CardOCR, box.NewTimelineCard(b.a.meta(b.invocation, "On-screen text", "ocr"), dur, entries),
-			fmt.Sprintf("%d on-screen texts", len(entries)))
-	default:
-		return false
-	}
-	return true
-}
-
-func duration(r *provider.Result) int {
-	d := 0.0
-	if r.Media != nil {
-		d = r.Media.Duration
-	}
-	if d <= 0 {
-		if r.Transcript != nil && len(r.Transcript.Words) > 0 {
-			d = max(d, r.Transcript.Words[len(r.Transcript.Words)-1].End)
-		}
-		for _, s := range r.Scenes {
-			d = max(d, s.End)
-		}
-		for _, o := range r.OCR {
-			d = max(d, o.End)
-		}
-	}
-	return int(math.Ceil(d))
-}
-
-func sec(f float64) int {
-	if f < 0 || math.IsNaN(f) {
-		return 0
-	}
-	return int(math.Floor(f))
-}
-
-// span makes a timeline appearance of at least one second, within the media.
-func span(start, end float64, dur int) box.Appearance {
-	s, e := sec(start), int(math.Ceil(end))
-	if dur > 0 {
-		s = min(s, dur-1)
-		e = min(e, dur)
-	}
-	if e <= s {
-		e = s + 1
-	}
-	return box.Span(s, e)
-}
-
-// transcript groups words into passages split at pauses, after replacing
-// spoken or written card numbers (and the like) by vault tokens.
-func (b *cardBuilder) transcript(t *provider.Transcript) (entries []box.CardEntry, words int, truncated bool) {
-	texts := make([]string, len(t.Words))
-	for i, w := range t.Words {
-		texts[i] = w.Word
-	}
-	red, found := b.a.redactor.RedactWords(texts)
-	b.redactions += len(found)
-	var cur []string
-	var start, lastEnd float64
-	flush := func() {
-		if len(cur) == 0 {
-			return
-		}
-		text, f := b.a.redactor.RedactText(strings.Join(cur, " "))
-		b.redactions += len(f)
-		entries = append(entries, box.CardEntry{Text: truncate(text, maxEntryText), Appears: []box.Appearance{box.At(sec(start))}})
-		cur = cur[:0]
-	}
-	for i, w := range t.Words {
-		word := strings.TrimSpace(red[i])
-		if word == "" {
-			continue
-		}
-		if len(cur) > 0 && word == cur[len(cur)-1] && isVaultToken(word) {
-			// Every word of a redacted number became the same token: keep
-			// one, and never split a number across two entries.
-			lastEnd = w.End
-			words++
-			continue
-		}
-		if len(cur) > 0 && (w.Start-lastEnd > transcriptGap || len(cur) >= transcriptEntryWords) {
-			flush()
-			if len(entries) >= b.a.opts.MaxTranscriptEntries {
-				return entries, words, true
-			}
-		}
-		if len(cur) == 0 {
-			start = w.Start
-		}
-		cur = append(cur, word)
-		lastEnd = w.End
-		words++
-	}
-	flush()
-	if len(entries) > b.a.opts.MaxTranscriptEntries {
-		return entries[:b.a.opts.MaxTranscriptEntries], words, true
-	}
-	return entries, words, false
-}
-
-func isVaultToken(w string) bool {
-	return strings.HasPrefix(w, "[") && strings.HasSuffix(w, "]") && strings.Contains(w, ":")
-}
-
-func (b *cardBuilder) keywords(ks []provider.Keyword) []string {
-	sorted := slices.Clone(ks)
-	slices.SortStableFunc(sorted, func(x, y provider.Keyword) int { return cmp.Compare(y.Score, x.Score) })
-	var out []string
-	var seen []string
-	for _, k := range sorted {
-		text, f := b.a.redactor.RedactText(strings.TrimSpace(k.Text))
-		b.redactions += len(f)
-		key := strings.ToLower(text)
-		if text == "" || slices.Contains(seen, key) {
-			continue
-		}
-		seen = append(seen, key)
-		out = append(out, truncate(text, maxEntryText))
-		if len(out) >= b.a.opts.MaxKeywords {
-			break
-		}
-	}
-	return out
-}
-
-func (b *cardBuilder) scenes(scenes []provider.Scene, dur int) []box.CardEntry {
-	var out []box.CardEntry
-	for i, s := range scenes {
-		if len(out) >= b.a.opts.MaxTimelineEntries {
-			b.notes = append(b.notes, fmt.Sprintf("The scenes card shows the first %d scenes of %d.", len(out), len(scenes)))
-			break
-		}
-		out = append(out, box.CardEntry{
-			Text:    fmt.Sprintf("Scene %d (%s)", i+1, clock(s.Start)),
-			Appears: []box.Appearance{span(s.Start, s.End, dur)},
-		})
-	}
-	return out
-}
-
-// ocr makes one timeline entry per distinct text, with every span it is on
-// screen, in order of first appearance.
-func (b *cardBuilder) ocr(texts []provider.OCRText, dur int) []box.CardEntry {
-	var out []box.CardEntry
-	var keys []string
-	dropped := 0
-	for _, t := range texts {
-		text := strings.Join(strings.Fields(t.Text), " ")
-		if len([]rune(text)) < 2 {
-			continue
-		}
-		text, f := b.a.redactor.RedactText(text)
-		b.redactions += len(f)
-		text = truncate(text, maxEntryText)
-		key := strings.ToLower(text)
-		ap := span(t.Start, t.End, dur)
-		if i := slices.Index(keys, key); i >= 0 {
-			if len(out[i].Appears) < 50 {
-				out[i].Appears = append(out[i].Appears, ap)
-			}
-			continue
-		}
-		if len(out) >= b.a.opts.MaxTimelineEntries {
-			dropped++
-			continue
-		}
-		keys = append(keys, key)
-		out = append(out, box.CardEntry{Text: text, Appears: []box.Appearance{ap}})
-	}
-	if dropped > 0 {
-		b.notes = append(b.notes, fmt.Sprintf("The on-screen text card shows the first %d texts; %d more were left out.", len(out), dropped))
-	}
-	return out
-}
-
-func clock(s float64) string {
-	d := time.Duration(sec(s)) * time.Second
-	h, m, x := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	if h > 0 {
-		return fmt.Sprintf("%d:%02d:%02d", h, m, x)
-	}
-	return fmt.Sprintf("%d:%02d", m, x)
-}
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -7,52 +7,64 @@ import (
 	"filesight/internal/secret"
 )
 
-// Box scopes used for downscoped, file-restricted tokens.
+// TokenPurpose says what a downscoped token is for; it is shown in the
+// workflow's progress query and in logs.
+type TokenPurpose string
+
+// Token purposes.
 const (
-	ScopeItemPreview  = "item_preview"
-	ScopeItemDownload = "item_download"
-	ScopeItemUpload   = "item_upload"
+	PurposeRead  TokenPurpose = "read"
+	PurposeWrite TokenPurpose = "write"
 )
 
-// Token purposes, shown in the workflow's progress query.
-const (
-	PurposeRead  = "read"
-	PurposeWrite = "write"
-)
+// TokenState is a downscoped token's state as the workflow tracks it.
+type TokenState string
 
-// Token states as the workflow tracks them.
+// Token states.
 const (
-	TokenIssued       = "issued"
-	TokenRevoked      = "revoked"
-	TokenExpired      = "expired"
-	TokenRevokeFailed = "revoke_failed"
+	TokenIssued       TokenState = "issued"
+	TokenRevoked      TokenState = "revoked"
+	TokenExpired      TokenState = "expired" // nothing left to revoke
+	TokenRevokeFailed TokenState = "revoke_failed"
 )
 
 // Token is a downscoped, file-restricted Box token as it travels between
-// activities. AccessToken is the secret: it only ever exists inside
-// (encrypted) activity payloads and is never logged or queried; ID, a
-// fingerprint of the value, is what the workflow shows.
+// activities through workflow history. Its value is sealed
+// (internal/tokenseal) with a key only the workers hold, so whoever may
+// decode history — the Temporal UI and CLI through the codec server, an
+// exported history — sees the sealed form and ID, a fingerprint of the
+// value, and nothing they could use; any worker opens it, so a token issued
+// by one worker is used and revoked by another.
 type Token struct {
-	ID          string        `json:"id"`
-	Purpose     string        `json:"purpose"`
-	FileID      string        `json:"file_id"`
-	Scopes      []string      `json:"scopes"`
-	ExpiresAt   time.Time     `json:"expires_at"`
-	AccessToken secret.String `json:"access_token"`
+	ID        string       `json:"id"`
+	Purpose   TokenPurpose `json:"purpose"`
+	FileID    string       `json:"file_id"`
+	Scopes    []string     `json:"scopes"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	// Sealed is the value, sealed for this file and purpose.
+	Sealed string `json:"sealed,omitempty"`
+	// LegacyAccessToken is the value in clear, as runs recorded before
+	// tokens were sealed carry it: it is read, so that those runs finish
+	// and revoke their tokens, and never written.
+	LegacyAccessToken secret.String `json:"access_token,omitempty"`
 }
+
+// sealLabel binds a sealed value to its file and purpose.
+func (t Token) sealLabel() string { return "box-token/" + t.FileID + "/" + string(t.Purpose) }
 
 // IssueTokenInput asks for a token restricted to one file.
 type IssueTokenInput struct {
-	FileID  string   `json:"file_id"`
-	Purpose string   `json:"purpose"`
-	Scopes  []string `json:"scopes"`
+	FileID  string       `json:"file_id"`
+	Purpose TokenPurpose `json:"purpose"`
+	// Scopes are box.Scope* values.
+	Scopes []string `json:"scopes"`
 }
 
 // RevokeTokenResult says what became of a token.
 type RevokeTokenResult struct {
 	// State is TokenRevoked, or TokenExpired when the token had already
 	// expired and there was nothing left to revoke.
-	State string `json:"state"`
+	State TokenState `json:"state"`
 }
 
 // DescribeFileInput asks for a file's authoritative description.
@@ -97,30 +109,58 @@ type SubmitJobInput struct {
 	Labels         map[string]string `json:"labels,omitempty"`
 }
 
+// AwaitMode is the condition AwaitJob waits for.
+type AwaitMode string
+
 // Modes of AwaitJob.
 const (
 	// AwaitMediaFetched ends when the provider has fetched the media (so the
 	// read token can be revoked) or the job has ended.
-	AwaitMediaFetched = "media_fetched"
+	AwaitMediaFetched AwaitMode = "media_fetched"
 	// AwaitTerminal ends when the job has ended.
-	AwaitTerminal = "terminal"
+	AwaitTerminal AwaitMode = "terminal"
 )
 
 // AwaitJobInput polls a job until the mode's condition holds.
 type AwaitJobInput struct {
 	Ref  provider.JobRef `json:"ref"`
-	Mode string          `json:"mode"`
+	Mode AwaitMode       `json:"mode"`
 	// MinDelay and MaxDelay bound the delay between polls (the provider's
 	// Retry-After, when it gives one, is clamped into this range).
 	MinDelay time.Duration `json:"min_delay"`
 	MaxDelay time.Duration `json:"max_delay"`
 }
 
-// JobOutcome.State values besides the provider.State values.
+// JobState is an ML job's state as the workflow tracks it and the card
+// writer reads it: one of the states below, or any provider.State the
+// provider reports (queued, running...).
+type JobState string
+
+// Job states. The first three are the workflow's, before the provider
+// has the job; the others end a job.
 const (
-	JobStateTimedOut     = "timed_out"
-	JobStateSubmitFailed = "submit_failed"
+	JobPending    JobState = "pending"
+	JobSubmitting JobState = "submitting"
+	JobSubmitted  JobState = "submitted"
+	// JobSucceeded, JobFailed and JobCanceled are the provider's terminal
+	// states (provider.StateSucceeded...).
+	JobSucceeded JobState = JobState(provider.StateSucceeded)
+	JobFailed    JobState = JobState(provider.StateFailed)
+	JobCanceled  JobState = JobState(provider.StateCanceled)
+	// JobSubmitFailed: the provider never took the job.
+	JobSubmitFailed JobState = "submit_failed"
+	// JobTimedOut: the job's deadline passed; it was cancelled at the provider.
+	JobTimedOut JobState = "timed_out"
 )
+
+// Terminal reports whether a job in state s has ended, one way or another.
+func (s JobState) Terminal() bool {
+	switch s {
+	case JobSucceeded, JobFailed, JobCanceled, JobSubmitFailed, JobTimedOut:
+		return true
+	}
+	return false
+}
 
 // JobOutcome is everything the card writer needs to know about one job; the
 // results themselves are fetched from the provider by the writer (claim
@@ -129,7 +169,7 @@ type JobOutcome struct {
 	Name     string                   `json:"name"`
 	Ref      provider.JobRef          `json:"ref"`
 	Analyses []string                 `json:"analyses"` // what was asked for
-	State    string                   `json:"state"`    // a provider.State, or "timed_out" / "submit_failed"
+	State    JobState                 `json:"state"`
 	Status   []provider.AnalysisState `json:"status,omitempty"`
 	Error    string                   `json:"error,omitempty"`
 	// Retryable is set when the job failed with an error its provider calls

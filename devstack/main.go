@@ -1,30 +1,15 @@
 // Command devstack brings the whole filesight system up on one machine
-// (make up) and uploads files into its inbox (make upload). See docs/devstack.md.
+// (make up) and uploads files into its inbox (make upload); see
+// internal/devstack and docs/devstack.md.
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"filesight/internal/devstack"
+	"filesight/internal/program"
 )
 
+// Children die with devstack (their parent-death signal), so a second
+// Ctrl-C may end it at once.
 func main() {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "devstack: stopping everything (Ctrl-C again to kill at once)")
-		cancel()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "devstack: killed")
-		os.Exit(130) // children die with us (their parent-death signal)
-	}()
-	code := devstack.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	cancel()
-	os.Exit(code)
+	program.Main("devstack", devstack.Main, program.Options{Stopping: "stopping everything (Ctrl-C again to kill at once)"})
 }

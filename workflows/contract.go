@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"time"
+
+	"filesight/activities"
 )
 
 // Names shared by the worker, the starter and tests.
@@ -57,38 +59,62 @@ type JobCallback struct {
 	Status   string `json:"status"`
 }
 
-// Values of the Stage search attribute and of Progress.Stage. The last five
-// are final: a run ends in exactly one of them.
+// ErrTypeInvalidInput is the application error type of a run refused at
+// once (non-retryable) for its input or options.
+const ErrTypeInvalidInput activities.ErrorType = "InvalidInput"
+
+// Stage is where a run is: the Stage search attribute and Progress.Stage.
+type Stage string
+
+// Stages. The last six are final: a run ends in exactly one of them.
 const (
-	StageStarting    = "starting"
-	StageDescribing  = "describing"
-	StageSubmitting  = "submitting"
-	StageProcessing  = "processing"
-	StageWriting     = "writing"
-	StageCleaningUp  = "cleaning_up"
-	StageDone        = "done"        // every analysis written
-	StagePartial     = "partial"     // some cards written, the status card names what failed
-	StageFailed      = "failed"      // no analysis succeeded, or the run itself failed
-	StageUnsupported = "unsupported" // not audio/video, empty or too large: status card only
-	StageSkipped     = "skipped"     // file gone or superseded by a newer version: nothing written
-	StageCancelled   = "cancelled"
+	StageStarting    Stage = "starting"
+	StageDescribing  Stage = "describing"
+	StageSubmitting  Stage = "submitting"
+	StageProcessing  Stage = "processing"
+	StageWriting     Stage = "writing"
+	StageCleaningUp  Stage = "cleaning_up"
+	StageDone        Stage = "done"        // every analysis written
+	StagePartial     Stage = "partial"     // some cards written, the status card names what failed
+	StageFailed      Stage = "failed"      // no analysis succeeded, or the run itself failed
+	StageUnsupported Stage = "unsupported" // not audio/video, empty or too large: status card only
+	StageSkipped     Stage = "skipped"     // file gone or superseded by a newer version: nothing written
+	StageCancelled   Stage = "cancelled"
 )
 
-// Outcomes (ProcessFileResult.Outcome).
+// Outcome is how a run ended (ProcessFileResult.Outcome, Progress.Outcome).
+type Outcome string
+
+// Outcomes.
 const (
-	OutcomeSuccess     = "success"
-	OutcomePartial     = "partial"
-	OutcomeFailed      = "failed"
-	OutcomeUnsupported = "unsupported"
-	OutcomeSuperseded  = "superseded"
-	OutcomeNotFound    = "not_found"
+	OutcomeSuccess     Outcome = "success"
+	OutcomePartial     Outcome = "partial"
+	OutcomeFailed      Outcome = "failed"
+	OutcomeUnsupported Outcome = "unsupported"
+	OutcomeSuperseded  Outcome = "superseded"
+	OutcomeNotFound    Outcome = "not_found"
+	// OutcomeCancelled appears in Progress only: a cancelled run returns
+	// a cancellation error, not a result.
+	OutcomeCancelled Outcome = "cancelled"
+)
+
+// MediaKind is what a file holds, as far as the pipelines go: the
+// MediaKind search attribute and the results' media_kind.
+type MediaKind string
+
+// Media kinds.
+const (
+	MediaUnknown     MediaKind = "unknown"
+	MediaVideo       MediaKind = "video"
+	MediaAudio       MediaKind = "audio"
+	MediaUnsupported MediaKind = "unsupported"
 )
 
 // ProcessFileResult is the workflow's result. It carries no secret.
 type ProcessFileResult struct {
-	Outcome   string   `json:"outcome"`
-	MediaKind string   `json:"media_kind"`
-	Cards     []string `json:"cards,omitempty"`
+	Outcome   Outcome   `json:"outcome"`
+	MediaKind MediaKind `json:"media_kind"`
+	Cards     []string  `json:"cards,omitempty"`
 	// Failed names what failed (analyses, jobs) when Outcome is partial or failed.
 	Failed  []string `json:"failed,omitempty"`
 	Message string   `json:"message,omitempty"`
@@ -104,37 +130,28 @@ type Progress struct {
 	WorkflowID string          `json:"workflow_id"`
 	FileID     string          `json:"file_id"`
 	FileName   string          `json:"file_name,omitempty"`
-	Stage      string          `json:"stage"`
-	MediaKind  string          `json:"media_kind"`
+	Stage      Stage           `json:"stage"`
+	MediaKind  MediaKind       `json:"media_kind"`
 	Jobs       []JobProgress   `json:"jobs"`
 	Tokens     []TokenProgress `json:"tokens"`
 	// Callbacks counts distinct provider callbacks received.
 	Callbacks int      `json:"callbacks"`
-	Outcome   string   `json:"outcome,omitempty"`
+	Outcome   Outcome  `json:"outcome,omitempty"`
 	Failed    []string `json:"failed,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
 }
 
-// Job states in JobProgress.State besides the provider.State values.
-const (
-	JobPending      = "pending"
-	JobSubmitting   = "submitting"
-	JobSubmitted    = "submitted"
-	JobSubmitFailed = "submit_failed"
-	JobTimedOut     = "timed_out"
-)
-
 // JobProgress is one ML job's state.
 type JobProgress struct {
-	Name         string    `json:"name"`
-	Provider     string    `json:"provider"`
-	JobID        string    `json:"job_id,omitempty"`
-	Analyses     []string  `json:"analyses"`
-	State        string    `json:"state"`
-	MediaFetched bool      `json:"media_fetched"`
-	Deadline     time.Time `json:"deadline,omitzero"`
-	Callback     bool      `json:"callback"`
-	Error        string    `json:"error,omitempty"`
+	Name         string              `json:"name"`
+	Provider     string              `json:"provider"`
+	JobID        string              `json:"job_id,omitempty"`
+	Analyses     []string            `json:"analyses"`
+	State        activities.JobState `json:"state"`
+	MediaFetched bool                `json:"media_fetched"`
+	Deadline     time.Time           `json:"deadline,omitzero"`
+	Callback     bool                `json:"callback"`
+	Error        string              `json:"error,omitempty"`
 	// Attempt is the current attempt (1, or more once the job has been
 	// resubmitted after a retryable failure; JobID and State are the
 	// current attempt's). PreviousAttempts are the earlier ones, in order.
@@ -144,17 +161,17 @@ type JobProgress struct {
 
 // AttemptProgress is an earlier attempt of a resubmitted job.
 type AttemptProgress struct {
-	Attempt int    `json:"attempt"`
-	JobID   string `json:"job_id,omitempty"`
-	State   string `json:"state"`
-	Error   string `json:"error,omitempty"`
+	Attempt int                 `json:"attempt"`
+	JobID   string              `json:"job_id,omitempty"`
+	State   activities.JobState `json:"state"`
+	Error   string              `json:"error,omitempty"`
 }
 
 // TokenProgress is one downscoped token, by fingerprint.
 type TokenProgress struct {
-	ID        string    `json:"id"`
-	Purpose   string    `json:"purpose"`
-	Scopes    []string  `json:"scopes"`
-	State     string    `json:"state"` // issued | revoked | expired | revoke_failed
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	ID        string                  `json:"id"`
+	Purpose   activities.TokenPurpose `json:"purpose"`
+	Scopes    []string                `json:"scopes"`
+	State     activities.TokenState   `json:"state"`
+	ExpiresAt time.Time               `json:"expires_at,omitzero"`
 }

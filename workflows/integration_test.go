@@ -3,296 +3,31 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
 
 	"filesight/activities"
-	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/codec"
-	"filesight/internal/localbox"
-	"filesight/internal/mediatest"
-	"filesight/internal/mlengine"
 	"filesight/internal/provider"
-	mlclient "filesight/internal/provider/mlengine"
 	"filesight/internal/replay"
-	"filesight/internal/secret"
-	"filesight/internal/signature"
 	"filesight/internal/starter"
-	"filesight/internal/testenv"
-	"filesight/internal/vault"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
-
-// recordEnv, when set to 1, makes the integration test write the histories
-// it produces into workflows/testdata (the replay test's corpus):
-//
-//	FILESIGHT_RECORD_HISTORIES=1 go test -tags integration -run TestIntegration ./workflows/
-const recordEnv = "FILESIGHT_RECORD_HISTORIES"
-
-// stack is every real component: the Temporal dev server, localbox,
-// mlengine with its real analyzers, the starter's service and callback
-// handler, and a worker with the production activities.
-type stack struct {
-	t      *testing.T
-	tm     *testenv.Temporal
-	c      client.Client
-	lb     *localbox.TestServer
-	ml     *mlengine.TestServer
-	bc     *box.Client
-	mlc    *mlclient.Client
-	sim    *simProvider
-	flaky  *activitiestest.Provider
-	svc    *starter.Service
-	talk   []byte
-	folder string
-}
-
-// testKeyring holds only the committed, test-only codec key (testKeys), so
-// that the histories recorded here replay in the unit tests whatever
-// FILESIGHT_REPLAY_CODEC_KEYS says.
-func testKeyring(t testing.TB) *codec.Keyring {
-	t.Helper()
-	kr, err := codec.NewKeyring(testKeys(t)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
-
-func startStack(t *testing.T) *stack {
-	t.Helper()
-	mediatest.Require(t)
-	s := &stack{t: t}
-	s.tm = testenv.StartTemporal(t)
-	// The production converter, with the committed test key, so that the
-	// histories recorded here replay in the unit tests.
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dc := codec.NewDataConverter(testKeyring(t), codec.Options{Compress: true})
-	var err error
-	s.c, err = client.Dial(client.Options{HostPort: s.tm.HostPort, Namespace: s.tm.Namespace, DataConverter: dc, Logger: tlog.NewStructuredLogger(log)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.c.Close)
-	s.lb = localbox.StartForTest(t)
-	s.ml = mlengine.StartForTest(t)
-
-	s.bc, err = box.NewClient(box.Config{APIURL: s.lb.URL, UploadURL: s.lb.UploadURL, ClientID: s.lb.ClientID,
-		ClientSecret: s.lb.ClientSecret, SubjectType: "enterprise", SubjectID: s.lb.EnterpriseID, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.mlc = mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
-	// A second "provider" that refuses us: the same mlengine with a wrong key.
-	refusing := mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: "not-the-engine-key", Name: "vision"})
-	s.sim = newSimProvider()
-	// A provider whose first job fails retryably (as mlengine's do after
-	// repeated restarts) and whose next one succeeds.
-	s.flaky = activitiestest.NewProvider("flaky", time.Now, activitiestest.Plan{Duration: 200 * time.Millisecond, Final: provider.StateFailed,
-		JobError: &provider.JobError{Code: "interrupted", Message: "the service restarted 3 times while the job ran", Retryable: true},
-		Next:     []activitiestest.Plan{{Duration: 200 * time.Millisecond, Result: activitiestest.AudioResult()}}})
-
-	// The starter, as in production: it starts workflows and turns signed
-	// provider callbacks into signals.
-	s.svc = starter.NewService(s.c, starter.Options{SetFileIDAttribute: true, Logger: log})
-	cbVerifier := signature.NewVerifier([]byte(s.ml.CallbackKey), nil)
-	h, err := starter.NewHandler(starter.HandlerConfig{
-		Service: s.svc, BoxVerifier: box.NewWebhookVerifier(s.lb.WebhookPrimaryKey, s.lb.WebhookSecondaryKey),
-		ParseBoxEvent: starter.ParseBoxEvent, Logger: log,
-		Callbacks: map[string]starter.CallbackProvider{"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
-			return mlclient.VerifyCallback(cbVerifier, h, body)
-		})}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb := httptest.NewServer(h)
-	t.Cleanup(cb.Close)
-
-	tok, err := vault.New("integration-test-vault-key-01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim, s.flaky}, tok, activities.Options{CallbackBaseURL: cb.URL, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(s.c, workflows.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize: 16, MaxConcurrentWorkflowTaskExecutionSize: 4,
-		MaxConcurrentActivityTaskPollers: 2, MaxConcurrentWorkflowTaskPollers: 2, WorkerStopTimeout: 10 * time.Second,
-	})
-	workflows.Register(w, acts)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-
-	s.folder = s.lb.CreateFolder(t, "0", "inbox")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	path, err := mediatest.GenerateTalk(ctx, t.TempDir(), mediatest.DefaultTalk())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.talk, err = os.ReadFile(path); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-// upload stores content as a new file and returns the workflow input.
-func (s *stack) upload(name string, content []byte, opts *workflows.Options) workflows.ProcessFileInput {
-	f := s.lb.UploadFile(s.t, s.folder, name, content)
-	return workflows.ProcessFileInput{FileID: f.ID, FileVersionID: f.VersionID, FileName: name, Size: int64(len(content)),
-		ParentFolderID: s.folder, Source: starter.SourceManual, Options: opts}
-}
-
-func (s *stack) start(ctx context.Context, in workflows.ProcessFileInput) string {
-	s.t.Helper()
-	d, err := s.svc.Start(ctx, in)
-	if err != nil || d.Outcome != starter.OutcomeStarted {
-		s.t.Fatalf("start: %+v %v", d, err)
-	}
-	return d.WorkflowID
-}
-
-func (s *stack) result(ctx context.Context, id string) (*workflows.ProcessFileResult, error) {
-	var res workflows.ProcessFileResult
-	err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &res)
-	if err != nil {
-		return nil, err
-	}
-	return &res, nil
-}
-
-func (s *stack) progress(ctx context.Context, id string) workflows.Progress {
-	s.t.Helper()
-	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
-	if err != nil {
-		s.t.Fatalf("query: %v", err)
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		s.t.Fatal(err)
-	}
-	return p
-}
-
-func (s *stack) cards(ctx context.Context, fileID string) []box.Card {
-	s.t.Helper()
-	doc, err := s.bc.GetSkillsCards(ctx, "", fileID)
-	if err != nil {
-		s.t.Fatalf("reading cards of %s: %v", fileID, err)
-	}
-	return doc.Cards
-}
-
-// tokens lists localbox's downscoped tokens in a state ("live" or "all").
-func (s *stack) tokens(ctx context.Context, state string) []localbox.AdminToken {
-	s.t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.lb.URL+"/_localbox/tokens?state="+state, nil)
-	req.Header.Set("Authorization", "Bearer "+s.lb.AdminKey.Reveal())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		TotalCount int                   `json:"total_count"`
-		Entries    []localbox.AdminToken `json:"entries"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("admin tokens: HTTP %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		s.t.Fatal(err)
-	}
-	if out.TotalCount != len(out.Entries) {
-		s.t.Fatalf("admin tokens: total_count %d, %d entries", out.TotalCount, len(out.Entries))
-	}
-	return out.Entries
-}
-
-// assertNoLiveTokens: every token issued for fileID is revoked.
-func (s *stack) assertNoLiveTokens(ctx context.Context, fileID string) {
-	s.t.Helper()
-	issued := 0
-	for _, tk := range s.tokens(ctx, "all") {
-		if tk.ResourceID == fileID {
-			issued++
-		}
-	}
-	if issued == 0 {
-		s.t.Fatalf("localbox issued no token for file %s", fileID)
-	}
-	for _, tk := range s.tokens(ctx, "live") {
-		if tk.ResourceID == fileID {
-			s.t.Errorf("token %s (%v) for file %s is still live", tk.ID, tk.Scopes, fileID)
-		}
-	}
-}
-
-// record writes the run's history (to testdata when recording) and
-// replays it with the production converter.
-func (s *stack) record(ctx context.Context, id, name string) int {
-	s.t.Helper()
-	dir := s.t.TempDir()
-	if os.Getenv(recordEnv) == "1" {
-		dir = "testdata"
-	}
-	path := filepath.Join(dir, name+".json")
-	h, err := replay.WriteHistory(ctx, s.c, id, "", path)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	r, err := replay.NewReplayer(codec.NewDataConverter(testKeyring(s.t), codec.Options{Compress: true}))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := replay.Failed(replay.ReplayFiles(r, nil, path)); err != nil {
-		s.t.Fatalf("the fresh history does not replay: %v", err)
-	}
-	s.t.Logf("%s: %d history events (%s)", name, len(h.Events), path)
-	return len(h.Events)
-}
-
-func findCard(t *testing.T, cards []box.Card, kind string) box.Card {
-	t.Helper()
-	for i, k := range cardTypes(cards) {
-		if k == kind {
-			return cards[i]
-		}
-	}
-	t.Fatalf("no %s card in %v", kind, cardTypes(cards))
-	return box.Card{}
-}
 
 func TestIntegration(t *testing.T) {
 	s := startStack(t)
@@ -412,13 +147,11 @@ func TestIntegration(t *testing.T) {
 		in := s.upload("talk-cancel.mp4", s.talk, fast(workflows.Options{}))
 		id := s.start(ctx, in)
 		var jobID string
-		testenv.Eventually(t, time.Minute, 50*time.Millisecond, func() error {
-			p := s.progress(ctx, id)
-			if len(p.Jobs) == 0 || p.Jobs[0].JobID == "" {
-				return fmt.Errorf("no job yet (stage %s)", p.Stage)
+		testutil.WaitFor(t, time.Minute, "the job to be submitted", func() bool {
+			if p := s.progress(ctx, id); len(p.Jobs) > 0 && p.Jobs[0].JobID != "" {
+				jobID = p.Jobs[0].JobID
 			}
-			jobID = p.Jobs[0].JobID
-			return nil
+			return jobID != ""
 		})
 		if err := s.c.CancelWorkflow(ctx, id, ""); err != nil {
 			t.Fatal(err)
@@ -455,7 +188,7 @@ func TestIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := s.progress(ctx, id)
-		if res.Outcome != workflows.OutcomeFailed || p.Jobs[0].State != workflows.JobTimedOut {
+		if res.Outcome != workflows.OutcomeFailed || p.Jobs[0].State != activities.JobTimedOut {
 			t.Fatalf("result %+v jobs %+v", res, p.Jobs)
 		}
 		st, err := s.mlc.Status(ctx, provider.JobRef{Provider: "mlengine", ID: p.Jobs[0].JobID})
@@ -470,7 +203,8 @@ func TestIntegration(t *testing.T) {
 	})
 
 	// A job failing with a retryable job error is resubmitted as a new job
-	// with a read token of its own; the run replays (GetVersion marker).
+	// with a read token of its own; the run replays (GetVersion marker) and
+	// is part of the recorded corpus.
 	t.Run("resubmission", func(t *testing.T) {
 		s.t = t
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -504,11 +238,7 @@ func TestIntegration(t *testing.T) {
 			t.Errorf("%d read tokens issued for the file, want 2 (one per attempt)", reads)
 		}
 		s.assertNoLiveTokens(ctx, in.FileID)
-		path := filepath.Join(t.TempDir(), "resubmission.json")
-		h, err := replay.WriteHistory(ctx, s.c, id, "", path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := s.record(ctx, id, "resubmission")
 		markers := 0
 		for _, e := range h.Events {
 			if e.GetEventType() == enumspb.EVENT_TYPE_MARKER_RECORDED {
@@ -517,13 +247,6 @@ func TestIntegration(t *testing.T) {
 		}
 		if markers != 1 {
 			t.Errorf("%d marker events, want 1 (the resubmission's version marker)", markers)
-		}
-		r, err := replay.NewReplayer(codec.NewDataConverter(testKeyring(t), codec.Options{Compress: true}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := replay.Failed(replay.ReplayFiles(r, nil, path)); err != nil {
-			t.Fatalf("the resubmission's history does not replay: %v", err)
 		}
 	})
 
@@ -567,6 +290,62 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 
+	// A signed webhook for a file that is gone (uploaded, then deleted before
+	// the worker got to it) or that never existed (a forged-but-signed event):
+	// the token exchange answers 400 invalid_resource, as Box does, and the
+	// run ends as not_found, stage skipped, with nothing written and no token.
+	t.Run("file gone", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		deleted := s.upload("deleted.mp4", []byte("uploaded, then deleted"), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.lb.URL+"/2.0/files/"+deleted.FileID, nil)
+		req.Header.Set("Authorization", "Bearer "+s.lb.ParentToken(t))
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("deleting file %s: %v %v", deleted.FileID, resp, err)
+		}
+		for _, f := range []struct{ name, id, version string }{
+			{"deleted", deleted.FileID, deleted.FileVersionID},
+			{"never existed", "987654321", "123456789"},
+		} {
+			body := mustJSON(t, map[string]any{
+				"type": "webhook_event", "id": "event-gone-" + f.id, "created_at": time.Now().UTC().Format(time.RFC3339),
+				"trigger": starter.TriggerFileUploaded, "webhook": map[string]string{"id": "1", "type": "webhook"},
+				"source": map[string]any{"type": "file", "id": f.id, "name": f.name + ".mp4", "size": 22,
+					"file_version": map[string]string{"type": "file_version", "id": f.version},
+					"parent":       map[string]string{"type": "folder", "id": s.folder}},
+			})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.hooks+"/webhooks/box", bytes.NewReader(body))
+			req.Header = box.SignWebhook(s.lb.WebhookPrimaryKey, s.lb.WebhookSecondaryKey, body, time.Now().UTC().Format(time.RFC3339), "delivery-gone-"+f.id)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d starter.Decision
+			err = json.NewDecoder(resp.Body).Decode(&d)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode/100 != 2 || d.Outcome != starter.OutcomeStarted {
+				t.Fatalf("%s: webhook answered %d %+v (%v)", f.name, resp.StatusCode, d, err)
+			}
+			res, err := s.result(ctx, d.WorkflowID)
+			if err != nil {
+				t.Fatalf("%s: the run failed instead of ending as not_found: %v", f.name, err)
+			}
+			if res.Outcome != workflows.OutcomeNotFound || res.MediaKind != workflows.MediaUnknown {
+				t.Fatalf("%s: result %+v", f.name, res)
+			}
+			if p := s.progress(ctx, d.WorkflowID); p.Stage != workflows.StageSkipped || len(p.Jobs) != 0 {
+				t.Errorf("%s: progress %+v", f.name, p)
+			}
+			for _, tk := range s.tokens(ctx, "all") {
+				if tk.ResourceID == f.id {
+					t.Errorf("%s: a token (%v) was issued for a file that does not exist", f.name, tk.Scopes)
+				}
+			}
+		}
+	})
+
 	// The pre-deploy check and the exporter, against this server's runs.
 	t.Run("replay from server", func(t *testing.T) {
 		s.t = t
@@ -577,12 +356,9 @@ func TestIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Visibility is eventually consistent: wait for every closed run.
-		testenv.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		testutil.WaitFor(t, 30*time.Second, "six closed executions in visibility", func() bool {
 			execs, err := replay.List(ctx, s.c, replay.DefaultQuery, 100)
-			if err != nil || len(execs) < 6 {
-				return fmt.Errorf("%d closed executions listed (%v)", len(execs), err)
-			}
-			return nil
+			return err == nil && len(execs) >= 6
 		})
 		results, err := replay.ReplayFromServer(ctx, s.c, r, nil, replay.DefaultQuery, 50)
 		if err != nil {
@@ -600,52 +376,4 @@ func TestIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-}
-
-// simProvider is a provider whose clock is simulated: every status read
-// advances it by the Retry-After it answers (step), as if the worker had
-// waited that long. It lets the real server run a "2-hour" job in
-// seconds, with every poll a real activity retry.
-type simProvider struct {
-	*activitiestest.Provider
-	mu   sync.Mutex
-	now  time.Time
-	step time.Duration
-	n    int
-}
-
-func newSimProvider() *simProvider {
-	sp := &simProvider{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), step: time.Minute}
-	sp.Provider = activitiestest.NewProvider("simclock", sp.clock, activitiestest.Plan{Duration: time.Minute, RetryAfter: time.Minute,
-		Result: activitiestest.AudioResult()})
-	return sp
-}
-
-func (sp *simProvider) clock() time.Time {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	return sp.now
-}
-
-// set makes the next jobs last d and ask to be polled every step.
-func (sp *simProvider) set(d, step time.Duration) {
-	sp.mu.Lock()
-	sp.step = step
-	sp.mu.Unlock()
-	sp.Provider.SetPlan(activitiestest.Plan{Duration: d, RetryAfter: step, Result: activitiestest.AudioResult()})
-}
-
-func (sp *simProvider) polls() int {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	return sp.n
-}
-
-func (sp *simProvider) Status(ctx context.Context, ref provider.JobRef) (provider.JobStatus, error) {
-	st, err := sp.Provider.Status(ctx, ref)
-	sp.mu.Lock()
-	sp.now = sp.now.Add(sp.step)
-	sp.n++
-	sp.mu.Unlock()
-	return st, err
 }

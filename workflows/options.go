@@ -9,14 +9,6 @@ import (
 	"filesight/internal/provider"
 )
 
-// Media kinds (the MediaKind search attribute).
-const (
-	MediaUnknown     = "unknown"
-	MediaVideo       = "video"
-	MediaAudio       = "audio"
-	MediaUnsupported = "unsupported"
-)
-
 // JobSpec is one ML job of a pipeline.
 type JobSpec struct {
 	// Name identifies the job within the run (progress, idempotency key,
@@ -162,7 +154,7 @@ func (o Options) validate() error {
 
 // classify picks the media kind and, for unsupported files, says why in
 // words fit for a status card.
-func (o Options) classify(name, ext string, size int64) (kind, reason string) {
+func (o Options) classify(name, ext string, size int64) (kind MediaKind, reason string) {
 	ext = strings.ToLower(strings.TrimPrefix(ext, "."))
 	if ext == "" {
 		if i := strings.LastIndexByte(name, '.'); i >= 0 {
@@ -188,7 +180,7 @@ func (o Options) classify(name, ext string, size int64) (kind, reason string) {
 	return kind, ""
 }
 
-func (o Options) jobsFor(kind string) []JobSpec {
+func (o Options) jobsFor(kind MediaKind) []JobSpec {
 	switch kind {
 	case MediaVideo:
 		return o.VideoJobs

@@ -1,221 +1,22 @@
 package workflows_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"filesight/activities"
 	"filesight/activities/activitiestest"
 	"filesight/internal/box"
 	"filesight/internal/provider"
-	"filesight/internal/vault"
 	"filesight/workflows"
 )
-
-const (
-	fileID    = "1001"
-	versionID = "2002"
-)
-
-// harness runs ProcessFile in Temporal's test environment (virtual clock)
-// with the real activities over a fake Box and fake providers.
-type harness struct {
-	t         *testing.T
-	env       *testsuite.TestWorkflowEnvironment
-	box       *activitiestest.Box
-	providers []*activitiestest.Provider
-
-	mu       sync.Mutex
-	started  []string       // activity types, in start order
-	attempts map[string]int // activity type -> attempts started
-	sa       []string       // "Name=value" in upsert order
-	commands *commandCounter
-}
-
-type harnessOption func(*harnessConfig)
-
-type harnessConfig struct {
-	extraProviders []string
-	plans          map[string]activitiestest.Plan
-	callbackBase   string
-	tokenLifetime  time.Duration
-}
-
-func withProvider(name string, plan activitiestest.Plan) harnessOption {
-	return func(c *harnessConfig) { c.extraProviders = append(c.extraProviders, name); c.plans[name] = plan }
-}
-
-func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *harness {
-	t.Helper()
-	cfg := harnessConfig{plans: map[string]activitiestest.Plan{"mlengine": plan}, callbackBase: "http://127.0.0.1:8088", tokenLifetime: time.Hour}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	var s testsuite.WorkflowTestSuite
-	s.SetLogger(nopLogger{})
-	env := s.NewTestWorkflowEnvironment()
-	h := &harness{t: t, env: env, attempts: map[string]int{}, commands: &commandCounter{}}
-	h.box = activitiestest.NewBox(env.Now, cfg.tokenLifetime)
-	var provs []provider.Provider
-	for _, name := range append([]string{"mlengine"}, cfg.extraProviders...) {
-		p := activitiestest.NewProvider(name, env.Now, cfg.plans[name])
-		h.providers = append(h.providers, p)
-		provs = append(provs, p)
-	}
-	tok, err := vault.New("unit-test-vault-key-0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acts, err := activities.New(h.box, provs, tok, activities.Options{
-		CallbackBaseURL: cfg.callbackBase, Now: env.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands}})
-	workflows.Register(env, acts)
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.WorkflowID(fileID, versionID), TaskQueue: workflows.TaskQueue})
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if info.Attempt == 1 {
-			h.started = append(h.started, info.ActivityType.Name)
-		}
-		h.attempts[info.ActivityType.Name]++
-	})
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		sas := args.Get(0).(temporal.SearchAttributes)
-		for _, name := range []string{workflows.SearchAttrFileID, workflows.SearchAttrMediaKind, workflows.SearchAttrStage} {
-			if v, ok := sas.GetKeyword(temporal.NewSearchAttributeKeyKeyword(name)); ok {
-				h.sa = append(h.sa, name+"="+v)
-			}
-		}
-	}).Return(nil).Maybe()
-	return h
-}
-
-func (h *harness) ml() *activitiestest.Provider { return h.providers[0] }
-
-func (h *harness) run(in workflows.ProcessFileInput) (*workflows.ProcessFileResult, error) {
-	h.env.ExecuteWorkflow(workflows.ProcessFileName, in)
-	if !h.env.IsWorkflowCompleted() {
-		h.t.Fatal("workflow did not complete")
-	}
-	if err := h.env.GetWorkflowError(); err != nil {
-		return nil, err
-	}
-	var res workflows.ProcessFileResult
-	if err := h.env.GetWorkflowResult(&res); err != nil {
-		h.t.Fatal(err)
-	}
-	return &res, nil
-}
-
-func input() workflows.ProcessFileInput {
-	return workflows.ProcessFileInput{FileID: fileID, FileVersionID: versionID, Source: "webhook", Trigger: "FILE.UPLOADED"}
-}
-
-func (h *harness) startedCount(name string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, s := range h.started {
-		if s == name {
-			n++
-		}
-	}
-	return n
-}
-
-func (h *harness) progress() workflows.Progress {
-	h.t.Helper()
-	v, err := h.env.QueryWorkflow(workflows.QueryProgress)
-	if err != nil {
-		h.t.Fatalf("query: %v", err)
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		h.t.Fatal(err)
-	}
-	return p
-}
-
-// assertTokensClean is every test's closing check: every token issued was
-// revoked (Box side and workflow side), and no token value is visible in
-// the progress query.
-func (h *harness) assertTokensClean(res *workflows.ProcessFileResult) {
-	h.t.Helper()
-	if h.box.Issued() == 0 {
-		h.t.Fatal("no token was issued at all")
-	}
-	if left := h.box.Unrevoked(); len(left) > 0 {
-		h.t.Errorf("%d of %d issued tokens were not revoked: %v", len(left), h.box.Issued(), left)
-	}
-	p := h.progress()
-	if len(p.Tokens) != h.box.Issued() {
-		h.t.Errorf("progress shows %d tokens, Box issued %d", len(p.Tokens), h.box.Issued())
-	}
-	for _, tp := range p.Tokens {
-		if tp.State != activities.TokenRevoked {
-			h.t.Errorf("token %s (%s) is %s, want revoked", tp.ID, tp.Purpose, tp.State)
-		}
-	}
-	if res != nil && (res.TokensIssued != h.box.Issued() || res.TokensRevoked != res.TokensIssued) {
-		h.t.Errorf("result counts %d issued / %d revoked, Box issued %d", res.TokensIssued, res.TokensRevoked, h.box.Issued())
-	}
-	b, _ := json.Marshal(p)
-	for _, v := range h.box.TokenValues() {
-		if strings.Contains(string(b), v) {
-			h.t.Errorf("progress query leaks a token value: %s", b)
-		}
-	}
-}
-
-// cardTypes names each card by its type and, where it has one, its title
-// code ("timeline:scenes"); the integration test uses it too.
-func cardTypes(cards []box.Card) []string {
-	var out []string
-	for _, c := range cards {
-		k := c.SkillCardType
-		if c.SkillCardTitle != nil && c.SkillCardTitle.Code != "" {
-			k += ":" + c.SkillCardTitle.Code
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
-func statusCard(t *testing.T, cards []box.Card) box.CardStatus {
-	t.Helper()
-	for _, c := range cards {
-		if c.SkillCardType == box.CardTypeStatus {
-			return *c.Status
-		}
-	}
-	t.Fatalf("no status card in %v", cardTypes(cards))
-	return box.CardStatus{}
-}
 
 func TestSuccessVideo(t *testing.T) {
 	h := newHarness(t, activitiestest.Plan{FetchAfter: 30 * time.Second, Duration: 2 * time.Minute, RetryAfter: 5 * time.Second, Result: activitiestest.TalkResult()})
@@ -431,7 +232,7 @@ func TestJobNeverFinishes(t *testing.T) {
 	if elapsed := h.env.Now().Sub(start); elapsed > 2*time.Hour {
 		t.Errorf("run took %v of virtual time", elapsed)
 	}
-	if p := h.progress(); p.Jobs[0].State != workflows.JobTimedOut {
+	if p := h.progress(); p.Jobs[0].State != activities.JobTimedOut {
 		t.Errorf("job state %s", p.Jobs[0].State)
 	}
 	h.assertTokensClean(res)
@@ -518,84 +319,6 @@ func TestWriteFailsThenSucceeds(t *testing.T) {
 		}
 		h.assertTokensClean(res)
 	})
-}
-
-func TestCallbackBeforeFirstPoll(t *testing.T) {
-	h := newHarness(t, activitiestest.Plan{Duration: 0, Result: activitiestest.TalkResult()})
-	h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
-	// The provider's callback overtakes even the submission's result.
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalJobCallback, workflows.JobCallback{Provider: "mlengine", JobID: h.ml().JobID(1), Status: "succeeded"})
-	}, 0)
-	res, err := h.run(input())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := h.startedCount("AwaitJob"); n != 0 {
-		t.Errorf("polled %d times although the callback had come", n)
-	}
-	if n := h.startedCount("GetJobStatus"); n != 1 {
-		t.Errorf("GetJobStatus ran %d times, want 1", n)
-	}
-	if res.Outcome != workflows.OutcomeSuccess {
-		t.Errorf("result %+v", res)
-	}
-	if p := h.progress(); p.Callbacks != 1 || !p.Jobs[0].Callback {
-		t.Errorf("progress %+v", p)
-	}
-	h.assertTokensClean(res)
-}
-
-func TestCallbackShortCircuitsPollingAndDuplicatesAreHarmless(t *testing.T) {
-	// Polls at 0 and 5m (media fetched), then 5m, 10m, 15m...: the job ends
-	// at 10m30s, its callback comes at 10m35s, long before the 15m poll.
-	h := newHarness(t, activitiestest.Plan{FetchAfter: time.Minute, Duration: 10*time.Minute + 30*time.Second, RetryAfter: 5 * time.Minute, Result: activitiestest.TalkResult()})
-	h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
-	in := input()
-	in.Options = &workflows.Options{PollMaxDelay: 5 * time.Minute}
-	cb := workflows.JobCallback{Provider: "mlengine", JobID: h.ml().JobID(1), Status: "succeeded"}
-	for _, at := range []time.Duration{10*time.Minute + 35*time.Second, 10*time.Minute + 36*time.Second, 12 * time.Minute} {
-		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalJobCallback, cb) }, at)
-	}
-	// Noise that must be ignored: another job, a non-terminal status.
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalJobCallback, workflows.JobCallback{Provider: "mlengine", JobID: "someone-else", Status: "succeeded"})
-		h.env.SignalWorkflow(workflows.SignalJobCallback, workflows.JobCallback{Provider: "mlengine", JobID: h.ml().JobID(1), Status: "running"})
-	}, 3*time.Minute)
-	res, err := h.run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := h.startedCount("GetJobStatus"); n != 1 {
-		t.Errorf("GetJobStatus ran %d times, want 1 (duplicates ignored)", n)
-	}
-	results := h.ml().Calls("Result")
-	if len(results) != 1 || results[0].At.Sub(h.ml().Jobs()[0].Submitted) > 11*time.Minute {
-		t.Errorf("results fetched at %+v; the callback at 10m35s should have ended the wait before the next poll at 15m", results)
-	}
-	if p := h.progress(); p.Callbacks != 2 { // the job's and "someone-else"'s
-		t.Errorf("callbacks %d", p.Callbacks)
-	}
-	if res.Outcome != workflows.OutcomeSuccess {
-		t.Errorf("result %+v", res)
-	}
-	h.assertTokensClean(res)
-}
-
-func TestPrematureCallbackFallsBackToPolling(t *testing.T) {
-	h := newHarness(t, activitiestest.Plan{FetchAfter: time.Minute, Duration: 10 * time.Minute, RetryAfter: time.Minute, Result: activitiestest.TalkResult()})
-	h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalJobCallback, workflows.JobCallback{Provider: "mlengine", JobID: h.ml().JobID(1), Status: "succeeded"})
-	}, 3*time.Minute)
-	res, err := h.run(input())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Outcome != workflows.OutcomeSuccess || h.startedCount("GetJobStatus") != 1 || h.startedCount("AwaitJob") < 2 {
-		t.Errorf("result %+v, GetJobStatus %d, AwaitJob %d", res, h.startedCount("GetJobStatus"), h.startedCount("AwaitJob"))
-	}
-	h.assertTokensClean(res)
 }
 
 func TestPartialSuccess(t *testing.T) {
@@ -706,97 +429,5 @@ func TestLongJobAddsNoHistory(t *testing.T) {
 	}
 	if longCmds != shortCmds {
 		t.Fatalf("2-hour job made %d commands, 2-minute job %d", longCmds, shortCmds)
-	}
-}
-
-// commandCounter counts the commands workflow code issues (each becomes
-// history events): activities, timers, search attribute upserts, markers.
-type commandCounter struct {
-	interceptor.WorkerInterceptorBase
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *commandCounter) add(kind string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[kind]++
-}
-
-func (c *commandCounter) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := 0
-	for _, v := range c.n {
-		t += v
-	}
-	return t
-}
-
-func (c *commandCounter) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	return &countingInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, c: c}
-}
-
-type countingInbound struct {
-	interceptor.WorkflowInboundInterceptorBase
-	c *commandCounter
-}
-
-func (i *countingInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
-	return i.Next.Init(&countingOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, c: i.c})
-}
-
-type countingOutbound struct {
-	interceptor.WorkflowOutboundInterceptorBase
-	c *commandCounter
-}
-
-func (o *countingOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	o.c.add("activity")
-	return o.Next.ExecuteActivity(ctx, activityType, args...)
-}
-
-func (o *countingOutbound) NewTimer(ctx workflow.Context, d time.Duration) workflow.Future {
-	o.c.add("timer")
-	return o.Next.NewTimer(ctx, d)
-}
-
-func (o *countingOutbound) UpsertTypedSearchAttributes(ctx workflow.Context, attrs ...temporal.SearchAttributeUpdate) error {
-	o.c.add("upsert")
-	return o.Next.UpsertTypedSearchAttributes(ctx, attrs...)
-}
-
-func (o *countingOutbound) GetVersion(ctx workflow.Context, changeID string, minSupported, maxSupported workflow.Version) workflow.Version {
-	o.c.add("version")
-	return o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
-}
-
-func (o *countingOutbound) SideEffect(ctx workflow.Context, f func(ctx workflow.Context) any) converter.EncodedValue {
-	o.c.add("side_effect")
-	return o.Next.SideEffect(ctx, f)
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Debug(string, ...any) {}
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Error(string, ...any) {}
-
-func TestJobStateNamesAgree(t *testing.T) {
-	if workflows.JobTimedOut != activities.JobStateTimedOut || workflows.JobSubmitFailed != activities.JobStateSubmitFailed {
-		t.Fatal("the workflow and the card writer disagree on job state names")
 	}
 }

@@ -1,30 +1,21 @@
 package workflows
 
 import (
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/activities"
 )
 
-// WorkflowRegistry is what RegisterWorkflows needs: a worker, a replayer
-// or the test environment.
-type WorkflowRegistry interface {
-	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
-}
-
-// Registry also registers activities (a worker, the test environment).
-type Registry interface {
-	WorkflowRegistry
-	RegisterActivity(a any)
-}
-
-// RegisterWorkflows registers ProcessFile under its contract name.
-func RegisterWorkflows(r WorkflowRegistry) {
+// RegisterWorkflows registers ProcessFile under its contract name with a
+// worker, a replayer (worker.WorkflowReplayer) or the test environment.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(ProcessFile, workflow.RegisterOptions{Name: ProcessFileName})
 }
 
-// Register registers ProcessFile and the activities.
-func Register(r Registry, acts *activities.Activities) {
+// Register registers ProcessFile and the activities with a worker or the
+// test environment.
+func Register(r worker.Registry, acts *activities.Activities) {
 	RegisterWorkflows(r)
 	r.RegisterActivity(acts)
 }

@@ -1,12 +1,16 @@
 package workflows_test
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -15,6 +19,8 @@ import (
 	"filesight/internal/provider"
 	"filesight/internal/replay"
 	"filesight/internal/secret"
+	"filesight/internal/tokenseal"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/workflows"
 )
 
@@ -56,13 +62,28 @@ func productionConverter(t *testing.T) converter.DataConverter {
 	return codec.NewDataConverter(kr, codec.Options{Compress: true})
 }
 
+// recorded are the corpus' current histories, recorded with sealed tokens.
+var recorded = []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"}
+
+// clearTokenRecordings are the same runs recorded before tokens were
+// sealed, when the token values travelled in clear ("access_token"): kept,
+// so that the workflow and the activities keep accepting runs started
+// then.
+func clearTokenRecordings() []string {
+	out := make([]string, len(recorded))
+	for i, n := range recorded {
+		out[i] = n + "-clear-tokens"
+	}
+	return out
+}
+
 func histories(t *testing.T) []string {
 	t.Helper()
 	paths, err := replay.Histories("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"success", "partial-failure", "cancelled", "job-timeout"} {
+	for _, want := range slices.Concat(recorded, clearTokenRecordings()) {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"
@@ -114,7 +135,7 @@ func TestReplayCatchesUnversionedChange(t *testing.T) {
 		return workflows.ProcessFile(ctx, in)
 	}
 	replayWith := func(fn any) []replay.Result {
-		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, DisableDeadlockDetection: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +153,86 @@ func TestReplayCatchesUnversionedChange(t *testing.T) {
 	for _, res := range replayWith(versioned) {
 		if res.Err != nil {
 			t.Errorf("%s: the change behind GetVersion should replay: %v", res.Name, res.Err)
+		}
+	}
+}
+
+// Replaying is a check of determinism, not of speed: on a busy machine (CI
+// with every test package running at once) a workflow task can take more
+// than the SDK's one-second deadlock detection, which then failed replays
+// that were fine ("TMPRL1101 Potential deadlock detected"). The replayer
+// must not time workflow tasks; here a task is made to take 1.2 s.
+func TestReplayIsNotTimed(t *testing.T) {
+	r, err := replay.NewReplayer(productionConverter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(ctx workflow.Context, in workflows.ProcessFileInput) (*workflows.ProcessFileResult, error) {
+		if !workflow.IsReplaying(ctx) {
+			t.Error("a replayed workflow is not replaying")
+		}
+		time.Sleep(1200 * time.Millisecond) // a starved CPU, not workflow logic
+		return workflows.ProcessFile(ctx, in)
+	}
+	r.RegisterWorkflowWithOptions(slow, workflow.RegisterOptions{Name: workflows.ProcessFileName, DisableAlreadyRegisteredCheck: true})
+	for _, res := range replay.ReplayFiles(r, nil, filepath.Join("testdata", "success.json")) {
+		if res.Err != nil {
+			t.Errorf("%s: %v", res.Name, res.Err)
+		}
+	}
+}
+
+// decodedPayloads decodes every payload of a recorded history with the
+// codec keys alone, as the Temporal UI, the CLI or the codec server would.
+func decodedPayloads(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	payloads, err := tokensealtest.HistoryPayloads(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := codec.NewKeyring(testKeys(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the codec server decodes: what is encrypted, and plain payloads
+	// (search attributes, Temporal's own details) as they are.
+	for _, c := range codec.Codecs(kr, codec.Options{Compress: true, Plain: codec.ReturnPlain}) {
+		if payloads, err = c.Decode(payloads); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	var b bytes.Buffer
+	for _, p := range payloads {
+		b.Write(p.GetData())
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// The current corpus carries tokens sealed only (the integration test that
+// recorded it checked, against every token localbox issued, that none is
+// readable); the older one carries them in clear, so the replay test
+// covers both.
+func TestRecordedHistoriesCarrySealedTokens(t *testing.T) {
+	for _, name := range recorded {
+		data := decodedPayloads(t, filepath.Join("testdata", name+".json"))
+		if bytes.Contains(data, []byte(`"access_token"`)) || !bytes.Contains(data, []byte(`"sealed":"`+tokenseal.Prefix)) {
+			t.Errorf("%s.json: tokens are not sealed", name)
+		}
+	}
+	for _, name := range clearTokenRecordings() {
+		data := decodedPayloads(t, filepath.Join("testdata", name+".json"))
+		if !bytes.Contains(data, []byte(`"access_token":"`)) || bytes.Contains(data, []byte(`"sealed"`)) {
+			t.Errorf("%s.json: not a recording with tokens in clear", name)
 		}
 	}
 }

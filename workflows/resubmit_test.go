@@ -17,51 +17,6 @@ import (
 // interrupted is mlengine's retryable job failure after repeated restarts.
 var interrupted = &provider.JobError{Code: "interrupted", Message: "the service restarted 3 times while the job ran", Retryable: true}
 
-// versionMarkers counts the workflow.GetVersion calls the workflow made.
-func (h *harness) versionMarkers() int {
-	h.commands.mu.Lock()
-	defer h.commands.mu.Unlock()
-	return h.commands.n["version"]
-}
-
-// readTokens returns the progress query's read tokens.
-func readTokens(p workflows.Progress) []workflows.TokenProgress {
-	var out []workflows.TokenProgress
-	for _, t := range p.Tokens {
-		if t.Purpose == activities.PurposeRead {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// assertOwnReadTokens: every job was submitted with a read token of its
-// own (file-scoped, preview + download), each revoked by the end.
-func (h *harness) assertOwnReadTokens(jobs []activitiestest.Job) {
-	h.t.Helper()
-	var seen []string
-	for i, j := range jobs {
-		fp := j.Request.MediaToken.Fingerprint()
-		if slices.Contains(seen, fp) {
-			h.t.Errorf("job %d reuses the read token %s of an earlier attempt", i+1, fp)
-		}
-		seen = append(seen, fp)
-		if _, ok := h.box.RevokedAt(fp); !ok {
-			h.t.Errorf("job %d's read token %s was never revoked", i+1, fp)
-		}
-	}
-	p := h.progress()
-	reads := readTokens(p)
-	if len(reads) != len(jobs) {
-		h.t.Errorf("%d read tokens for %d jobs", len(reads), len(jobs))
-	}
-	for _, t := range reads {
-		if !slices.Equal(t.Scopes, []string{activities.ScopeItemPreview, activities.ScopeItemDownload}) || !slices.Contains(seen, t.ID) {
-			h.t.Errorf("read token %+v: want scopes item_preview item_download and one job's media token", t)
-		}
-	}
-}
-
 func TestRetryableFailureIsResubmitted(t *testing.T) {
 	// The first job fails retryably after a minute; its resubmission
 	// fetches the media after 20 s and succeeds after 2 minutes.
@@ -272,7 +227,7 @@ func TestResubmissionKeepsTheDeadline(t *testing.T) {
 		!strings.Contains(st.Message, "resubmitted once") {
 		t.Errorf("result %+v, status %+v", res, st)
 	}
-	if j := h.progress().Jobs[0]; j.State != workflows.JobTimedOut || j.Attempt != 2 {
+	if j := h.progress().Jobs[0]; j.State != activities.JobTimedOut || j.Attempt != 2 {
 		t.Errorf("job progress %+v", j)
 	}
 	h.assertOwnReadTokens(jobs)

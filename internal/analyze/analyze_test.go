@@ -16,15 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"filesight/internal/mediatest"
 	"filesight/internal/provider"
+	"filesight/internal/samplemedia"
 )
 
 // fixture is media generated once for the package's tests.
 type fixture struct {
 	dir       string
-	talk      *mediatest.Talk
-	audio     *mediatest.Talk
+	talk      *samplemedia.Talk
+	audio     *samplemedia.Talk
 	videoOnly string
 
 	once    sync.Once
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if err := mediatest.Check(); err != nil {
+	if err := samplemedia.Check(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -52,11 +52,11 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fx.dir = dir
-	if fx.talk, err = mediatest.GenerateTalkInfo(ctx, dir, mediatest.DefaultTalk()); err != nil {
+	if fx.talk, err = samplemedia.GenerateTalkInfo(ctx, dir, samplemedia.DefaultTalk()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if fx.audio, err = mediatest.GenerateAudioInfo(ctx, dir, audioScript); err != nil {
+	if fx.audio, err = samplemedia.GenerateAudioInfo(ctx, dir, audioScript); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -135,7 +135,7 @@ func TestTalkOCR(t *testing.T) {
 	out := talkResult(t)
 	for i, words := range fx.talk.SlideWords {
 		slide := fx.talk.Slides[i]
-		lines := strings.Split(mediatest.DefaultTalk().Slides[i].Text, "\n")
+		lines := strings.Split(samplemedia.DefaultTalk().Slides[i].Text, "\n")
 		for _, line := range lines {
 			found := false
 			for _, o := range out.Result.OCR {
@@ -183,7 +183,7 @@ func TestTalkTranscript(t *testing.T) {
 			t.Errorf("marker left in transcript: %q", w.Word)
 		}
 	}
-	wer := mediatest.WER(fx.talk.Words, hyp)
+	wer := samplemedia.WER(fx.talk.Words, hyp)
 	t.Logf("WER %.1f %% (%d reference words, %d chunks): %s", wer*100, len(fx.talk.Words), out.Stats.SpeechChunks, tr.Text)
 	if wer > 0.2 {
 		t.Errorf("WER %.1f %%, want ≤ 20 %%", wer*100)
@@ -295,7 +295,7 @@ func TestAudioOnly(t *testing.T) {
 	for _, w := range out.Result.Transcript.Words {
 		hyp = append(hyp, w.Word)
 	}
-	wer := mediatest.WER(fx.audio.Words, hyp)
+	wer := samplemedia.WER(fx.audio.Words, hyp)
 	t.Logf("audio-only WER %.1f %%: %s", wer*100, out.Result.Transcript.Text)
 	if wer > 0.2 {
 		t.Errorf("WER %.1f %%, want ≤ 20 %%", wer*100)

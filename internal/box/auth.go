@@ -181,7 +181,9 @@ func (c *Client) fetchParent(ctx context.Context, f *flight) {
 // Downscope exchanges the parent token for a token restricted to one file and
 // the given scopes (e.g. ScopeItemPreview, ScopeItemDownload). Its expiry is
 // read from the answer. Asking for a scope the parent lacks fails with a
-// non-retryable *Error.
+// non-retryable *Error; so does a file that does not exist (or that the
+// parent's user cannot see), with an *Error whose NotFound is true (Box
+// answers 400 invalid_resource there, not 404).
 func (c *Client) Downscope(ctx context.Context, fileID string, scopes ...string) (Token, error) {
 	if err := requireID(opExchange, "file ID", fileID); err != nil {
 		return Token{}, err

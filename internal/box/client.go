@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"filesight/internal/boundedio"
 	"filesight/internal/secret"
 )
 
@@ -260,8 +261,12 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody))
+	dec := json.NewDecoder(&boundedio.Reader{R: resp.Body, N: maxJSONBody, Err: errAnswerTooLarge})
 	if err := dec.Decode(out); err != nil {
+		if errors.Is(err, errAnswerTooLarge) {
+			return &Error{StatusCode: resp.StatusCode, Op: r.op, Code: "invalid_response",
+				Message: fmt.Sprintf("answer is larger than %d bytes", maxJSONBody), RequestID: resp.Header.Get("box-request-id")}
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
 			return networkError(r.op, fmt.Errorf("reading answer: %w", err))
 		}
@@ -269,6 +274,9 @@ func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 	}
 	return nil
 }
+
+// errAnswerTooLarge ends the reading of an answer past its limit.
+var errAnswerTooLarge = errors.New("answer too large")
 
 func isNetErr(err error) bool {
 	var ne interface{ Timeout() bool }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"filesight/internal/config"
 	"filesight/internal/secret"
@@ -265,6 +266,41 @@ func TestDownscope(t *testing.T) {
 	}
 	if _, err := c.Downscope(ctx, "", ScopeItemPreview); err == nil {
 		t.Error("empty file id accepted")
+	}
+}
+
+// Box answers a token exchange for a file that does not exist (deleted, or
+// an unknown ID) with 400 {"error":"invalid_resource","error_description":
+// "The target resource is invalid."}, not with 404. The client reports it
+// as a not-found error, not retryable, without refreshing the parent.
+func TestDownscopeMissingFile(t *testing.T) {
+	f := newFakeBox(t)
+	f.with(func() { f.missing["404404"] = true })
+	c := f.client(t, nil)
+	ctx := ctxT(t)
+	if _, err := c.ParentToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ccg := f.ccgCount()
+	_, err := c.Downscope(ctx, "404404", ScopeItemPreview, ScopeItemDownload)
+	e, ok := AsError(err)
+	if !ok || !e.NotFound() || e.Retryable() || e.StatusCode != 400 || e.Code != CodeInvalidResource {
+		t.Fatalf("missing file: %#v", err)
+	}
+	if !strings.Contains(err.Error(), "HTTP 400 invalid_resource: The target resource is invalid.") {
+		t.Fatalf("error text: %s", err)
+	}
+	var n int
+	f.with(func() { n = len(f.exchanges) })
+	if n != 1 || f.ccgCount() != ccg {
+		t.Fatalf("%d exchanges, %d parent requests: a missing file is not a reason to retry", n, f.ccgCount()-ccg)
+	}
+
+	// Other 400 answers of the token endpoint are not "not found".
+	for _, code := range []string{"invalid_request", "invalid_grant", "invalid_scope", "invalid_target"} {
+		if (&Error{StatusCode: 400, Code: code}).NotFound() {
+			t.Errorf("400 %s reported as not found", code)
+		}
 	}
 }
 
@@ -982,5 +1018,50 @@ func TestEnvConfig(t *testing.T) {
 	}
 	if hc.CheckRedirect != nil || c.hc == hc || c.hc.Timeout != time.Minute || c.hc.CheckRedirect == nil {
 		t.Fatal("HTTP client handling")
+	}
+}
+
+// TestErrorRedactedBeforeTruncation: Box's message is redacted, then cut
+// to 500 bytes. A token that straddles the cut used to lose its end to the
+// truncation, no longer match, and leave its first bytes in the message.
+func TestErrorRedactedBeforeTruncation(t *testing.T) {
+	const tok = "straddling-token-0123456789abcdefghijklmnop"
+	for _, pad := range []int{480, 490, 499, 500, 470} {
+		msg := strings.Repeat("é", pad/2) + strings.Repeat("x", pad%2) + tok + " and more"
+		resp := &http.Response{StatusCode: 403, Header: http.Header{}}
+		body, _ := json.Marshal(map[string]any{"type": "error", "status": 403, "code": "insufficient_scope", "message": msg, "request_id": tok})
+		e := responseError("GET /2.0/files/{id}", resp, body, tok)
+		for i := 6; i <= len(tok); i++ {
+			if strings.Contains(e.Error(), tok[:i]) {
+				t.Fatalf("pad %d: %d bytes of the token left in %q", pad, i, e.Error())
+			}
+		}
+		if len(e.Message) > 500+len("…") || !utf8.ValidString(e.Message) {
+			t.Fatalf("pad %d: message of %d bytes, valid UTF-8 %v", pad, len(e.Message), utf8.ValidString(e.Message))
+		}
+	}
+}
+
+// TestOversizedAnswerRefused: a JSON answer larger than the client reads
+// is a non-retryable invalid_response, not a truncated (and so retried)
+// network read.
+func TestOversizedAnswerRefused(t *testing.T) {
+	f := newFakeBox(t)
+	f.mux.HandleFunc("GET /2.0/files/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"type":"file","id":"1","name":"`)
+		chunk := strings.Repeat("n", 1<<20)
+		for range maxJSONBody>>20 + 1 {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `"}`)
+	})
+	c := f.client(t, nil)
+	_, err := c.GetFile(ctxT(t), "", "1")
+	e, ok := AsError(err)
+	if !ok || e.Code != "invalid_response" || e.Retryable() || !strings.Contains(e.Message, "larger than") {
+		t.Fatalf("oversized answer: %v", err)
 	}
 }

@@ -89,8 +89,20 @@ func (e *Error) Retryable() bool {
 	return false
 }
 
-// NotFound reports a 404 answer.
-func (e *Error) NotFound() bool { return e.StatusCode == http.StatusNotFound }
+// CodeInvalidResource is the OAuth 2.0 error Box answers (HTTP 400, with
+// the description "The target resource is invalid.") to a token exchange
+// whose resource is not an item the subject token's user can reach: a file
+// that was deleted or never existed, or one that user cannot see. Box does
+// not answer such an exchange with 404.
+const CodeInvalidResource = "invalid_resource"
+
+// NotFound reports that the item does not exist, or does not exist for the
+// token's user (Box answers 404 for items a user cannot see): a 404 answer,
+// or Box's 400 invalid_resource answer to a token exchange for the item.
+func (e *Error) NotFound() bool {
+	return e.StatusCode == http.StatusNotFound ||
+		(e.StatusCode == http.StatusBadRequest && e.Code == CodeInvalidResource)
+}
 
 // AsError returns the *Error in err's chain, if any.
 func AsError(err error) (*Error, bool) {
@@ -149,9 +161,8 @@ func responseError(op string, resp *http.Response, body []byte, secrets ...strin
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
-	if len(e.Message) > 500 {
-		e.Message = e.Message[:500] + "…"
-	}
+	// Redact first, then truncate: a secret cut by the truncation would
+	// no longer match, and its beginning would stay in the message.
 	for _, s := range secrets {
 		if s != "" {
 			e.Message = strings.ReplaceAll(e.Message, s, "[REDACTED]")
@@ -159,9 +170,18 @@ func responseError(op string, resp *http.Response, body []byte, secrets ...strin
 			e.RequestID = strings.ReplaceAll(e.RequestID, s, "[REDACTED]")
 		}
 	}
+	e.Message = truncateTo(e.Message, maxErrorMessage)
+	e.Code = truncateTo(e.Code, maxErrorField)
+	e.RequestID = truncateTo(e.RequestID, maxErrorField)
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return e
 }
+
+// Lengths an error keeps of what Box says.
+const (
+	maxErrorMessage = 500
+	maxErrorField   = 100
+)
 
 func defaultCode(status int) string {
 	switch status {

@@ -32,6 +32,7 @@ type fakeBox struct {
 	childTTL   int      // expires_in for child tokens
 	parentScp  []string // scopes the parent may delegate
 	valid      map[string]bool
+	missing    map[string]bool // file IDs that do not exist (deleted, or never were)
 	lastParent string
 	ccgHook    func(w http.ResponseWriter) bool // answer a CCG call instead (return true)
 }
@@ -44,7 +45,7 @@ const (
 func newFakeBox(t *testing.T) *fakeBox {
 	t.Helper()
 	f := &fakeBox{t: t, mux: http.NewServeMux(), parentTTL: 3600, childTTL: 900,
-		parentScp: []string{ScopeItemPreview, ScopeItemDownload, ScopeItemUpload}, valid: map[string]bool{}}
+		parentScp: []string{ScopeItemPreview, ScopeItemDownload, ScopeItemUpload}, valid: map[string]bool{}, missing: map[string]bool{}}
 	f.mux.HandleFunc("POST /oauth2/token", f.token)
 	f.mux.HandleFunc("POST /oauth2/revoke", f.revoke)
 	f.srv = httptest.NewServer(f.mux)
@@ -110,6 +111,11 @@ func (f *fakeBox) token(w http.ResponseWriter, r *http.Request) {
 		f.exchanges = append(f.exchanges, form)
 		if !f.valid[form["subject_token"]] || !strings.HasPrefix(form["subject_token"], "parent-") {
 			writeJSON(w, 401, map[string]string{"error": "invalid_grant", "error_description": "Invalid subject token"})
+			return
+		}
+		if id := form["resource"][strings.LastIndex(form["resource"], "/")+1:]; f.missing[id] {
+			// Box's answer for a resource the subject cannot reach.
+			writeJSON(w, 400, map[string]string{"error": "invalid_resource", "error_description": "The target resource is invalid."})
 			return
 		}
 		scopes := strings.Fields(form["scope"])

@@ -23,6 +23,7 @@ import (
 
 	"filesight/internal/box"
 	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
@@ -33,16 +34,16 @@ import (
 // end by checking none of them was logged.
 type env struct {
 	t       *testing.T
-	ts      *localbox.TestServer
+	ts      *localboxtest.Server
 	c       *box.Client
 	logs    *testutil.SyncBuffer
 	mu      sync.Mutex
 	secrets []string
 }
 
-func newEnv(t *testing.T, opts ...localbox.Option) *env {
+func newEnv(t *testing.T, opts ...localboxtest.Option) *env {
 	t.Helper()
-	ts := localbox.StartForTest(t, opts...)
+	ts := localboxtest.Start(t, opts...)
 	logs := &testutil.SyncBuffer{}
 	c, err := box.NewClient(box.Config{
 		APIURL: ts.URL, UploadURL: ts.UploadURL, ClientID: ts.ClientID, ClientSecret: ts.ClientSecret,
@@ -225,11 +226,10 @@ func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
 		t.Fatalf("download after new version: %v %q", err, buf.String())
 	}
 
-	// Scopes that cannot be delegated, and a file that does not exist.
+	// Scopes that cannot be delegated (a file that does not exist: see
+	// TestLocalboxTokenExchangeForMissingFile).
 	_, err = c.Downscope(ctx, a.ID, "manage_webhook")
 	e.wantErr(err, false, http.StatusBadRequest, http.StatusUnauthorized)
-	_, err = c.Downscope(ctx, "999999", box.ScopeItemPreview)
-	e.wantErr(err, false, http.StatusBadRequest, http.StatusNotFound)
 
 	// Revocation: the token stops working; revoking again is fine; the
 	// parent is never revoked.
@@ -252,6 +252,42 @@ func TestLocalboxFilesFoldersAndTokenRules(t *testing.T) {
 	for _, at := range e.ts.Tokens(t, "all") {
 		if strings.Contains(at.ID+at.SHA256Prefix, write.AccessToken.Reveal()) {
 			t.Fatal("admin API shows a token")
+		}
+	}
+}
+
+// localbox answers a token exchange for a file that was deleted, or never
+// existed, as Box does (400 invalid_resource), and the client reports that
+// as not found.
+func TestLocalboxTokenExchangeForMissingFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, ctx := e.c, ctxFor(t)
+	folder, err := c.CreateFolder(ctx, "", "0", "media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.UploadFile(ctx, "", folder.ID, "gone.mp4", strings.NewReader("soon deleted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.downscope(ctx, f.ID, box.ScopeItemPreview, box.ScopeItemDownload)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.APIURL()+"/2.0/files/"+f.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+e.parent(ctx).Reveal())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: HTTP %d", resp.StatusCode)
+	}
+
+	for _, id := range []string{f.ID, "999999"} {
+		_, err := c.Downscope(ctx, id, box.ScopeItemPreview, box.ScopeItemDownload)
+		be := e.wantErr(err, false, http.StatusBadRequest)
+		if !be.NotFound() || be.Code != box.CodeInvalidResource || be.Message != "The target resource is invalid." {
+			t.Fatalf("file %s: %+v, want Box's invalid_resource answer reported as not found", id, be)
 		}
 	}
 }
@@ -301,7 +337,7 @@ func TestLocalboxParentTokenRevokedIsRefreshed(t *testing.T) {
 func TestLocalboxTokenExpiry(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	e := newEnv(t, localbox.WithTokenTTL(ttl))
+	e := newEnv(t, localboxtest.WithTokenTTL(ttl))
 	c, ctx := e.c, ctxFor(t)
 	f, err := c.UploadFile(ctx, "", "0", "x.txt", strings.NewReader("x"))
 	if err != nil {
@@ -315,15 +351,10 @@ func TestLocalboxTokenExpiry(t *testing.T) {
 	if _, err := c.GetFile(ctx, tok.AccessToken, f.ID); err != nil {
 		t.Fatal(err)
 	}
-	// Poll until the server refuses the expired token.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.WaitFor(t, 15*time.Second, "the server to refuse the expired token", func() bool {
 		_, err = c.GetFile(ctx, tok.AccessToken, f.ID)
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return err != nil
+	})
 	e.wantErr(err, false, http.StatusUnauthorized)
 	if !tok.Expired(time.Now(), 0) {
 		t.Fatal("server refused the token before Token.ExpiresAt")
@@ -562,7 +593,7 @@ func TestLocalboxFaultsAreClassified(t *testing.T) {
 	}
 
 	// localbox's own rate limiter answers the same way.
-	e2 := newEnv(t, localbox.WithRateLimit(1, 1))
+	e2 := newEnv(t, localboxtest.WithRateLimit(1, 1))
 	var rl *box.Error
 	for i := 0; i < 5 && rl == nil; i++ {
 		_, err = e2.c.ListFolderItems(ctx, "", "0")

@@ -511,12 +511,15 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // truncate shortens s for an error message, on a rune boundary.
-func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
+func truncate(s string) string { return truncateTo(s, 40) }
+
+// truncateTo keeps at most n bytes of s, cut on a rune boundary and
+// marked with "…".
+func truncateTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := max
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -6,12 +6,15 @@
 package codec
 
 import (
+	"bytes"
+	"compress/zlib"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -119,14 +122,54 @@ func NewKeyString(id string) (secret.String, error) {
 	return secret.String(id + ":" + base64.StdEncoding.EncodeToString(b)), nil
 }
 
+// PlainPolicy says what decoding does with a payload that is not
+// encrypted.
+type PlainPolicy string
+
+const (
+	// RefusePlain (the zero value) fails the decode: only encrypted
+	// payloads are trusted. Anyone who can reach the Temporal frontend can
+	// write a plain payload (a signal, say) without holding a codec key.
+	RefusePlain PlainPolicy = ""
+	// ReturnPlain hands an uncompressed plain payload back as it is and
+	// refuses a compressed one. It is the codec server's policy: its callers
+	// (the Temporal UI and CLI) already hold such payloads in clear, for
+	// example the details Temporal itself writes when it cancels an activity
+	// that never started, and returning them costs nothing.
+	ReturnPlain PlainPolicy = "return"
+	// AcceptPlain decodes plain payloads too, compressed ones within
+	// Options.MaxDecodedBytes: only to read histories written before
+	// encryption (FILESIGHT_CODEC_ALLOW_PLAIN=true).
+	AcceptPlain PlainPolicy = "accept"
+)
+
+// EncodingZlib is the metadata "encoding" of a zlib-compressed payload.
+const EncodingZlib = "binary/zlib"
+
+// DefaultMaxDecodedBytes bounds what one Decode call may inflate to: eight
+// times Temporal's default 2 MB payload limit.
+const DefaultMaxDecodedBytes = 16 << 20
+
+// ErrPlainPayload is wrapped by the error of a decode that met a payload
+// that is not encrypted.
+var ErrPlainPayload = errors.New("payload is not encrypted")
+
+// ErrTooLarge is wrapped by the error of a decode whose payloads inflate
+// past Options.MaxDecodedBytes.
+var ErrTooLarge = errors.New("payload inflates past the limit")
+
 // Codec is an AES-256-GCM converter.PayloadCodec. Each payload is the
 // serialized original payload, sealed with a random 96-bit nonce; the key ID
 // is authenticated as additional data, so relabelling a payload fails.
-type Codec struct{ kr *Keyring }
+type Codec struct {
+	kr    *Keyring
+	plain PlainPolicy
+}
 
 var _ converter.PayloadCodec = (*Codec)(nil)
 
-// NewCodec returns the encrypting codec over kr.
+// NewCodec returns the encrypting codec over kr. It refuses to decode
+// payloads that are not encrypted (RefusePlain).
 func NewCodec(kr *Keyring) *Codec { return &Codec{kr: kr} }
 
 // Encode encrypts every payload with the active key.
@@ -153,12 +196,15 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Decode decrypts encrypted payloads with the key they name and passes any
-// other payload through unchanged.
+// Decode decrypts encrypted payloads with the key they name. What it does
+// with any other payload is the codec's PlainPolicy: by default it fails.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		if string(p.GetMetadata()[converter.MetadataEncoding]) != EncodingEncrypted {
+		if enc := string(p.GetMetadata()[converter.MetadataEncoding]); enc != EncodingEncrypted {
+			if err := c.checkPlain(enc); err != nil {
+				return nil, err
+			}
 			out[i] = p
 			continue
 		}
@@ -184,23 +230,162 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Options choose the codec chain.
+// checkPlain applies the plain-payload policy to a payload of encoding enc.
+func (c *Codec) checkPlain(enc string) error {
+	switch {
+	case c.plain == AcceptPlain:
+		return nil
+	case c.plain == ReturnPlain && enc != EncodingZlib:
+		return nil
+	case c.plain == ReturnPlain:
+		return fmt.Errorf("codec: refusing a compressed payload that is not encrypted (encoding %q): %w", truncateEncoding(enc), ErrPlainPayload)
+	}
+	return fmt.Errorf("codec: refusing a payload that is not encrypted (encoding %q); only encrypted payloads are accepted "+
+		"(FILESIGHT_CODEC_ALLOW_PLAIN=true accepts plain ones while migrating histories written before encryption): %w",
+		truncateEncoding(enc), ErrPlainPayload)
+}
+
+// truncateEncoding keeps an encoding name from an untrusted payload short
+// in messages.
+func truncateEncoding(enc string) string {
+	if len(enc) > 40 {
+		return enc[:40] + "…"
+	}
+	return enc
+}
+
+// Options choose the codec chain. The zero value encrypts without
+// compressing, refuses plain payloads and bounds decompression at
+// DefaultMaxDecodedBytes.
 type Options struct {
 	// Compress zlib-compresses payloads before encryption (only when smaller).
+	// Compressed payloads are decoded whatever its value.
 	Compress bool
+	// Plain is what decoding does with a payload that is not encrypted.
+	Plain PlainPolicy
+	// MaxDecodedBytes bounds the bytes the payloads of one Decode call may
+	// inflate to; zero or less means DefaultMaxDecodedBytes.
+	MaxDecodedBytes int64
 }
 
 // Codecs returns the codec chain in converter order: encryption outermost,
-// so compression happens before encryption (ciphertext does not compress).
+// so compression happens before encryption (ciphertext does not compress),
+// and decryption before the bounded decompression.
 func Codecs(kr *Keyring, opts Options) []converter.PayloadCodec {
-	cs := []converter.PayloadCodec{NewCodec(kr)}
-	if opts.Compress {
-		cs = append(cs, converter.NewZlibCodec(converter.ZlibCodecOptions{}))
+	limit := opts.MaxDecodedBytes
+	if limit <= 0 {
+		limit = DefaultMaxDecodedBytes
 	}
-	return cs
+	return []converter.PayloadCodec{
+		&Codec{kr: kr, plain: opts.Plain},
+		&zlibCodec{compress: opts.Compress, limit: limit},
+	}
+}
+
+// zlibCodec compresses payloads with zlib (the Temporal SDK's format,
+// encoding "binary/zlib") and decompresses them with a hard limit on the
+// bytes the payloads of one Decode call may inflate to: a few kilobytes of
+// zlib can stand for gigabytes.
+type zlibCodec struct {
+	compress bool
+	limit    int64
+}
+
+// Encode compresses each payload when that makes it smaller (and when
+// compression is enabled).
+func (z *zlibCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	if !z.compress {
+		return payloads, nil
+	}
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		raw, err := proto.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("codec: serializing payload: %w", err)
+		}
+		var buf bytes.Buffer
+		w := zlib.NewWriter(&buf)
+		_, err = w.Write(raw)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("codec: compressing payload: %w", err)
+		}
+		if buf.Len() >= len(raw) {
+			out[i] = p
+			continue
+		}
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{converter.MetadataEncoding: []byte(EncodingZlib)},
+			Data:     buf.Bytes(),
+		}
+	}
+	return out, nil
+}
+
+// Decode decompresses "binary/zlib" payloads, reading at most the limit
+// (plus one byte, to tell "exactly the limit" from "more") across all of
+// them; other payloads pass unchanged.
+func (z *zlibCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	budget := z.limit
+	for i, p := range payloads {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) != EncodingZlib {
+			out[i] = p
+			continue
+		}
+		r, err := zlib.NewReader(bytes.NewReader(p.GetData()))
+		if err != nil {
+			return nil, fmt.Errorf("codec: compressed payload is not zlib data: %w", err)
+		}
+		raw, err := readAtMost(r, budget)
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("codec: refusing payloads that inflate past %d bytes (FILESIGHT_CODEC_MAX_DECODED_BYTES): %w", z.limit, ErrTooLarge)
+		}
+		if err == nil {
+			err = r.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("codec: decompressing payload: %w", err)
+		}
+		budget -= int64(len(raw))
+		var orig commonpb.Payload
+		if err := proto.Unmarshal(raw, &orig); err != nil {
+			return nil, fmt.Errorf("codec: decompressed bytes are not a payload: %w", err)
+		}
+		out[i] = &orig
+	}
+	return out, nil
 }
 
 // NewDataConverter is the one data converter of every filesight program.
 func NewDataConverter(kr *Keyring, opts Options) converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), Codecs(kr, opts)...)
+}
+
+// readAtMost reads r to its end, failing with ErrTooLarge as soon as it
+// yields more than limit bytes. Its buffer doubles as it fills but never
+// grows past limit+1 bytes, so a refused read costs at most about twice
+// the limit in allocations.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	buf := make([]byte, 0, min(limit+1, 64<<10))
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, ErrTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }

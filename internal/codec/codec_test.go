@@ -1,12 +1,16 @@
-package codec
+package codec_test
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -16,28 +20,6 @@ import (
 	"filesight/internal/secret"
 )
 
-func key(t *testing.T, id string) Key {
-	t.Helper()
-	s, err := NewKeyString(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := ParseKeys(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks[0]
-}
-
-func ring(t *testing.T, keys ...Key) *Keyring {
-	t.Helper()
-	kr, err := NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
-
 type input struct {
 	FileID string
 	Note   string
@@ -45,17 +27,17 @@ type input struct {
 
 func TestRoundTripEncryptsAndRestores(t *testing.T) {
 	for _, compress := range []bool{false, true} {
-		dc := NewDataConverter(ring(t, key(t, "k1")), Options{Compress: compress})
+		dc := codec.NewDataConverter(codectest.NewKeyring(t, codectest.NewKey(t, "k1")), codec.Options{Compress: compress})
 		in := input{FileID: "123", Note: strings.Repeat("very compressible ", 200)}
 		p, err := dc.ToPayload(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(p.Metadata[converter.MetadataEncoding]); got != EncodingEncrypted {
+		if got := string(p.Metadata[converter.MetadataEncoding]); got != codec.EncodingEncrypted {
 			t.Fatalf("encoding = %q", got)
 		}
-		if string(p.Metadata[MetadataKeyID]) != "k1" {
-			t.Fatalf("key id = %q", p.Metadata[MetadataKeyID])
+		if string(p.Metadata[codec.MetadataKeyID]) != "k1" {
+			t.Fatalf("key id = %q", p.Metadata[codec.MetadataKeyID])
 		}
 		if bytes.Contains(p.Data, []byte("compressible")) || bytes.Contains(p.Data, []byte("123")) {
 			t.Fatal("plaintext visible in payload")
@@ -74,13 +56,13 @@ func TestRoundTripEncryptsAndRestores(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
-	old, nw := key(t, "2026-01"), key(t, "2026-11")
-	oldDC := NewDataConverter(ring(t, old), Options{})
+	old, nw := codectest.NewKey(t, "2026-01"), codectest.NewKey(t, "2026-11")
+	oldDC := codec.NewDataConverter(codectest.NewKeyring(t, old), codec.Options{})
 	p, err := oldDC.ToPayload("written with the old key")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated := NewDataConverter(ring(t, old, nw), Options{})
+	rotated := codec.NewDataConverter(codectest.NewKeyring(t, old, nw), codec.Options{})
 	var s string
 	if err := rotated.FromPayload(p, &s); err != nil || s != "written with the old key" {
 		t.Fatalf("old payload after rotation: %q %v", s, err)
@@ -89,8 +71,8 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(p2.Metadata[MetadataKeyID]) != "2026-11" {
-		t.Fatalf("rotation must encrypt with the newest key, got %q", p2.Metadata[MetadataKeyID])
+	if string(p2.Metadata[codec.MetadataKeyID]) != "2026-11" {
+		t.Fatalf("rotation must encrypt with the newest key, got %q", p2.Metadata[codec.MetadataKeyID])
 	}
 	// The old keyring alone cannot read payloads of the new key: the error names the key.
 	err = oldDC.FromPayload(p2, &s)
@@ -100,8 +82,8 @@ func TestRotation(t *testing.T) {
 }
 
 func TestTamperAndRelabelDetected(t *testing.T) {
-	k1, k2 := key(t, "a"), key(t, "b")
-	c := NewCodec(ring(t, k1, k2))
+	k1, k2 := codectest.NewKey(t, "a"), codectest.NewKey(t, "b")
+	c := codec.NewCodec(codectest.NewKeyring(t, k1, k2))
 	enc, err := c.Encode([]*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`"x"`)}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +98,7 @@ func TestTamperAndRelabelDetected(t *testing.T) {
 	tampered := flip(enc[0])
 	tampered.Data[len(tampered.Data)-1] ^= 1
 	relabelled := flip(enc[0])
-	relabelled.Metadata[MetadataKeyID] = []byte("a")
+	relabelled.Metadata[codec.MetadataKeyID] = []byte("a")
 	truncated := flip(enc[0])
 	truncated.Data = truncated.Data[:5]
 	for name, p := range map[string]*commonpb.Payload{"tampered": tampered, "relabelled": relabelled, "truncated": truncated} {
@@ -124,38 +106,44 @@ func TestTamperAndRelabelDetected(t *testing.T) {
 			t.Errorf("%s: want an error naming the key ID, got %v", name, err)
 		}
 	}
+	// Unencrypted payloads pass through only when plain payloads are
+	// accepted (migrating old histories); by default they are refused.
 	plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`1`)}
-	out, err := c.Decode([]*commonpb.Payload{plain})
+	accepting := codec.Codecs(codectest.NewKeyring(t, k1, k2), codec.Options{Plain: codec.AcceptPlain})[0]
+	out, err := accepting.Decode([]*commonpb.Payload{plain})
 	if err != nil || out[0] != plain {
 		t.Fatal("unencrypted payloads must pass through")
+	}
+	if _, err := c.Decode([]*commonpb.Payload{plain}); !errors.Is(err, codec.ErrPlainPayload) {
+		t.Fatalf("the default codec decoded a plain payload: %v", err)
 	}
 }
 
 func TestKeyParsing(t *testing.T) {
 	bad := []string{"", "nokey", "id:!!!", "id:AAAA", " :" + strings.Repeat("A", 44)}
 	for _, s := range bad {
-		keys, err := ParseKeys(secret.String(s))
+		keys, err := codec.ParseKeys(secret.String(s))
 		if err == nil {
-			_, err = NewKeyring(keys...)
+			_, err = codec.NewKeyring(keys...)
 		}
 		if err == nil {
 			t.Errorf("%q accepted", s)
 		}
 	}
-	s, _ := NewKeyString("dup")
-	keys, err := ParseKeys(s + "," + s)
+	s, _ := codec.NewKeyString("dup")
+	keys, err := codec.ParseKeys(s + "," + s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewKeyring(keys...); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := codec.NewKeyring(keys...); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("duplicate id: %v", err)
 	}
-	cfg := Config{Keys: secret.String("k:" + strings.Repeat("Q", 10))}
+	cfg := codec.Config{Keys: secret.String("k:" + strings.Repeat("Q", 10))}
 	_, err = cfg.Keyring()
 	if err == nil || !strings.Contains(err.Error(), "FILESIGHT_CODEC_KEYS") || strings.Contains(err.Error(), "QQQQ") {
 		t.Fatalf("config error must name the variable and hide the key: %v", err)
 	}
-	var missing Config
+	var missing codec.Config
 	err = config.LoadFrom(context.Background(), &missing, config.MapLookuper(nil))
 	if err == nil || !strings.Contains(err.Error(), "FILESIGHT_CODEC_KEYS") {
 		t.Fatalf("missing keys: %v", err)
@@ -163,13 +151,13 @@ func TestKeyParsing(t *testing.T) {
 }
 
 func TestHTTPHandler(t *testing.T) {
-	kr := ring(t, key(t, "k1"))
+	kr := codectest.NewKeyring(t, codectest.NewKey(t, "k1"))
 	const token = "codec-token-0123456789"
-	h := NewHTTPHandler(Codecs(kr, Options{Compress: true}), HTTPOptions{Token: token, AllowedOrigins: []string{"http://127.0.0.1:8233"}})
+	h := codec.NewHTTPHandler(codec.Codecs(kr, codec.Options{Compress: true}), codec.HTTPOptions{Token: token, AllowedOrigins: []string{"http://127.0.0.1:8233"}})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	enc, err := NewDataConverter(kr, Options{Compress: true}).ToPayloads(input{FileID: "42"})
+	enc, err := codec.NewDataConverter(kr, codec.Options{Compress: true}).ToPayloads(input{FileID: "42"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,49 +9,67 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"filesight/internal/program"
 )
 
-const usage = `usage: devstack [flags] [up]              bring everything up (make up)
+const usage = `usage: devstack [flags] [up]              bring everything up on the dev server (make up)
+       devstack [flags] cluster [-workers N]     bring everything up on a Temporal cluster (make cluster)
        devstack [flags] upload [-no-wait] FILE   upload FILE into the inbox (make upload FILE=...)
 
 flags:
 `
 
-// Main runs the devstack command line and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main runs the devstack program (program.Func).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env program.Env) int {
+	env = program.OrOS(env)
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	dataDir := fs.String("data-dir", ".data", "directory for all state, logs and dev.env")
+	dataDir := fs.String("data-dir", ".data", "directory for all state, logs and dev.env (cluster: default .data/cluster)")
 	binDir := fs.String("bin-dir", "", "directory of the programs and the temporal CLI (default: bin/ at the module root)")
 	noSample := fs.Bool("no-sample", false, "do not upload the sample video")
 	exitAfter := fs.Bool("exit-after-sample", false, "stop everything once the sample has been processed; exit status says whether it worked")
 	sampleTimeout := fs.Duration("sample-timeout", 20*time.Minute, "how long to wait for the sample's workflow")
 	color := fs.String("color", "auto", "prefix colors: auto, always, never")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return program.ExitCode(program.Usage(err))
 	}
 	cmd, rest := "up", fs.Args()
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
-	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
+	_, noColor := env.Lookup("NO_COLOR")
+	useColor := *color == "always" || (*color == "auto" && isTerminal(stdout) && !noColor)
 	switch cmd {
-	case "up":
+	case "up", "cluster":
+		opts := Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
+			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor}
+		if cmd == "cluster" {
+			cfs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+			cfs.SetOutput(stderr)
+			workers := cfs.Int("workers", 2, "worker processes")
+			if err := cfs.Parse(rest); err != nil {
+				fs.Usage()
+				return 2
+			}
+			rest = cfs.Args()
+			opts.Mode, opts.Workers = ModeCluster, *workers
+			if !flagSet(fs, "data-dir") {
+				// Its own directory: the cluster runs beside make up.
+				opts.DataDir = filepath.Join(*dataDir, "cluster")
+			}
+		}
 		if len(rest) > 0 {
 			fs.Usage()
-			return 2
+			return program.ExitUsage
 		}
-		err := Up(ctx, Options{DataDir: *dataDir, BinDir: *binDir, NoSample: *noSample, ExitAfterSample: *exitAfter,
-			SampleTimeout: *sampleTimeout, Out: stdout, Color: useColor})
+		err := Up(ctx, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "devstack: %v\n", err)
-			return 1
+			return program.ExitFailure
 		}
-		return 0
+		return program.ExitOK
 	case "upload":
 		ufs := flag.NewFlagSet("upload", flag.ContinueOnError)
 		ufs.SetOutput(stderr)
@@ -60,19 +77,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name := ufs.String("name", "", "name in the inbox (default: the file's base name)")
 		if err := ufs.Parse(rest); err != nil || ufs.NArg() != 1 {
 			fs.Usage()
-			return 2
+			return program.ExitUsage
 		}
 		out := NewOutput(stdout, useColor)
 		if err := UploadCommand(ctx, *dataDir, ufs.Arg(0), *name, !*noWait, *sampleTimeout, out); err != nil {
 			fmt.Fprintf(stderr, "devstack upload: %v\n", err)
-			return 1
+			return program.ExitFailure
 		}
-		return 0
+		return program.ExitOK
 	default:
 		fmt.Fprintf(stderr, "devstack: unknown command %q\n", cmd)
 		fs.Usage()
-		return 2
+		return program.ExitUsage
 	}
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func isTerminal(w io.Writer) bool {

@@ -9,11 +9,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"filesight/internal/codec"
 	"filesight/internal/config"
+	"filesight/internal/localbox"
+	"filesight/internal/vault/vaultserver"
 )
 
 func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
@@ -23,7 +26,7 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Resolve(env, dir); err != nil {
+	if err := Resolve(env, dir, ModeDev); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Save(); err != nil {
@@ -62,6 +65,29 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 	if err := config.LoadFrom(context.Background(), &scfg, env); err != nil {
 		t.Fatalf("codec server config from dev.env: %v", err)
 	}
+	// The vault starts on its generated configuration; the worker holds its tokenize credential.
+	var vcfg vaultserver.Config
+	if err := config.LoadFrom(context.Background(), &vcfg, env); err != nil {
+		t.Fatalf("vault config from dev.env: %v", err)
+	}
+	vs, err := vaultserver.New(context.Background(), vcfg, nil)
+	if err != nil {
+		t.Fatalf("vault on dev.env: %v", err)
+	}
+	vs.Close()
+	if get(env, "VAULT_TOKENIZE_CREDENTIALS") != "worker:"+get(env, "FILESIGHT_VAULT_CREDENTIAL") || get(env, "FILESIGHT_VAULT_URL") != "http://127.0.0.1:8720" {
+		t.Errorf("the worker's view of the vault: %s", get(env, "FILESIGHT_VAULT_URL"))
+	}
+
+	// localbox accepts its configuration, console included: a password of
+	// at least 32 bytes, and the Temporal UI the console links to.
+	var lcfg localbox.Config
+	if err := config.LoadFrom(context.Background(), &lcfg, env); err != nil {
+		t.Fatalf("localbox config from dev.env: %v", err)
+	}
+	if len(lcfg.Console.Password.Reveal()) < 32 || lcfg.Console.TemporalUIURL != "http://127.0.0.1:8233" || lcfg.Console.TemporalNamespace != "default" {
+		t.Errorf("the console's settings: password of %d bytes, %q, %q", len(lcfg.Console.Password.Reveal()), lcfg.Console.TemporalUIURL, lcfg.Console.TemporalNamespace)
+	}
 
 	// A second run keeps secrets and edited base values, recomputes derived ones.
 	secretBefore := get(env, "LOCALBOX_CLIENT_SECRET")
@@ -75,7 +101,7 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Resolve(env2, dir); err != nil {
+	if err := Resolve(env2, dir, ModeDev); err != nil {
 		t.Fatal(err)
 	}
 	if get(env2, "LOCALBOX_CLIENT_SECRET") != secretBefore {
@@ -92,8 +118,49 @@ func TestResolveGeneratesOnceAndKeeps(t *testing.T) {
 func TestResolveRejectsBadAddress(t *testing.T) {
 	env := &EnvFile{vals: map[string]string{}}
 	env.Set("STARTER_ADDR", "nonsense")
-	if err := Resolve(env, t.TempDir()); err == nil || !strings.Contains(err.Error(), "STARTER_ADDR") {
+	if err := Resolve(env, t.TempDir(), ModeDev); err == nil || !strings.Contains(err.Error(), "STARTER_ADDR") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestResolveCluster: in cluster mode every address follows
+// CLUSTER_PORT_BASE, away from make up's ports, and the database password
+// is generated once.
+func TestResolveCluster(t *testing.T) {
+	dir := t.TempDir()
+	env, _ := LoadEnvFile(filepath.Join(dir, "dev.env"))
+	if err := Resolve(env, dir, ModeCluster); err != nil {
+		t.Fatal(err)
+	}
+	get := func(k string) string { v, _ := env.Get(k); return v }
+	want := map[string]string{
+		"CLUSTER_PORT_BASE": "17200", "CLUSTER_POSTGRES_ADDR": "127.0.0.1:17200", "TEMPORAL_ADDRESS": "127.0.0.1:17201",
+		"TEMPORAL_UI_URL": "http://127.0.0.1:17214", "STARTER_ADDR": "127.0.0.1:17215", "STARTER_CODEC_ADDR": "127.0.0.1:17216",
+		"LOCALBOX_ADDR": "127.0.0.1:17217", "MLENGINE_ADDR": "127.0.0.1:17218", "WORKER_METRICS_ADDR": "127.0.0.1:17219",
+		"CODEC_CORS_ORIGINS": "http://127.0.0.1:17214,http://localhost:17214", "BOX_API_URL": "http://127.0.0.1:17217",
+	}
+	for k, v := range want {
+		if get(k) != v {
+			t.Errorf("%s = %q, want %q", k, get(k), v)
+		}
+	}
+	password := get("CLUSTER_POSTGRES_PASSWORD")
+	if len(password) < 16 {
+		t.Fatalf("database password %q", password)
+	}
+	env.Set("CLUSTER_PORT_BASE", "20000")
+	env.Set("STARTER_ADDR", "127.0.0.1:1") // derived in cluster mode: recomputed
+	if err := Resolve(env, dir, ModeCluster); err != nil {
+		t.Fatal(err)
+	}
+	if get("TEMPORAL_ADDRESS") != "127.0.0.1:20001" || get("STARTER_ADDR") != "127.0.0.1:20015" || get("CLUSTER_POSTGRES_PASSWORD") != password {
+		t.Errorf("after moving the base: %s, %s, password kept %t", get("TEMPORAL_ADDRESS"), get("STARTER_ADDR"), get("CLUSTER_POSTGRES_PASSWORD") == password)
+	}
+	for _, bad := range []string{"x", "80", "65530"} {
+		env.Set("CLUSTER_PORT_BASE", bad)
+		if err := Resolve(env, dir, ModeCluster); err == nil || !strings.Contains(err.Error(), "CLUSTER_PORT_BASE") {
+			t.Errorf("base %s: %v", bad, err)
+		}
 	}
 }
 
@@ -188,12 +255,43 @@ func TestProcStopAndUnexpectedExit(t *testing.T) {
 	if err := r.Stop(200 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("stop of a stubborn process: %v", err)
 	}
+
+	// Kill is a crash on purpose: SIGKILL at once (no trap runs), and the
+	// exit counts as expected. StopSignal replaces SIGTERM (PostgreSQL's
+	// fast shutdown is SIGINT).
+	k := &Proc{Name: "victim", Path: "/bin/sh", Args: []string{"-c", "trap 'echo graceful' TERM INT; echo alive; while :; do sleep 0.05; done"}}
+	if err := k.Start(out.Prefixed("victim", 3)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "victim | alive in the output", func() bool { return strings.Contains(buf.String(), "victim   | alive") })
+	k.Kill()
+	if !k.Stopping() || k.Err() == nil || strings.Contains(buf.String(), "graceful") {
+		t.Errorf("after Kill: stopping %v, err %v, output %q", k.Stopping(), k.Err(), buf.String())
+	}
+	i := &Proc{Name: "intish", Path: "/bin/sh", Args: []string{"-c", "trap 'echo got INT; exit 0' INT; trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done"},
+		StopSignal: syscall.SIGINT}
+	if err := i.Start(out.Prefixed("intish", 4)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "intish | ready in the output", func() bool { return strings.Contains(buf.String(), "intish   | ready") })
+	if err := i.Stop(10 * time.Second); err != nil || !strings.Contains(buf.String(), "intish   | got INT") {
+		t.Errorf("stop with SIGINT: %v, output %q", err, buf.String())
+	}
 }
 
 func TestUIWorkflowURL(t *testing.T) {
 	got := UIWorkflowURL("http://127.0.0.1:8233/", "default", "file-1-v2", "abc")
 	if got != "http://127.0.0.1:8233/namespaces/default/workflows/file-1-v2/abc/history" {
 		t.Fatal(got)
+	}
+}
+
+func TestConsoleURL(t *testing.T) {
+	if got := ConsoleURL("http://127.0.0.1:8700/", ""); got != "http://127.0.0.1:8700/app/" {
+		t.Error(got)
+	}
+	if got := ConsoleURL("http://127.0.0.1:8700", "220000000001"); got != "http://127.0.0.1:8700/app/file/220000000001" {
+		t.Error(got)
 	}
 }
 

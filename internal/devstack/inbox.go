@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"filesight/internal/box"
-	"filesight/internal/mediatest"
+	"filesight/internal/samplemedia"
 	"filesight/workflows"
 )
 
@@ -176,7 +176,7 @@ func (s *Stack) samplePath(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	p, err := mediatest.GenerateTalk(ctx, tmp, mediatest.DefaultTalk())
+	p, err := samplemedia.GenerateTalk(ctx, tmp, samplemedia.DefaultTalk())
 	if err != nil {
 		return "", fmt.Errorf("generating the sample video: %w", err)
 	}
@@ -204,6 +204,16 @@ func (s *Stack) processSample(ctx context.Context) error {
 		return fmt.Errorf("the sample's workflow ended with outcome %q and wrote no cards: %s", res.Outcome, res.Message)
 	}
 	return nil
+}
+
+// ConsoleURL is localbox's web console, or a file's page there when fileID
+// is set.
+func ConsoleURL(localboxURL, fileID string) string {
+	u := strings.TrimRight(localboxURL, "/") + "/app/"
+	if fileID != "" {
+		u += "file/" + url.PathEscape(fileID)
+	}
+	return u
 }
 
 // UIWorkflowURL is the Temporal UI page of a workflow run.
@@ -252,12 +262,15 @@ func FollowWorkflow(ctx context.Context, tc client.Client, bc *box.Client, env *
 		}
 	}
 	printf("workflow %s started: %s", id, UIWorkflowURL(ui, ns, id, runID))
+	if lb, _ := env.Get("LOCALBOX_PUBLIC_URL"); lb != "" {
+		printf("file %s in the console: %s", f.ID, ConsoleURL(lb, f.ID))
+	}
 
 	run := tc.GetWorkflow(ctx, id, runID)
 	resc := make(chan error, 1)
 	var res workflows.ProcessFileResult
 	go func() { resc <- run.Get(ctx, &res) }()
-	lastStage := ""
+	var lastStage workflows.Stage
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {

@@ -88,6 +88,10 @@ type Proc struct {
 	Dir  string
 	// LogPath, when set, receives the raw output too (appended).
 	LogPath string
+	// Credential, when set, runs the process as another user.
+	Credential *syscall.Credential
+	// StopSignal is what Stop sends first (zero: SIGTERM).
+	StopSignal syscall.Signal
 
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -105,6 +109,7 @@ func (p *Proc) Start(out io.Writer) error {
 	cmd.Env = p.Env
 	cmd.Dir = p.Dir
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr.Credential = p.Credential
 	w := out
 	if p.LogPath != "" {
 		f, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -162,9 +167,9 @@ func (p *Proc) Stopping() bool {
 	return p.stopped
 }
 
-// Stop sends SIGTERM to the process group and waits up to grace for the
-// exit; then it sends SIGKILL. It returns the exit error unless the exit
-// was caused by the signal.
+// Stop sends StopSignal (SIGTERM) to the process group and waits up to
+// grace for the exit; then it sends SIGKILL. It returns the exit error
+// unless the exit was caused by the signal.
 func (p *Proc) Stop(grace time.Duration) error {
 	if p.cmd == nil {
 		return nil
@@ -177,7 +182,11 @@ func (p *Proc) Stop(grace time.Duration) error {
 		return p.exitErr()
 	default:
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	sig := p.StopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
 	select {
 	case <-p.done:
 		return p.exitErr()
@@ -188,18 +197,24 @@ func (p *Proc) Stop(grace time.Duration) error {
 	return fmt.Errorf("%s did not stop within %s and was killed", p.Name, grace)
 }
 
-// Kill kills the process group at once.
+// Kill kills the process group at once (SIGKILL, as a crash would) and
+// waits for the exit, which counts as expected (Stopping).
 func (p *Proc) Kill() {
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
 	}
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 func (p *Proc) exitErr() error {
 	err := p.Err()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && (ws.Signal() == syscall.SIGTERM || ws.Signal() == syscall.SIGINT) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && (ws.Signal() == syscall.SIGTERM || ws.Signal() == syscall.SIGINT || ws.Signal() == p.StopSignal) {
 			return nil
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"filesight/internal/cluster"
 	"filesight/internal/codec"
 )
 
@@ -64,7 +66,7 @@ func same(key string) func(func(string) string, string) (string, error) {
 
 // specs lists every variable of dev.env, in file order. The names are the
 // programs' own variable names, so `set -a; . .data/dev.env` configures the
-// worker, the starter, localbox, mlengine and the temporal CLI alike.
+// worker, the starter, localbox, mlengine, the vault and the temporal CLI alike.
 var specs = []varSpec{
 	// Temporal dev server and UI.
 	{"TEMPORAL_ADDRESS", kindBase, lit("127.0.0.1:7233")},
@@ -110,12 +112,38 @@ var specs = []varSpec{
 	{"LOCALBOX_ADMIN_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_PRIMARY_KEY", kindSecret, randomToken(32)},
 	{"LOCALBOX_WEBHOOK_SECONDARY_KEY", kindSecret, randomToken(32)},
+	// localbox's web console (/app/): its password, and where it links
+	// each file's workflow.
+	{"LOCALBOX_CONSOLE_PASSWORD", kindSecret, randomToken(32)},
+	{"LOCALBOX_CONSOLE_TEMPORAL_UI_URL", kindDerived, same("TEMPORAL_UI_URL")},
+	{"LOCALBOX_CONSOLE_TEMPORAL_NAMESPACE", kindDerived, same("TEMPORAL_NAMESPACE")},
 	// mlengine, the local ML job service.
 	{"MLENGINE_ADDR", kindBase, lit("127.0.0.1:8710")},
 	{"MLENGINE_URL", kindDerived, httpURL("MLENGINE_ADDR", "")},
 	{"MLENGINE_DATA_DIR", kindDerived, under("mlengine")},
 	{"MLENGINE_API_KEY", kindSecret, randomToken(32)},
 	{"MLENGINE_CALLBACK_KEY", kindSecret, randomToken(32)},
+	// localbox (media) and the starter (callbacks) listen on loopback.
+	{"MLENGINE_ALLOWED_HOSTS", kindBase, lit("127.0.0.1")},
+	// vault, the tokenisation service: the worker tokenizes, the dev
+	// auditor credential detokenizes (docs/vault.md).
+	{"VAULT_ADDR", kindBase, lit("127.0.0.1:8720")},
+	{"VAULT_URL", kindDerived, httpURL("VAULT_ADDR", "")},
+	{"VAULT_DATA_DIR", kindDerived, under("vault")},
+	{"VAULT_ENCRYPTION_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("dev-1")
+		return s.Reveal(), err
+	}},
+	{"VAULT_TOKEN_KEY", kindSecret, randomToken(32)},
+	{"FILESIGHT_VAULT_CREDENTIAL", kindSecret, randomToken(32)},
+	{"VAULT_DEV_AUDITOR_CREDENTIAL", kindSecret, randomToken(32)},
+	{"VAULT_TOKENIZE_CREDENTIALS", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "worker:" + get("FILESIGHT_VAULT_CREDENTIAL"), nil
+	}},
+	{"VAULT_DETOKENIZE_CREDENTIALS", kindDerived, func(get func(string) string, _ string) (string, error) {
+		return "dev-auditor:" + get("VAULT_DEV_AUDITOR_CREDENTIAL"), nil
+	}},
+	{"FILESIGHT_VAULT_URL", kindDerived, same("VAULT_URL")},
 	// The worker's and the starter's view of the content store: localbox
 	// under Box's variable names (point these at api.box.com for real Box).
 	{"BOX_API_URL", kindDerived, same("LOCALBOX_PUBLIC_URL")},
@@ -130,23 +158,86 @@ var specs = []varSpec{
 	{"BOX_WEBHOOK_SECONDARY_KEY", kindDerived, same("LOCALBOX_WEBHOOK_SECONDARY_KEY")},
 	// Worker.
 	{"FILESIGHT_CALLBACK_BASE_URL", kindDerived, httpURL("STARTER_ADDR", "")},
-	{"FILESIGHT_VAULT_KEY", kindSecret, randomToken(32)},
+	// The workers' token sealing key (internal/tokenseal): never a codec key.
+	{"FILESIGHT_TOKEN_SEAL_KEYS", kindSecret, func(func(string) string, string) (string, error) {
+		s, err := codec.NewKeyString("seal-1")
+		return s.Reveal(), err
+	}},
 	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
 
-// retired variables were written by earlier versions and are removed.
-var retired = []string{"TEMPORAL_CODEC_AUTH"}
+// addressKeys are the listen addresses of dev.env.
+var addressKeys = []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "VAULT_ADDR", "WORKER_METRICS_ADDR"}
 
-// Resolve fills env with every dev stack variable: keeps existing base
-// values and secrets, generates missing secrets, recomputes derived values.
-// Variables it does not know (for example the inbox IDs) are left alone.
-func Resolve(env *EnvFile, dataDir string) error {
+// clusterSpecs are the variables of cluster mode (make cluster): its own
+// port block, so that it runs beside `make up`, and the database password.
+// Every address follows CLUSTER_PORT_BASE (docs/operations.md lists the
+// offsets); the other variables are those of make up.
+func clusterSpecs() []varSpec {
+	fromBase := func(addr func(cluster.Ports) string) func(func(string) string, string) (string, error) {
+		return func(get func(string) string, _ string) (string, error) {
+			p, err := clusterPorts(get)
+			if err != nil {
+				return "", err
+			}
+			return addr(p), nil
+		}
+	}
+	out := []varSpec{
+		{"CLUSTER_PORT_BASE", kindBase, lit(strconv.Itoa(cluster.DefaultPortBase))},
+		{"CLUSTER_POSTGRES_ADDR", kindDerived, fromBase(cluster.Ports.Postgres)},
+		{"CLUSTER_POSTGRES_USER", kindDerived, lit(cluster.DBUser)},
+		{"CLUSTER_POSTGRES_PASSWORD", kindSecret, randomToken(24)},
+	}
+	addrs := map[string]func(func(string) string, string) (string, error){
+		"TEMPORAL_ADDRESS":    fromBase(func(p cluster.Ports) string { return p.GRPC(cluster.Frontend) }),
+		"TEMPORAL_UI_URL":     fromBase(func(p cluster.Ports) string { return "http://" + p.UI() }),
+		"STARTER_ADDR":        fromBase(cluster.Ports.Starter),
+		"STARTER_CODEC_ADDR":  fromBase(cluster.Ports.Codec),
+		"LOCALBOX_ADDR":       fromBase(cluster.Ports.Localbox),
+		"MLENGINE_ADDR":       fromBase(cluster.Ports.MLEngine),
+		"VAULT_ADDR":          fromBase(cluster.Ports.Vault),
+		"WORKER_METRICS_ADDR": fromBase(func(p cluster.Ports) string { return p.WorkerMetrics(1) }),
+	}
+	for _, s := range specs {
+		if f, ok := addrs[s.key]; ok {
+			s = varSpec{s.key, kindDerived, f}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// clusterPorts reads the port block from CLUSTER_PORT_BASE.
+func clusterPorts(get func(string) string) (cluster.Ports, error) {
+	base, err := strconv.Atoi(get("CLUSTER_PORT_BASE"))
+	if err != nil {
+		return cluster.Ports{}, fmt.Errorf("CLUSTER_PORT_BASE=%q is not a port number", get("CLUSTER_PORT_BASE"))
+	}
+	p := cluster.Ports{Base: base}
+	return p, p.Validate()
+}
+
+// retired variables were written by earlier versions and are removed.
+// FILESIGHT_VAULT_KEY keyed the worker's local one-way tokenizer before the
+// worker used the vault service (FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL).
+var retired = []string{"TEMPORAL_CODEC_AUTH", "FILESIGHT_VAULT_KEY"}
+
+// Resolve fills env with every variable of the mode's stack: keeps
+// existing base values and secrets, generates missing secrets, recomputes
+// derived values. Variables it does not know (for example the inbox IDs)
+// are left alone.
+func Resolve(env *EnvFile, dataDir string, mode Mode) error {
 	for _, k := range retired {
 		env.Delete(k)
 	}
+	list := specs
+	if mode == ModeCluster {
+		list = clusterSpecs()
+	}
 	get := func(k string) string { v, _ := env.Get(k); return v }
-	for _, s := range specs {
+	for _, s := range list {
 		if cur, ok := env.Get(s.key); ok && cur != "" && s.kind != kindDerived {
 			continue
 		}
@@ -156,7 +247,7 @@ func Resolve(env *EnvFile, dataDir string) error {
 		}
 		env.Set(s.key, v)
 	}
-	for _, k := range []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "WORKER_METRICS_ADDR"} {
+	for _, k := range addressKeys {
 		if _, _, err := net.SplitHostPort(get(k)); err != nil {
 			return fmt.Errorf("dev.env: %s=%q is not host:port: %w", k, get(k), err)
 		}

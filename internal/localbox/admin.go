@@ -24,12 +24,13 @@ func (s *Server) adminOnly(fn handlerFunc) handlerFunc {
 	}
 }
 
-// AdminToken is a downscoped token as the admin API lists it. The token
-// itself is never stored or shown, only a prefix of its SHA-256.
+// AdminToken is a token as the admin API lists it. The token itself is
+// never stored or shown, only a prefix of its SHA-256 (hex).
 type AdminToken struct {
-	Type               string   `json:"type"` // "token"
-	ID                 string   `json:"id"`   // = SHA256Prefix
-	SHA256Prefix       string   `json:"sha256_prefix"`
+	Type         string `json:"type"` // "token"
+	ID           string `json:"id"`   // = SHA256Prefix
+	SHA256Prefix string `json:"sha256_prefix"`
+	// ParentSHA256Prefix is empty for an app (client credentials) token.
 	ParentSHA256Prefix string   `json:"parent_sha256_prefix"`
 	Scopes             []string `json:"scopes"`
 	Resource           string   `json:"resource"`
@@ -52,10 +53,19 @@ func (s *Server) adminTokens(w http.ResponseWriter, r *http.Request) error {
 	if state != "live" && state != "all" {
 		return badRequest(`state must be "live" or "all"`)
 	}
+	// kind=all adds the app's own (client credentials) tokens to the
+	// downscoped ones: what a leak check needs, every token ever issued.
+	kind := r.URL.Query().Get("kind")
+	if kind == "" {
+		kind = "downscoped"
+	}
+	if kind != "downscoped" && kind != "all" {
+		return badRequest(`kind must be "downscoped" or "all"`)
+	}
 	now := millis(s.now())
-	q := `SELECT hash, parent_hash, scopes, resource_type, resource_id, resource_url, issued_at, expires_at, revoked_at
-		FROM tokens WHERE parent_hash IS NOT NULL`
-	args := []any{}
+	q := `SELECT hash, parent_hash, scopes, resource_type, resource_id, resource_url,
+		issued_at, expires_at, revoked_at FROM tokens WHERE (parent_hash IS NOT NULL OR ?)`
+	args := []any{kind == "all"}
 	if state == "live" {
 		q += ` AND revoked_at IS NULL AND expires_at > ?`
 		args = append(args, now)

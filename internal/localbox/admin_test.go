@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -7,10 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 )
 
 func TestAdminNeedsKey(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	for _, p := range []string{"/_localbox/tokens", "/_localbox/webhook-deliveries", "/_localbox/webhook-events", "/_localbox/faults", "/_localbox/nothing"} {
 		getJSON(t, ts.URL+p, "").wantError(t, http.StatusUnauthorized, "unauthorized")
 		getJSON(t, ts.URL+p, "wrong").wantError(t, http.StatusUnauthorized, "unauthorized")
@@ -22,13 +25,13 @@ func TestAdminNeedsKey(t *testing.T) {
 	getJSON(t, ts.URL+"/_localbox/nothing", ts.AdminKey.Reveal()).wantError(t, http.StatusNotFound, "not_found")
 	getJSON(t, ts.URL+"/_localbox/tokens?state=dead", ts.AdminKey.Reveal()).wantError(t, http.StatusBadRequest, "bad_request")
 
-	off := StartForTest(t, WithConfig(func(c *Config) { c.AdminKey = "" }))
+	off := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) { c.AdminKey = "" }))
 	getJSON(t, off.URL+"/_localbox/tokens", "").wantError(t, http.StatusUnauthorized, "unauthorized")
 	getJSON(t, off.URL+"/_localbox/tokens", "Bearer").wantError(t, http.StatusUnauthorized, "unauthorized")
 }
 
 func TestAdminTokensNeverShowTokens(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a", []byte("a"))
 	parent := ts.ParentToken(t)
 	read := accessToken(t, exchange(t, ts, parent, "item_preview item_download", ts.URL+"/2.0/files/"+f.ID))
@@ -43,42 +46,68 @@ func TestAdminTokensNeverShowTokens(t *testing.T) {
 	if len(all) != 2 || r.json(t)["total_count"] != float64(2) {
 		t.Fatalf("tokens = %s (the parent CCG tokens are not listed)", r.Body)
 	}
-	byHash := map[string]AdminToken{}
+	byHash := map[string]localbox.AdminToken{}
 	for _, tk := range all {
 		byHash[tk.SHA256Prefix] = tk
 	}
-	rt, ok := byHash[hashToken(read)[:tokenHashPrefix]]
+	rt, ok := byHash[localbox.HashToken(read)[:localbox.TokenHashPrefix]]
 	if !ok || strings.Join(rt.Scopes, " ") != "item_download item_preview" || rt.Resource != ts.URL+"/2.0/files/"+f.ID ||
 		rt.ResourceID != f.ID || rt.ResourceType != "file" || rt.State != "live" || rt.RevokedAt != nil ||
-		rt.ParentSHA256Prefix != hashToken(parent)[:tokenHashPrefix] || rt.IssuedAt == "" || rt.ExpiresAt == "" {
+		rt.ParentSHA256Prefix != localbox.HashToken(parent)[:localbox.TokenHashPrefix] || rt.IssuedAt == "" || rt.ExpiresAt == "" {
 		t.Fatalf("read token entry = %+v", rt)
 	}
 	if ts.LiveTokens(t) != 2 {
 		t.Fatal("want 2 live tokens")
 	}
+
+	// kind=all adds the app's own tokens: every token issued, for leak
+	// checks that look for any of them by hash.
+	getJSON(t, ts.URL+"/_localbox/tokens?kind=parents", ts.AdminKey.Reveal()).wantError(t, http.StatusBadRequest, "bad_request")
+	r = getJSON(t, ts.URL+"/_localbox/tokens?state=all&kind=all", ts.AdminKey.Reveal()).wantStatus(t, http.StatusOK)
+	var every struct {
+		Entries []localbox.AdminToken `json:"entries"`
+	}
+	if err := jsonUnmarshal(r.Body, &every); err != nil {
+		t.Fatal(err)
+	}
+	prefixes := map[string]string{}
+	for _, tk := range every.Entries {
+		prefixes[tk.SHA256Prefix] = tk.ParentSHA256Prefix
+	}
+	for name, tok := range map[string]string{"parent": parent, "read": read, "write": write} {
+		if _, ok := prefixes[localbox.HashToken(tok)[:localbox.TokenHashPrefix]]; !ok {
+			t.Errorf("kind=all does not list the %s token", name)
+		}
+	}
+	if p, ok := prefixes[localbox.HashToken(parent)[:localbox.TokenHashPrefix]]; !ok || p != "" {
+		t.Errorf("the app token's entry has parent %q", p)
+	}
+	if bytes.Contains(r.Body, []byte(parent)) {
+		t.Fatal("the admin API shows a token")
+	}
 }
 
 func TestFaultInjection(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	f := ts.UploadFile(t, "0", "a", []byte("abc"))
 
 	// Every request under the prefix: 429 with Retry-After.
-	ts.SetFaults(t, FaultRule{PathPrefix: "/2.0/files", Rate429: 1, RetryAfterSeconds: 7})
+	ts.SetFaults(t, localbox.FaultRule{PathPrefix: "/2.0/files", Rate429: 1, RetryAfterSeconds: 7})
 	r := getJSON(t, ts.URL+"/2.0/files/"+f.ID, tok)
 	r.wantError(t, http.StatusTooManyRequests, "rate_limit_exceeded")
 	if r.Header.Get("Retry-After") != "7" {
 		t.Fatalf("Retry-After = %q", r.Header.Get("Retry-After"))
 	}
 	getJSON(t, ts.URL+"/2.0/folders/0", tok).wantStatus(t, http.StatusOK) // other prefixes unaffected
-	var got Faults
+	var got localbox.Faults
 	if err := jsonUnmarshal(getJSON(t, ts.URL+"/_localbox/faults", ts.AdminKey.Reveal()).wantStatus(t, http.StatusOK).Body, &got); err != nil ||
 		len(got.Rules) != 1 || got.Rules[0].Rate429 != 1 {
 		t.Fatalf("GET faults = %+v (%v)", got, err)
 	}
 
 	// Errors with a status, for a limited count, on one method.
-	ts.SetFaults(t, FaultRule{PathPrefix: "/2.0/files/", Method: "GET", ErrorRate: 1, ErrorStatus: 503, Count: 2})
+	ts.SetFaults(t, localbox.FaultRule{PathPrefix: "/2.0/files/", Method: "GET", ErrorRate: 1, ErrorStatus: 503, Count: 2})
 	for range 2 {
 		r := getJSON(t, ts.URL+"/2.0/files/"+f.ID, tok)
 		r.wantError(t, http.StatusServiceUnavailable, "unavailable")
@@ -89,14 +118,14 @@ func TestFaultInjection(t *testing.T) {
 	getJSON(t, ts.URL+"/2.0/files/"+f.ID, tok).wantStatus(t, http.StatusOK) // count used up
 
 	// 202 "not ready" for downloads.
-	ts.SetFaults(t, FaultRule{PathPrefix: "/2.0/files/" + f.ID + "/content", NotReadyRate: 1, RetryAfterSeconds: 2})
+	ts.SetFaults(t, localbox.FaultRule{PathPrefix: "/2.0/files/" + f.ID + "/content", NotReadyRate: 1, RetryAfterSeconds: 2})
 	r = getJSON(t, ts.URL+"/2.0/files/"+f.ID+"/content", tok).wantStatus(t, http.StatusAccepted)
 	if r.Header.Get("Retry-After") != "2" {
 		t.Fatalf("Retry-After = %q", r.Header.Get("Retry-After"))
 	}
 
 	// Latency is added (a lower bound only; no upper bound is asserted).
-	ts.SetFaults(t, FaultRule{PathPrefix: "/2.0/folders", LatencyMS: 150})
+	ts.SetFaults(t, localbox.FaultRule{PathPrefix: "/2.0/folders", LatencyMS: 150})
 	start := time.Now()
 	getJSON(t, ts.URL+"/2.0/folders/0", tok).wantStatus(t, http.StatusOK)
 	if el := time.Since(start); el < 150*time.Millisecond {
@@ -104,7 +133,7 @@ func TestFaultInjection(t *testing.T) {
 	}
 
 	// A fraction of requests.
-	ts.SetFaults(t, FaultRule{PathPrefix: "/2.0/users", ErrorRate: 0.5})
+	ts.SetFaults(t, localbox.FaultRule{PathPrefix: "/2.0/users", ErrorRate: 0.5})
 	fails := 0
 	for range 200 {
 		if getJSON(t, ts.URL+"/2.0/users/me", tok).Status == http.StatusInternalServerError {
@@ -131,7 +160,7 @@ func TestFaultInjection(t *testing.T) {
 }
 
 func TestRateLimitPerToken(t *testing.T) {
-	ts := StartForTest(t, WithRateLimit(0.5, 2))
+	ts := localboxtest.Start(t, localboxtest.WithRateLimit(0.5, 2))
 	f := ts.UploadFile(t, "0", "a", []byte("a")) // uses its own fresh tokens
 	tok := ts.ParentToken(t)
 	getJSON(t, ts.URL+"/2.0/files/"+f.ID, tok).wantStatus(t, http.StatusOK)
@@ -144,28 +173,4 @@ func TestRateLimitPerToken(t *testing.T) {
 	}
 	// Another token has its own bucket.
 	getJSON(t, ts.URL+"/2.0/files/"+f.ID, ts.ParentToken(t)).wantStatus(t, http.StatusOK)
-}
-
-func TestRateLimiterRefills(t *testing.T) {
-	l := newRateLimiter(10, 2)
-	t0 := time.Unix(1000, 0)
-	for i := range 2 {
-		if ok, _ := l.allow("k", t0); !ok {
-			t.Fatalf("request %d refused within the burst", i)
-		}
-	}
-	ok, wait := l.allow("k", t0)
-	if ok || wait <= 0 || wait > 100*time.Millisecond {
-		t.Fatalf("third request: ok=%v wait=%s, want refused with ≤ 100ms", ok, wait)
-	}
-	if ok, _ := l.allow("k", t0.Add(100*time.Millisecond)); !ok {
-		t.Fatal("not refilled after 100ms at 10/s")
-	}
-	l.prune(t0.Add(time.Hour))
-	if len(l.buckets) != 0 {
-		t.Fatal("prune kept a full bucket")
-	}
-	if ok, _ := newRateLimiter(0, 0).allow("k", t0); !ok {
-		t.Fatal("a disabled limiter refused")
-	}
 }

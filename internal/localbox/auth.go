@@ -18,10 +18,13 @@ import (
 	"time"
 )
 
+// OAuth 2.0 grant and token types of POST /oauth2/token.
 const (
 	grantClientCredentials = "client_credentials"
-	grantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token"
+	// GrantTokenExchange is the RFC 8693 grant that downscopes a token.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypeAccessToken is the subject_token_type of an exchange.
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
 // parentScopes are the app scopes a CCG token carries.
@@ -225,7 +228,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case grantClientCredentials:
 		resp, err = s.grantCCG(r)
-	case grantTokenExchange:
+	case GrantTokenExchange:
 		resp, err = s.grantExchange(r)
 	case "":
 		err = &oauthError{http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing"}
@@ -238,7 +241,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oe)
 		return
 	case err != nil:
-		s.log.ErrorContext(r.Context(), "issuing token failed", "request_id", requestID(r.Context()), "err", err)
+		s.log.ErrorContext(r.Context(), "issuing token failed", "request_id", requestID(r.Context()), "error", err)
 		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "Issuing the token failed"})
 		return
 	}
@@ -272,11 +275,20 @@ func (s *Server) grantCCG(r *http.Request) (*tokenResponse, error) {
 
 var resourcePath = regexp.MustCompile(`^(?:/api)?/2\.0/(files|folders)/([0-9]+)/?$`)
 
+// errInvalidResource is Box's answer to a token exchange whose resource is
+// not an item the subject token can reach: one that does not exist (never
+// did, or was deleted), one its user cannot see, or a URL that names no
+// item. Box does not tell these apart, and neither does localbox (the log
+// says which it was).
+func errInvalidResource() *oauthError {
+	return &oauthError{http.StatusBadRequest, "invalid_resource", "The target resource is invalid."}
+}
+
 // parseResource accepts <public URL>/2.0/files/{id} (or folders, or with
 // the /api upload prefix), on localbox's own host or api.box.com.
 func (s *Server) parseResource(r *http.Request, raw string) (typ string, id int64, err error) {
 	u, perr := url.Parse(raw)
-	bad := &oauthError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("The resource %q is not a localbox file or folder URL", raw)}
+	bad := errInvalidResource()
 	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", 0, bad
 	}
@@ -301,8 +313,8 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	if f.Get("subject_token") == "" {
 		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "The subject_token parameter is missing"}
 	}
-	if stt := f.Get("subject_token_type"); stt != tokenTypeAccessToken {
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "subject_token_type must be " + tokenTypeAccessToken}
+	if stt := f.Get("subject_token_type"); stt != TokenTypeAccessToken {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "subject_token_type must be " + TokenTypeAccessToken}
 	}
 	if f.Get("actor_token") != "" {
 		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "actor_token (annotator tokens) is not supported by localbox"}
@@ -336,19 +348,21 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	if raw := f.Get("resource"); raw != "" {
 		typ, id, err := s.parseResource(r, raw)
 		if err != nil {
+			s.log.InfoContext(r.Context(), "token exchange refused: the resource is not a localbox file or folder URL",
+				"request_id", requestID(r.Context()), "resource", raw)
 			return nil, err
 		}
 		switch typ {
 		case "file":
 			fr, err := getFile(r.Context(), s.store.r, id)
 			if err != nil {
-				return nil, resourceErr(err, raw)
+				return nil, s.resourceErr(r, err, raw)
 			}
 			object = fileMini(fr)
 		case "folder":
 			fo, err := getFolder(r.Context(), s.store.r, id)
 			if err != nil {
-				return nil, resourceErr(err, raw)
+				return nil, s.resourceErr(r, err, raw)
 			}
 			object = folderMini(fo)
 		}
@@ -382,13 +396,15 @@ func (s *Server) grantExchange(r *http.Request) (*tokenResponse, error) {
 	}
 	return &tokenResponse{
 		AccessToken: tok, ExpiresIn: max(0, (exp-millis(now))/1000), TokenType: "bearer",
-		RestrictedTo: restricted, IssuedTokenType: tokenTypeAccessToken,
+		RestrictedTo: restricted, IssuedTokenType: TokenTypeAccessToken,
 	}, nil
 }
 
-func resourceErr(err error, raw string) error {
+func (s *Server) resourceErr(r *http.Request, err error, raw string) error {
 	if isNotFound(err) {
-		return &oauthError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("The resource %q does not exist", raw)}
+		s.log.InfoContext(r.Context(), "token exchange refused: the resource does not exist",
+			"request_id", requestID(r.Context()), "resource", raw)
+		return errInvalidResource()
 	}
 	return err
 }
@@ -418,7 +434,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			SELECT ? UNION SELECT tokens.hash FROM tokens JOIN tree ON tokens.parent_hash = tree.h)
 		UPDATE tokens SET revoked_at = ? WHERE hash IN tree AND revoked_at IS NULL`, hashToken(tok), millis(s.now()))
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "revoking token failed", "request_id", requestID(r.Context()), "err", err)
+		s.log.ErrorContext(r.Context(), "revoking token failed", "request_id", requestID(r.Context()), "error", err)
 		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "Revoking the token failed"})
 		return
 	}

@@ -60,8 +60,11 @@ type Config struct {
 	// MaxJSONBytes bounds JSON request bodies (metadata documents, JSON Patch).
 	MaxJSONBytes int64 `env:"LOCALBOX_MAX_JSON_BYTES, default=16777216"`
 
-	// LogLevel is used by localbox/main.go for its slog handler.
+	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"LOCALBOX_LOG_LEVEL, default=info"`
+
+	// Console configures the web console under /app/ (console.go).
+	Console ConsoleConfig
 }
 
 // Validate checks the configuration and fills derived defaults
@@ -86,6 +89,11 @@ func (c *Config) Validate() error {
 	if c.WebhookPrimaryKey.IsZero() {
 		errs = append(errs, errors.New("LOCALBOX_WEBHOOK_PRIMARY_KEY is empty"))
 	}
+	errs = append(errs,
+		secret.CheckShared("LOCALBOX_CLIENT_SECRET", c.ClientSecret),
+		secret.CheckShared("LOCALBOX_WEBHOOK_PRIMARY_KEY", c.WebhookPrimaryKey),
+		secret.CheckShared("LOCALBOX_WEBHOOK_SECONDARY_KEY", c.WebhookSecondaryKey),
+		secret.CheckShared("LOCALBOX_ADMIN_KEY", c.AdminKey))
 	if c.TokenTTL < time.Second {
 		errs = append(errs, fmt.Errorf("LOCALBOX_TOKEN_TTL %s is shorter than 1s", c.TokenTTL))
 	}
@@ -113,6 +121,7 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("LOCALBOX_PUBLIC_URL %q is not an absolute http(s) URL", c.PublicURL))
 	}
+	errs = append(errs, c.Console.validate()...)
 	if c.RateLimit > 0 && c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}

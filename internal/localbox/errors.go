@@ -96,7 +96,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			return // the client went away; nobody reads the answer
 		}
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r.Context()), "err", err)
+			"request_id", requestID(r.Context()), "error", err)
 		ae = errf(http.StatusInternalServerError, "internal_server_error", "Internal Server Error")
 	}
 	if ae.authError != "" {

@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 )
 
 func sha1hex(b []byte) string {
@@ -21,7 +24,7 @@ func sha1hex(b []byte) string {
 }
 
 func TestFoldersAndItems(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	r := sendJSON(t, http.MethodPost, ts.URL+"/2.0/folders", tok, map[string]any{"name": "Media", "parent": map[string]string{"id": "0"}}).
 		wantStatus(t, http.StatusCreated)
@@ -104,7 +107,7 @@ func TestFoldersAndItems(t *testing.T) {
 }
 
 func TestUploadInfoVersionsDownload(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	v1 := []byte("first version of the file")
@@ -122,7 +125,7 @@ func TestUploadInfoVersionsDownload(t *testing.T) {
 	}
 
 	info := getJSON(t, ts.URL+"/2.0/files/"+id, tok).wantStatus(t, http.StatusOK).json(t)
-	for _, k := range standardFileFields {
+	for _, k := range localbox.StandardFileFields {
 		if _, ok := info[k]; !ok {
 			t.Errorf("standard file info lacks %q", k)
 		}
@@ -199,7 +202,7 @@ func TestUploadInfoVersionsDownload(t *testing.T) {
 // TestBadUploads: every malformed upload is a 4xx, and nothing of it is
 // left behind (no file row, no blob, no temporary file).
 func TestBadUploads(t *testing.T) {
-	ts := StartForTest(t, WithConfig(func(c *Config) { c.MaxUploadBytes = 1000 }))
+	ts := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) { c.MaxUploadBytes = 1000 }))
 	tok := ts.ParentToken(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	big := strings.Repeat("x", 1001)
@@ -283,7 +286,7 @@ func TestUploadIsStreamed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 256 MiB")
 	}
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	const size = 256 << 20
 	pr, pw := io.Pipe()
@@ -335,7 +338,7 @@ func TestUploadIsStreamed(t *testing.T) {
 }
 
 func TestUnknownPathsAndMethods(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	getJSON(t, ts.URL+"/2.0/nothing", tok).wantError(t, http.StatusNotFound, "not_found")
 	r := call(t, http.MethodPatch, ts.URL+"/2.0/files/1", tok, "", nil)
@@ -350,7 +353,7 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 }
 
 func TestPreflightUpload(t *testing.T) {
-	ts := StartForTest(t, WithConfig(func(c *Config) { c.MaxUploadBytes = 100 }))
+	ts := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) { c.MaxUploadBytes = 100 }))
 	tok := ts.ParentToken(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	ts.UploadFile(t, folder, "taken.wav", []byte("x"))

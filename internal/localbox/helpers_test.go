@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 )
 
 // resp is an answer read whole.
@@ -132,11 +135,11 @@ func attrsJSON(name, parent string) string {
 	return string(b)
 }
 
-func exchange(t testing.TB, ts *TestServer, subject, scope, resource string) *resp {
+func exchange(t testing.TB, ts *localboxtest.Server, subject, scope, resource string) *resp {
 	t.Helper()
 	form := url.Values{
-		"grant_type": {grantTokenExchange}, "subject_token": {subject},
-		"subject_token_type": {tokenTypeAccessToken}, "scope": {scope},
+		"grant_type": {localbox.GrantTokenExchange}, "subject_token": {subject},
+		"subject_token_type": {localbox.TokenTypeAccessToken}, "scope": {scope},
 	}
 	if resource != "" {
 		form.Set("resource", resource)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"filesight/internal/box"
+	"filesight/internal/jsonpatch"
 )
 
 type metaRow struct {
@@ -44,7 +45,7 @@ func getMetadata(ctx context.Context, q querier, fileID int64, scope, tmpl strin
 
 // metadataJSON renders an instance: its data plus Box's $-members.
 func (s *Server) metadataJSON(fileID int64, m *metaRow) (map[string]any, error) {
-	v, err := decodeJSONValue([]byte(m.Doc))
+	v, err := jsonpatch.DecodeValue([]byte(m.Doc))
 	if err != nil {
 		return nil, fmt.Errorf("decoding stored metadata: %w", err)
 	}
@@ -140,7 +141,7 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[str
 	if err != nil {
 		return nil, err
 	}
-	v, err := decodeJSONValue(body)
+	v, err := jsonpatch.DecodeValue(body)
 	if err != nil {
 		return nil, badRequest("Invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -247,7 +248,7 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ops, err := parsePatch(body)
+	patch, err := jsonpatch.Parse(body)
 	if err != nil {
 		return badRequest("Invalid JSON Patch: %v", err)
 	}
@@ -256,11 +257,15 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
-		doc, err := decodeJSONValue([]byte(m.Doc))
+		doc, err := jsonpatch.DecodeValue([]byte(m.Doc))
 		if err != nil {
 			return nil, fmt.Errorf("decoding stored metadata: %w", err)
 		}
-		res, err := applyPatch(doc, ops)
+		res, err := patch.ApplyWithin(doc, jsonpatch.Limits{MaxBytes: s.cfg.MaxJSONBytes})
+		if errors.Is(err, jsonpatch.ErrTooLarge) {
+			return nil, errf(http.StatusRequestEntityTooLarge, "request_entity_too_large",
+				"JSON Patch not applied (no change made): %v (LOCALBOX_MAX_JSON_BYTES)", err)
+		}
 		if err != nil {
 			return nil, badRequest("JSON Patch not applied (no change made): %v", err)
 		}
@@ -274,6 +279,10 @@ func (s *Server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 		enc, err := json.Marshal(obj)
 		if err != nil {
 			return nil, fmt.Errorf("encoding metadata: %w", err)
+		}
+		if n := int64(len(enc)); n > s.cfg.MaxJSONBytes && n > int64(len(m.Doc)) {
+			return nil, errf(http.StatusRequestEntityTooLarge, "request_entity_too_large",
+				"JSON Patch not applied (no change made): the document would grow past %d bytes (LOCALBOX_MAX_JSON_BYTES)", s.cfg.MaxJSONBytes)
 		}
 		m.Doc, m.Version, m.ModifiedAt = string(enc), m.Version+1, millis(s.now())
 		if _, err := tx.ExecContext(r.Context(), `UPDATE metadata SET doc = ?, version = ?, modified_at = ? WHERE file_id = ? AND scope = ? AND template = ?`,

@@ -1,9 +1,14 @@
-package localbox
+package localbox_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
+	"filesight/internal/testutil"
 )
 
 const validCards = `{"cards":[
@@ -19,7 +24,7 @@ const validCards = `{"cards":[
   "invocation":{"type":"skill_invocation","id":"file-1-v1"},"entries":[{"text":"temporal"}]}]}`
 
 func TestMetadataInstances(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.mp4", []byte("a"))
 	base := ts.URL + "/2.0/files/" + f.ID + "/metadata"
@@ -135,8 +140,45 @@ func TestMetadataInstances(t *testing.T) {
 	getJSON(t, ts.URL+"/2.0/files/220000999999/metadata", tok).wantError(t, http.StatusNotFound, "not_found")
 
 	// Oversized bodies are refused.
-	small := StartForTest(t, WithConfig(func(c *Config) { c.MaxJSONBytes = 64 }))
+	small := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) { c.MaxJSONBytes = 64 }))
 	sf := small.UploadFile(t, "0", "x", []byte("x"))
 	sendJSON(t, http.MethodPost, small.URL+"/2.0/files/"+sf.ID+"/metadata/global/properties", small.ParentToken(t),
 		map[string]string{"k": strings.Repeat("v", 100)}).wantError(t, http.StatusRequestEntityTooLarge, "request_entity_too_large")
+}
+
+// TestMetadataPatchGrowthRefused: a 751-byte patch of 20 operations that
+// each copy the whole document into itself would make a 25 MB instance
+// (and 30 of them 25 GB). The patch is refused with Box's 413 error at the
+// operation that would pass the JSON limit, nothing changes, and the
+// server's memory stays in proportion to the limit.
+func TestMetadataPatchGrowthRefused(t *testing.T) {
+	ts := localboxtest.Start(t)
+	tok := ts.ParentToken(t)
+	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.mp4", []byte("a"))
+	u := ts.URL + "/2.0/files/" + f.ID + "/metadata/enterprise/review"
+	sendJSON(t, http.MethodPost, u, tok, map[string]string{"name": "quarterly"}).wantStatus(t, http.StatusCreated)
+	ops := make([]string, 20)
+	for i := range ops {
+		ops[i] = fmt.Sprintf(`{"op":"copy","from":"","path":"/c%d"}`, i)
+	}
+	patch := "[" + strings.Join(ops, ",") + "]"
+	if len(patch) != 751 {
+		t.Fatalf("the patch has %d bytes, want the 751 of the report", len(patch))
+	}
+	var r *resp
+	mem := testutil.MeasureMemory(func() {
+		r = call(t, http.MethodPut, u, tok, "application/json-patch+json", strings.NewReader(patch))
+	})
+	t.Logf("751-byte patch of 20 self-copies against the 16 MiB limit: %d %s; %s", r.Status, r.Body, mem)
+	e := r.wantError(t, http.StatusRequestEntityTooLarge, "request_entity_too_large")
+	if msg, _ := e["message"].(string); !strings.Contains(msg, "no change made") || !strings.Contains(msg, "16777216 bytes") {
+		t.Errorf("message %q", msg)
+	}
+	if mem.Allocated > 512<<20 {
+		t.Errorf("the refused patch allocated %d bytes", mem.Allocated)
+	}
+	got := getJSON(t, u, tok).wantStatus(t, http.StatusOK).json(t)
+	if got["$version"] != float64(0) || got["name"] != "quarterly" || len(got) != 9 {
+		t.Fatalf("the instance changed: %v", got)
+	}
 }

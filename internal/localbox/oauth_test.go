@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
+
 	"filesight/internal/testutil"
 )
 
-func ccgForm(ts *TestServer) url.Values {
+func ccgForm(ts *localboxtest.Server) url.Values {
 	return url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {ts.ClientID}, "client_secret": {ts.ClientSecret.Reveal()},
 		"box_subject_type": {"enterprise"}, "box_subject_id": {ts.EnterpriseID},
@@ -20,7 +23,7 @@ func ccgForm(ts *TestServer) url.Values {
 }
 
 func TestClientCredentialsGrant(t *testing.T) {
-	ts := StartForTest(t, WithTokenTTL(90*time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithTokenTTL(90*time.Second))
 	r := postForm(t, ts.URL+"/oauth2/token", ccgForm(ts)).wantStatus(t, http.StatusOK)
 	m := r.json(t)
 	if m["token_type"] != "bearer" || m["expires_in"] != float64(90) || len(str(m, "access_token")) != 32 {
@@ -89,14 +92,14 @@ func TestClientCredentialsGrant(t *testing.T) {
 }
 
 func TestTokenExchange(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a.wav", []byte("aaa"))
 	parent := ts.ParentToken(t)
 
 	r := exchange(t, ts, parent, "item_preview item_download", ts.URL+"/2.0/files/"+a.ID).wantStatus(t, http.StatusOK)
 	m := r.json(t)
-	if m["token_type"] != "bearer" || m["issued_token_type"] != tokenTypeAccessToken {
+	if m["token_type"] != "bearer" || m["issued_token_type"] != localbox.TokenTypeAccessToken {
 		t.Fatalf("exchange answer = %s", r.Body)
 	}
 	if ei, _ := m["expires_in"].(float64); ei < 3500 || ei > 3600 {
@@ -141,9 +144,10 @@ func TestTokenExchange(t *testing.T) {
 		"another file than subject": {child, "item_preview", ts.URL + "/2.0/files/" + ts.UploadFile(t, folder, "b", []byte("b")).ID, 401, "invalid_grant"},
 		"unknown scope":             {parent, "item_everything", "", 400, "invalid_scope"},
 		"no scope":                  {parent, "", "", 400, "invalid_scope"},
-		"unknown file":              {parent, "item_preview", ts.URL + "/2.0/files/220000999999", 400, "invalid_target"},
-		"foreign host":              {parent, "item_preview", "https://evil.example/2.0/files/" + a.ID, 400, "invalid_target"},
-		"not an item URL":           {parent, "item_preview", ts.URL + "/2.0/users/me", 400, "invalid_target"},
+		"unknown file":              {parent, "item_preview", ts.URL + "/2.0/files/220000999999", 400, "invalid_resource"},
+		"unknown folder":            {parent, "item_upload", ts.URL + "/2.0/folders/220000999999", 400, "invalid_resource"},
+		"foreign host":              {parent, "item_preview", "https://evil.example/2.0/files/" + a.ID, 400, "invalid_resource"},
+		"not an item URL":           {parent, "item_preview", ts.URL + "/2.0/users/me", 400, "invalid_resource"},
 		"bad subject":               {"not-a-token", "item_preview", "", 400, "invalid_grant"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -155,12 +159,34 @@ func TestTokenExchange(t *testing.T) {
 	}
 
 	// subject_token_type is checked.
-	f := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {parent}, "subject_token_type": {"urn:x"}, "scope": {"item_preview"}}
+	f := url.Values{"grant_type": {localbox.GrantTokenExchange}, "subject_token": {parent}, "subject_token_type": {"urn:x"}, "scope": {"item_preview"}}
 	postForm(t, ts.URL+"/oauth2/token", f).wantStatus(t, http.StatusBadRequest)
 }
 
+// A token exchange for a file that was deleted (or never existed) gets Box's
+// answer for a resource the subject cannot reach: 400 invalid_resource with
+// Box's fixed description, naming nothing about the item.
+func TestTokenExchangeForDeletedFile(t *testing.T) {
+	ts := localboxtest.Start(t)
+	folder := ts.CreateFolder(t, "0", "in")
+	a := ts.UploadFile(t, folder, "a.mp4", []byte("a"))
+	parent := ts.ParentToken(t)
+	resource := ts.URL + "/2.0/files/" + a.ID
+	accessToken(t, exchange(t, ts, parent, "item_preview item_download", resource))
+
+	call(t, http.MethodDelete, resource, parent, "", nil).wantStatus(t, http.StatusNoContent)
+	r := exchange(t, ts, parent, "item_preview item_download", resource).wantStatus(t, http.StatusBadRequest)
+	m := r.json(t)
+	if len(m) != 2 || m["error"] != "invalid_resource" || m["error_description"] != "The target resource is invalid." {
+		t.Fatalf("answer %s, want Box's invalid_resource answer", r.Body)
+	}
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+	}
+}
+
 func TestRevoke(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("a"))
 	child := ts.DownscopedToken(t, a.ID, "item_preview")
@@ -213,7 +239,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestTokenExpiry(t *testing.T) {
-	ts := StartForTest(t, WithTokenTTL(time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithTokenTTL(time.Second))
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("a"))
 	parent := ts.ParentToken(t)
@@ -238,7 +264,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestMissingAndMalformedTokens(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	getJSON(t, ts.URL+"/2.0/folders/0", "").wantError(t, http.StatusUnauthorized, "unauthorized")
 	getJSON(t, ts.URL+"/2.0/folders/0", "garbage").wantError(t, http.StatusUnauthorized, "unauthorized")
 	call(t, http.MethodGet, ts.URL+"/2.0/folders/0", "", "", nil, header("Authorization", "Basic abc")).wantError(t, http.StatusUnauthorized, "unauthorized")
@@ -250,7 +276,7 @@ func TestMissingAndMalformedTokens(t *testing.T) {
 // secret it handled.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	var buf testutil.SyncBuffer
-	ts := StartForTest(t, WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ts := localboxtest.Start(t, localboxtest.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a", []byte("abc"))
 	child := ts.DownscopedToken(t, a.ID, "item_download")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,7 @@ func (o *outbox) loop(ctx context.Context, wg *sync.WaitGroup) {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Error("claiming webhook events failed", "err", err)
+				log.Error("claiming webhook events failed", "error", err)
 				wait = time.Second
 			}
 			for _, it := range items {
@@ -101,7 +102,7 @@ func (o *outbox) loop(ctx context.Context, wg *sync.WaitGroup) {
 					if ctx.Err() != nil {
 						return
 					}
-					log.Error("reading the outbox failed", "err", err)
+					log.Error("reading the outbox failed", "error", err)
 					wait = time.Second
 				} else if ok {
 					wait = d
@@ -194,16 +195,22 @@ func (o *outbox) deliver(ctx context.Context, it outboxItem) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, err := s.store.w.ExecContext(rctx, `UPDATE outbox SET leased_until = 0 WHERE id = ?`, it.ID); err != nil {
-			s.log.Warn("releasing webhook event failed", "event_id", it.EventID, "err", err)
+			s.log.Warn("releasing webhook event failed", "event_id", it.EventID, "error", err)
 		}
 		return
 	}
 	elapsed := s.now().Sub(start)
 	ok := derr == nil && status >= 200 && status < 300
 	errText := ""
+	var uerr *url.Error
 	switch {
+	case errors.As(derr, &uerr):
+		// Without the URL: a webhook address may carry credentials.
+		errText = uerr.Op + ": " + uerr.Err.Error()
 	case derr != nil:
 		errText = derr.Error()
+	case status >= 300 && status < 400:
+		errText = fmt.Sprintf("receiver answered %d (a redirect: deliveries never follow redirects)", status)
 	case !ok:
 		errText = fmt.Sprintf("receiver answered %d", status)
 	}
@@ -234,7 +241,7 @@ func (o *outbox) deliver(ctx context.Context, it outboxItem) {
 		return err
 	})
 	if err != nil {
-		s.log.Error("recording webhook delivery failed", "event_id", it.EventID, "err", err)
+		s.log.Error("recording webhook delivery failed", "event_id", it.EventID, "error", err)
 		return
 	}
 	attrs := []any{"event_id", it.EventID, "delivery_id", deliveryID, "webhook_id", it.WebhookID, "trigger", it.Trigger,

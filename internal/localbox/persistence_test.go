@@ -1,4 +1,4 @@
-package localbox
+package localbox_test
 
 import (
 	"context"
@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
+
 	"filesight/internal/config"
 )
 
 func TestEverythingSurvivesRestart(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	f := ts.UploadFile(t, folder, "a.wav", []byte("content a"))
 	v2 := ts.UploadVersion(t, f.ID, []byte("content a, v2"))
@@ -58,19 +61,19 @@ func TestEverythingSurvivesRestart(t *testing.T) {
 }
 
 func TestDataDirIsLocked(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	cfg := ts.Config
 	cfg.Addr = "127.0.0.1:0"
-	_, err := New(context.Background(), cfg, nil)
+	_, err := localbox.New(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a second server on the same data directory: err = %v", err)
 	}
 }
 
 func TestConfigFromEnvironment(t *testing.T) {
-	var cfg Config
+	var cfg localbox.Config
 	err := config.LoadFrom(context.Background(), &cfg, config.MapLookuper(map[string]string{
-		"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk",
+		"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret-0123456789abcdef0123456789", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234",
 		"LOCALBOX_RATE_LIMIT": "2.5",
 	}))
 	if err != nil {
@@ -80,8 +83,8 @@ func TestConfigFromEnvironment(t *testing.T) {
 		cfg.EnterpriseID == "" || cfg.RateBurst != 3 || cfg.WebhookTimeout != 30*time.Second {
 		t.Fatalf("defaults = %+v", cfg)
 	}
-	if cfg.maxAttempts() != 12 {
-		t.Fatalf("default attempts = %d, want 12 (Box retries up to 12 times)", cfg.maxAttempts())
+	if cfg.MaxAttempts() != 12 {
+		t.Fatalf("default attempts = %d, want 12 (Box retries up to 12 times)", cfg.MaxAttempts())
 	}
 	var total time.Duration
 	for _, d := range cfg.WebhookRetryDelays {
@@ -90,9 +93,9 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if total < 100*time.Minute || total > 150*time.Minute {
 		t.Fatalf("default retry schedule spans %s, want about 2h", total)
 	}
-	cfg2 := Config{}
+	cfg2 := localbox.Config{}
 	err = config.LoadFrom(context.Background(), &cfg2, config.MapLookuper(map[string]string{
-		"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk",
+		"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret-0123456789abcdef0123456789", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234",
 		"LOCALBOX_WEBHOOK_RETRY_DELAYS": "10ms,1s", "LOCALBOX_PUBLIC_URL": "https://box.example/", "LOCALBOX_TOKEN_TTL": "5m",
 	}))
 	if err != nil || len(cfg2.WebhookRetryDelays) != 2 || cfg2.WebhookRetryDelays[0] != 10*time.Millisecond ||
@@ -100,14 +103,29 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Fatalf("cfg = %+v, err = %v", cfg2, err)
 	}
 	for name, env := range map[string]map[string]string{
-		"missing secret": {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk"},
-		"bad public url": {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "s", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk", "LOCALBOX_PUBLIC_URL": "box"},
-		"bad delay":      {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "s", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk", "LOCALBOX_WEBHOOK_RETRY_DELAYS": "1s,-1s"},
-		"short ttl":      {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "s", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "pk", "LOCALBOX_TOKEN_TTL": "10ms"},
+		"missing secret": {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234"},
+		"bad public url": {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret-0123456789abcdef0123456789", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234", "LOCALBOX_PUBLIC_URL": "box"},
+		"bad delay":      {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret-0123456789abcdef0123456789", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234", "LOCALBOX_WEBHOOK_RETRY_DELAYS": "1s,-1s"},
+		"short ttl":      {"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": "secret-0123456789abcdef0123456789", "LOCALBOX_WEBHOOK_PRIMARY_KEY": "primary-key-0123456789abcdef01234", "LOCALBOX_TOKEN_TTL": "10ms"},
 	} {
-		var c Config
+		var c localbox.Config
 		if err := config.LoadFrom(context.Background(), &c, config.MapLookuper(env)); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestSharedSecretsAreLongEnough: a client secret, webhook key or admin key
+// shorter than 32 bytes stops localbox, with a message naming the
+// variable and never the value.
+func TestSharedSecretsAreLongEnough(t *testing.T) {
+	short, long := strings.Repeat("s", 31), strings.Repeat("l", 32)
+	for _, name := range []string{"LOCALBOX_CLIENT_SECRET", "LOCALBOX_WEBHOOK_PRIMARY_KEY", "LOCALBOX_WEBHOOK_SECONDARY_KEY", "LOCALBOX_ADMIN_KEY"} {
+		env := map[string]string{"LOCALBOX_CLIENT_ID": "id", "LOCALBOX_CLIENT_SECRET": long, "LOCALBOX_WEBHOOK_PRIMARY_KEY": long, name: short}
+		var cfg localbox.Config
+		err := config.LoadFrom(context.Background(), &cfg, config.MapLookuper(env))
+		if err == nil || !strings.Contains(err.Error(), name+" is too short") || strings.Contains(err.Error(), short) {
+			t.Errorf("%s of 31 bytes: %v", name, err)
 		}
 	}
 }

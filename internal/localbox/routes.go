@@ -47,6 +47,8 @@ func (s *Server) routes() http.Handler {
 	api("PUT /2.0/files/{id}/metadata/{scope}/{template}", s.patchMetadata)
 	api("DELETE /2.0/files/{id}/metadata/{scope}/{template}", s.deleteMetadata)
 
+	api("GET /2.0/search", s.searchAPI)
+
 	api("GET /2.0/webhooks", s.listWebhooks)
 	api("POST /2.0/webhooks", s.createWebhook)
 	api("GET /2.0/webhooks/{id}", s.getWebhook)
@@ -61,6 +63,8 @@ func (s *Server) routes() http.Handler {
 	admin("PUT /_localbox/faults", s.adminPutFaults)
 	admin("DELETE /_localbox/faults", s.adminDeleteFaults)
 	admin("/_localbox/", func(http.ResponseWriter, *http.Request) error { return notFound("admin endpoint") })
+
+	s.consoleRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.r.PingContext(r.Context()); err != nil {

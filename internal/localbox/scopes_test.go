@@ -1,9 +1,12 @@
-package localbox
+package localbox_test
 
 import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 )
 
 // TestScopeAndResourceEnforcement runs every file endpoint with tokens
@@ -15,7 +18,7 @@ import (
 // item_download reads content, item_upload writes (new versions, metadata,
 // updates), item_delete deletes.
 func TestScopeAndResourceEnforcement(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	a := ts.UploadFile(t, folder, "a.wav", []byte("content of a"))
 	b := ts.UploadFile(t, folder, "b.wav", []byte("content of b"))
@@ -26,36 +29,36 @@ func TestScopeAndResourceEnforcement(t *testing.T) {
 
 	type endpoint struct {
 		name string
-		act  action
+		act  localbox.Action
 		do   func(tok, fileID string) *resp
 	}
 	endpoints := []endpoint{
-		{"file info", actRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id, tok) }},
-		{"versions", actRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/versions", tok) }},
-		{"metadata list", actRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/metadata", tok) }},
-		{"metadata get", actRead, func(tok, id string) *resp {
+		{"file info", localbox.ActRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id, tok) }},
+		{"versions", localbox.ActRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/versions", tok) }},
+		{"metadata list", localbox.ActRead, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/metadata", tok) }},
+		{"metadata get", localbox.ActRead, func(tok, id string) *resp {
 			return getJSON(t, ts.URL+"/2.0/files/"+id+"/metadata/global/properties", tok)
 		}},
-		{"download", actDownload, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/content", tok) }},
-		{"download via query", actDownload, func(tok, id string) *resp {
+		{"download", localbox.ActDownload, func(tok, id string) *resp { return getJSON(t, ts.URL+"/2.0/files/"+id+"/content", tok) }},
+		{"download via query", localbox.ActDownload, func(tok, id string) *resp {
 			return getJSON(t, ts.URL+"/2.0/files/"+id+"/content?access_token="+tok, "")
 		}},
-		{"metadata patch", actWrite, func(tok, id string) *resp {
+		{"metadata patch", localbox.ActWrite, func(tok, id string) *resp {
 			return call(t, http.MethodPut, ts.URL+"/2.0/files/"+id+"/metadata/global/properties", tok, "application/json-patch+json",
 				strings.NewReader(`[{"op":"add","path":"/k","value":"w"}]`))
 		}},
-		{"metadata create", actWrite, func(tok, id string) *resp {
+		{"metadata create", localbox.ActWrite, func(tok, id string) *resp {
 			// Allowed calls meet 409 after the first: still not an authz error.
 			return sendJSON(t, http.MethodPost, ts.URL+"/2.0/files/"+id+"/metadata/enterprise/scratch", tok, map[string]any{"x": "y"})
 		}},
-		{"metadata delete", actWrite, func(tok, id string) *resp {
+		{"metadata delete", localbox.ActWrite, func(tok, id string) *resp {
 			// Allowed: 404 instance_not_found (there is none), not an authz error.
 			return call(t, http.MethodDelete, ts.URL+"/2.0/files/"+id+"/metadata/enterprise/none", tok, "", nil)
 		}},
-		{"update", actWrite, func(tok, id string) *resp {
+		{"update", localbox.ActWrite, func(tok, id string) *resp {
 			return sendJSON(t, http.MethodPut, ts.URL+"/2.0/files/"+id, tok, map[string]any{"description": "d"})
 		}},
-		{"new version", actWrite, func(tok, id string) *resp {
+		{"new version", localbox.ActWrite, func(tok, id string) *resp {
 			ct, body := multipartBody(t, "attributes", `{}`, "file", "v2")
 			return call(t, http.MethodPost, ts.UploadURL+"/2.0/files/"+id+"/content", tok, ct, body)
 		}},
@@ -69,7 +72,7 @@ func TestScopeAndResourceEnforcement(t *testing.T) {
 				ep.do(tok, b.ID).wantError(t, http.StatusNotFound, "not_found")
 				r := ep.do(tok, a.ID)
 				allowed := false
-				for _, s := range actionScopes[ep.act] {
+				for _, s := range localbox.ActionScopes[ep.act] {
 					allowed = allowed || s == scope
 				}
 				if !allowed {

@@ -1,6 +1,6 @@
 //go:build integration
 
-package localbox
+package localbox_test
 
 import (
 	"bytes"
@@ -11,12 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox/localboxtest"
 )
 
 // TestOfficialBoxSDK drives localbox with Box's official Node SDK
 // (box-node-sdk, pinned in sdkcheck/package-lock.json): CCG, folders,
 // uploads, versions, downloads, downscoping with scope and resource checks,
-// metadata (409, JSON Patch), skills cards, webhooks (deliveries validated
+// metadata (409, JSON Patch), skills cards, search (a word found in a
+// transcript card, with its time), webhooks (deliveries validated
 // by the SDK's WebhooksManager.validateMessage) and revocation. It needs
 // node and npm (npm ci installs the SDK into a temporary directory).
 func TestOfficialBoxSDK(t *testing.T) {
@@ -46,7 +49,7 @@ func TestOfficialBoxSDK(t *testing.T) {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
 
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	run := exec.CommandContext(ctx, node, "check.mjs")
 	run.Dir = dir
 	run.Env = append(os.Environ(),

@@ -80,6 +80,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.store, err = openStore(ctx, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if err := ensureSearchIndex(ctx, s.store.w); err != nil {
+		return nil, err
+	}
 	if s.blobs, err = newBlobStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -209,10 +212,10 @@ func (s *Server) janitor(ctx context.Context) {
 		now := s.now()
 		cutoff := millis(now.Add(-7 * 24 * time.Hour))
 		if _, err := s.store.w.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at < ?`, cutoff); err != nil && ctx.Err() == nil {
-			s.log.Warn("pruning tokens failed", "err", err)
+			s.log.Warn("pruning tokens failed", "error", err)
 		}
 		if _, err := s.store.w.ExecContext(ctx, `DELETE FROM deliveries WHERE seq <= (SELECT MAX(seq) FROM deliveries) - 100000`); err != nil && ctx.Err() == nil {
-			s.log.Warn("pruning delivery log failed", "err", err)
+			s.log.Warn("pruning delivery log failed", "error", err)
 		}
 		s.limiter.prune(now)
 	}

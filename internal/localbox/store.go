@@ -145,12 +145,16 @@ var schema = []string{
 	`INSERT INTO folders(id, parent_id, name, name_key, created_at, modified_at) VALUES (0, NULL, 'All Files', '', 0, 0)`,
 }
 
+// sqliteDSN is the database's data source name. The database holds what
+// tokens are (by hash) and files' metadata: secure_delete overwrites
+// deleted and replaced content instead of leaving it in free pages.
 func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "secure_delete(1)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {

@@ -1,13 +1,18 @@
-package localbox
+package localbox_test
 
 import (
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"filesight/internal/localbox"
+	"filesight/internal/localbox/localboxtest"
 
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
@@ -64,10 +69,10 @@ func (rc *receiver) wait(t *testing.T, n int) []delivered {
 	return rc.got()
 }
 
-func events(t *testing.T, ts *TestServer, state string) []WebhookEvent {
+func events(t *testing.T, ts *localboxtest.Server, state string) []localbox.WebhookEvent {
 	t.Helper()
 	var out struct {
-		Entries []WebhookEvent `json:"entries"`
+		Entries []localbox.WebhookEvent `json:"entries"`
 	}
 	u := ts.URL + "/_localbox/webhook-events"
 	if state != "" {
@@ -81,7 +86,7 @@ func events(t *testing.T, ts *TestServer, state string) []WebhookEvent {
 }
 
 func TestWebhookCRUD(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	tok := ts.ParentToken(t)
 	folder := ts.CreateFolder(t, "0", "in")
 	other := ts.CreateFolder(t, "0", "other")
@@ -148,7 +153,7 @@ func TestWebhookCRUD(t *testing.T) {
 }
 
 func TestWebhookDeliverySignedAndShaped(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	rc := newReceiver(t, nil)
 	watched := ts.CreateFolder(t, "0", "watched")
 	deep := ts.CreateFolder(t, ts.CreateFolder(t, watched, "a"), "b")
@@ -216,7 +221,7 @@ func TestWebhookDeliverySignedAndShaped(t *testing.T) {
 }
 
 func TestWebhookRetriesFailingReceiver(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(20*time.Millisecond, 40*time.Millisecond, 80*time.Millisecond))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(20*time.Millisecond, 40*time.Millisecond, 80*time.Millisecond))
 	rc := newReceiver(t, func(n int, _ map[string]any, _ *http.Request) int {
 		if n <= 2 {
 			return http.StatusInternalServerError
@@ -253,7 +258,7 @@ func TestWebhookRetriesFailingReceiver(t *testing.T) {
 }
 
 func TestWebhookGivesUpAfterLastAttempt(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
 	rc := newReceiver(t, func(int, map[string]any, *http.Request) int { return http.StatusServiceUnavailable })
 	folder := ts.CreateFolder(t, "0", "in")
 	ts.CreateWebhook(t, folder, rc.URL)
@@ -269,7 +274,7 @@ func TestWebhookGivesUpAfterLastAttempt(t *testing.T) {
 }
 
 func TestDeletingWebhookCancelsPendingEvents(t *testing.T) {
-	ts := StartForTest(t, WithRetryDelays(time.Hour))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(time.Hour))
 	rc := newReceiver(t, func(int, map[string]any, *http.Request) int { return http.StatusInternalServerError })
 	folder := ts.CreateFolder(t, "0", "in")
 	id := ts.CreateWebhook(t, folder, rc.URL)
@@ -292,7 +297,7 @@ func TestDeletingWebhookCancelsPendingEvents(t *testing.T) {
 func TestOutboxSurvivesRestart(t *testing.T) {
 	// A retry delay long enough that the failed event is not retried before
 	// the restart, even on a slow machine.
-	ts := StartForTest(t, WithRetryDelays(time.Second, time.Second, time.Second))
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(time.Second, time.Second, time.Second))
 	var (
 		mu      sync.Mutex
 		healthy bool
@@ -355,7 +360,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 }
 
 func TestFileTargetWebhookFiresOnNewVersion(t *testing.T) {
-	ts := StartForTest(t)
+	ts := localboxtest.Start(t)
 	rc := newReceiver(t, nil)
 	f := ts.UploadFile(t, ts.CreateFolder(t, "0", "in"), "a.wav", []byte("a"))
 	sendJSON(t, http.MethodPost, ts.URL+"/2.0/webhooks", ts.ParentToken(t), map[string]any{
@@ -369,5 +374,35 @@ func TestFileTargetWebhookFiresOnNewVersion(t *testing.T) {
 	}
 	if evs := events(t, ts, ""); len(evs) != 1 {
 		t.Fatalf("events = %+v, want only the new version's", evs)
+	}
+}
+
+// TestWebhookNeverFollowsRedirects: a webhook address that redirects gets
+// the signed delivery, but the outbox does not send it on to where the
+// redirect points; the attempt counts as failed (and says why), and the
+// event fails for good after the last one.
+func TestWebhookNeverFollowsRedirects(t *testing.T) {
+	ts := localboxtest.Start(t, localboxtest.WithRetryDelays(10*time.Millisecond, 10*time.Millisecond))
+	elsewhere := newReceiver(t, nil)
+	var attempts atomic.Int32
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		http.Redirect(w, r, elsewhere.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	folder := ts.CreateFolder(t, "0", "in")
+	ts.CreateWebhook(t, folder, redirecting.URL)
+	ts.UploadFile(t, folder, "a", []byte("a"))
+	testutil.WaitFor(t, 5*time.Second, "the event to fail", func() bool { return len(events(t, ts, "failed")) == 1 })
+	if n := attempts.Load(); n != 3 {
+		t.Fatalf("%d attempts at the redirecting address, want 3", n)
+	}
+	if n := len(elsewhere.got()); n != 0 {
+		t.Fatalf("the redirect target received %d deliveries", n)
+	}
+	for _, d := range ts.Deliveries(t) {
+		if d.Delivered || d.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(d.Error, "never follow redirects") {
+			t.Fatalf("delivery = %+v", d)
+		}
 	}
 }

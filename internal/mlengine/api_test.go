@@ -1,7 +1,8 @@
-package mlengine
+package mlengine_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,13 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
+
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/secret"
 	"filesight/internal/testutil"
 )
 
 func TestAuth(t *testing.T) {
-	ts := StartForTest(t, WithAnalyzer(newFake(t, nil)))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(newFake(t, nil)))
 	for _, tc := range []struct {
 		name, method, path, auth string
 		want                     int
@@ -37,7 +42,7 @@ func TestAuth(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("HTTP %d, want %d: %s", code, tc.want, body)
 			}
-			eb := decodeJSON[api.ErrorBody](t, body)
+			eb := decodeJSON[mlengineapi.ErrorBody](t, body)
 			if eb.Error.Code == "" || eb.Error.Message == "" {
 				t.Fatalf("error body without code or message: %s", body)
 			}
@@ -58,7 +63,7 @@ func TestAuth(t *testing.T) {
 
 func TestSubmitValidation(t *testing.T) {
 	fake := newFake(t, nil)
-	ts := StartForTest(t, WithAnalyzer(fake))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	for _, tc := range []struct {
 		name, body, wantMsg string
 		want                int
@@ -80,7 +85,7 @@ func TestSubmitValidation(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("HTTP %d, want %d: %s", code, tc.want, body)
 			}
-			eb := decodeJSON[api.ErrorBody](t, body)
+			eb := decodeJSON[mlengineapi.ErrorBody](t, body)
 			if !strings.Contains(eb.Error.Message, tc.wantMsg) || eb.Error.Retryable {
 				t.Fatalf("error %+v, want a non-retryable message containing %q", eb.Error, tc.wantMsg)
 			}
@@ -99,10 +104,10 @@ func TestJobLifecycle(t *testing.T) {
 	ms := newMediaServer(t, media, token)
 	fake := newFake(t, media)
 	var logs testutil.SyncBuffer
-	ts := StartForTest(t, WithAnalyzer(fake), WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
 
-	id := submit(t, ts, "key-1", api.SubmitRequest{
+	id := submit(t, ts, "key-1", mlengineapi.SubmitRequest{
 		MediaURL: ms.URL + "/2.0/files/42/content", MediaToken: token,
 		Analyses: []string{"transcript", "media", "transcript"}, CallbackURL: cr.URL + "/callbacks/mlengine",
 		Labels: map[string]string{"workflow_id": "file-42-v7"},
@@ -150,12 +155,12 @@ func TestJobLifecycle(t *testing.T) {
 	}
 
 	// Only the result and the artifact remain; media and work files are gone.
-	if got := filesUnder(t, ts.Server().eng.jobDir(id)); !slices.Equal(got, []string{"artifacts/scene-0001.png", "result.json"}) {
+	if got := filesUnder(t, ts.Server().JobDir(id)); !slices.Equal(got, []string{"artifacts/scene-0001.png", "result.json"}) {
 		t.Fatalf("files left for the job: %v", got)
 	}
 	// The token is gone from the database and was never logged.
 	var stored int
-	if err := ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM jobs WHERE media_token IS NOT NULL`).Scan(&stored); err != nil || stored != 0 {
+	if err := ts.Server().DB().QueryRow(`SELECT COUNT(*) FROM jobs WHERE media_token IS NOT NULL`).Scan(&stored); err != nil || stored != 0 {
 		t.Fatalf("tokens still stored: %d (%v)", stored, err)
 	}
 	if f := fmt.Sprintf("%v %+v %#v", ts.Server(), ts.Server(), ts.Server()); strings.Contains(f, ts.APIKey) || strings.Contains(f, ts.CallbackKey) {
@@ -176,14 +181,14 @@ func TestJobLifecycle(t *testing.T) {
 	if got.cb.JobID != id || got.cb.Status != provider.StateSucceeded || got.cb.Labels["workflow_id"] != "file-42-v7" {
 		t.Fatalf("callback %+v", got.cb)
 	}
-	if got.header.Get(api.HeaderDeliveryID) == "" || got.header.Get("Content-Type") != "application/json" {
+	if got.header.Get(mlengineapi.HeaderDeliveryID) == "" || got.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("callback headers %v", got.header)
 	}
 	// Tampering is detected.
-	if err := api.VerifyCallback(signatureVerifier(ts.CallbackKey), got.header, bytes.Replace(got.body, []byte("succeeded"), []byte("failed"), 1)); !errors.Is(err, api.ErrCallbackSignature) {
+	if err := mlengineapi.VerifyCallback(signatureVerifier(ts.CallbackKey), got.header, bytes.Replace(got.body, []byte("succeeded"), []byte("failed"), 1)); !errors.Is(err, mlengineapi.ErrCallbackSignature) {
 		t.Fatalf("tampered callback verified: %v", err)
 	}
-	if err := api.VerifyCallback(signatureVerifier("other-key"), got.header, got.body); err == nil {
+	if err := mlengineapi.VerifyCallback(signatureVerifier("other-key"), got.header, got.body); err == nil {
 		t.Fatal("callback verified with the wrong key")
 	}
 }
@@ -192,22 +197,22 @@ func TestIdempotency(t *testing.T) {
 	media := []byte("media")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	ts := StartForTest(t, WithAnalyzer(fake))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}, Labels: map[string]string{"a": "1"}}
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}, Labels: map[string]string{"a": "1"}}
 	id := submit(t, ts, "idem-1", req)
 
 	// Same key, same request (even with a new token): the same job, 200.
 	req2 := req
 	req2.MediaToken = "a-fresh-token"
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req2, map[string]string{"Idempotency-Key": "idem-1"})
-	if code != 200 || decodeJSON[api.SubmitResponse](t, body).ID != id {
+	if code != 200 || decodeJSON[mlengineapi.SubmitResponse](t, body).ID != id {
 		t.Fatalf("repeat: HTTP %d %s, want 200 with job %s", code, body, id)
 	}
 	// Same key, different request: 409.
 	req3 := req
 	req3.Analyses = []string{"media", "transcript"}
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req3, map[string]string{"Idempotency-Key": "idem-1"})
-	if code != 409 || decodeJSON[api.ErrorBody](t, body).Error.Code != CodeIdempotencyConflict {
+	if code != 409 || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != mlengine.CodeIdempotencyConflict {
 		t.Fatalf("conflict: HTTP %d %s", code, body)
 	}
 	// Another key: another job.
@@ -217,8 +222,70 @@ func TestIdempotency(t *testing.T) {
 	waitStatus(t, ts, id, provider.StateSucceeded)
 	// After the job ended the key still returns it (and nothing runs again).
 	code, _, body = call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "idem-1"})
-	if r := decodeJSON[api.SubmitResponse](t, body); code != 200 || r.ID != id || r.Status != provider.StateSucceeded {
+	if r := decodeJSON[mlengineapi.SubmitResponse](t, body); code != 200 || r.ID != id || r.Status != provider.StateSucceeded {
 		t.Fatalf("repeat after the end: HTTP %d %s", code, body)
+	}
+}
+
+func TestListJobs(t *testing.T) {
+	media := []byte("media")
+	ms := newMediaServer(t, media, "tok")
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(newFake(t, media)))
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	a := submit(t, ts, "key-a", req)
+	b := submit(t, ts, "key-b", req)
+	// A retry of a's submission lands on a and is counted.
+	if code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "key-a"}); code != 200 {
+		t.Fatalf("repeat: HTTP %d %s", code, body)
+	}
+	c := submit(t, ts, "key-c", req)
+	waitStatus(t, ts, c, provider.StateSucceeded)
+
+	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	ctx := context.Background()
+	p1, err := client.ListJobs(ctx, mlengineapi.ListOptions{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Jobs) != 2 || p1.Jobs[0].ID != a || p1.Jobs[1].ID != b || p1.Next == "" {
+		t.Fatalf("first page: %+v", p1)
+	}
+	if j := p1.Jobs[0]; j.IdempotencyKey != "key-a" || j.Submissions != 2 {
+		t.Errorf("job a: key %q, %d submissions; want key-a, 2", j.IdempotencyKey, j.Submissions)
+	}
+	if j := p1.Jobs[1]; j.Submissions != 1 {
+		t.Errorf("job b: %d submissions, want 1", j.Submissions)
+	}
+	p2, err := client.ListJobs(ctx, mlengineapi.ListOptions{Limit: 2, After: p1.Next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Jobs) != 1 || p2.Jobs[0].ID != c || p2.Next != "" {
+		t.Fatalf("second page: %+v", p2)
+	}
+	if got := getJob(t, ts, a); got.Submissions != 2 || got.IdempotencyKey != "key-a" {
+		t.Errorf("GET job a: key %q, %d submissions", got.IdempotencyKey, got.Submissions)
+	}
+	done, err := client.ListJobs(ctx, mlengineapi.ListOptions{Status: provider.StateSucceeded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range done.Jobs {
+		if j.Status != provider.StateSucceeded {
+			t.Errorf("status filter succeeded returned a %s job", j.Status)
+		}
+	}
+	if !slices.ContainsFunc(done.Jobs, func(j mlengineapi.Job) bool { return j.ID == c }) {
+		t.Error("status filter succeeded misses job c")
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x", "status=done"} {
+		code, _, body := call(t, ts, "GET", "/v1/jobs?"+q, nil, nil)
+		if code != http.StatusBadRequest || decodeJSON[mlengineapi.ErrorBody](t, body).Error.Code != mlengine.CodeInvalidRequest {
+			t.Errorf("?%s: HTTP %d %s", q, code, body)
+		}
+	}
+	if code, _, _ := call(t, ts, "GET", "/v1/jobs", nil, map[string]string{"Authorization": ""}); code != http.StatusUnauthorized {
+		t.Errorf("without the API key: HTTP %d", code)
 	}
 }
 
@@ -232,12 +299,12 @@ func TestMediaFetch(t *testing.T) {
 		wantCode string // "" = succeeds
 		wantHits int32
 	}{
-		{name: "wrong token", token: "wrong", wantCode: CodeMediaUnauthorized, wantHits: 1},
-		{name: "403", override: status(403), wantCode: CodeMediaForbidden, wantHits: 1},
-		{name: "404", override: status(404), wantCode: CodeMediaNotFound, wantHits: 1},
-		{name: "400", override: status(400), wantCode: CodeMediaRejected, wantHits: 1},
-		{name: "too large by Content-Length", maxBytes: 9999, wantCode: CodeMediaTooLarge, wantHits: 1},
-		{name: "too large while streaming", maxBytes: 9999, wantCode: CodeMediaTooLarge, wantHits: 1,
+		{name: "wrong token", token: "wrong", wantCode: mlengine.CodeMediaUnauthorized, wantHits: 1},
+		{name: "403", override: status(403), wantCode: mlengine.CodeMediaForbidden, wantHits: 1},
+		{name: "404", override: status(404), wantCode: mlengine.CodeMediaNotFound, wantHits: 1},
+		{name: "400", override: status(400), wantCode: mlengine.CodeMediaRejected, wantHits: 1},
+		{name: "too large by Content-Length", maxBytes: 9999, wantCode: mlengine.CodeMediaTooLarge, wantHits: 1},
+		{name: "too large while streaming", maxBytes: 9999, wantCode: mlengine.CodeMediaTooLarge, wantHits: 1,
 			override: func(w http.ResponseWriter, r *http.Request, n int) bool {
 				// No Content-Length: chunked.
 				for i := 0; i < 10; i++ {
@@ -267,7 +334,7 @@ func TestMediaFetch(t *testing.T) {
 			}
 			return true
 		}},
-		{name: "5xx forever", override: status(500), wantCode: CodeMediaFetchFailed, wantHits: 4},
+		{name: "5xx forever", override: status(500), wantCode: mlengine.CodeMediaFetchFailed, wantHits: 4},
 		{name: "truncated body, then ok", wantHits: 2, override: func(w http.ResponseWriter, r *http.Request, n int) bool {
 			if n == 1 {
 				w.Header().Set("Content-Length", "10000")
@@ -289,7 +356,7 @@ func TestMediaFetch(t *testing.T) {
 			ms := newMediaServer(t, media, "tok")
 			ms.override = tc.override
 			fake := newFake(t, media)
-			ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+			ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) {
 				if tc.maxBytes > 0 {
 					c.MaxMediaBytes = tc.maxBytes
 				}
@@ -299,7 +366,7 @@ func TestMediaFetch(t *testing.T) {
 			if tc.token != "" {
 				tok = tc.token
 			}
-			id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: tok, Analyses: []string{"media"}})
+			id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: tok, Analyses: []string{"media"}})
 			if tc.wantCode == "" {
 				waitStatus(t, ts, id, provider.StateSucceeded)
 			} else {
@@ -307,14 +374,14 @@ func TestMediaFetch(t *testing.T) {
 				if j.Error == nil || j.Error.Code != tc.wantCode || j.Error.Message == "" || j.MediaFetched {
 					t.Fatalf("job %+v error %+v, want code %s", j, j.Error, tc.wantCode)
 				}
-				wantRetryable := tc.wantCode == CodeMediaFetchFailed
+				wantRetryable := tc.wantCode == mlengine.CodeMediaFetchFailed
 				if j.Error.Retryable != wantRetryable {
 					t.Fatalf("retryable = %v, want %v", j.Error.Retryable, wantRetryable)
 				}
 				if fake.calls.Load() != 0 {
 					t.Fatal("analyzer ran without media")
 				}
-				if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
+				if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
 					t.Fatalf("job directory left behind: %v", err)
 				}
 			}
@@ -334,16 +401,16 @@ func TestQueueLimit(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) {
 		c.ParallelJobs, c.QueueLimit, c.QueueRetryAfter = 1, 1, 7*time.Second
 	}))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 	running := submit(t, ts, "a", req)
 	<-fake.started
 	waitStatus(t, ts, running, provider.StateRunning)
 	queued := submit(t, ts, "b", req)
 	code, hdr, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "c"})
-	if code != 429 || hdr.Get("Retry-After") != "7" || !decodeJSON[api.ErrorBody](t, body).Error.Retryable {
+	if code != 429 || hdr.Get("Retry-After") != "7" || !decodeJSON[mlengineapi.ErrorBody](t, body).Error.Retryable {
 		t.Fatalf("full queue: HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), body)
 	}
 	// A repeat of an accepted submission is still answered.
@@ -365,9 +432,9 @@ func TestCancel(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
 
 	running := submit(t, ts, "a", req)
 	work := <-fake.started
@@ -378,8 +445,8 @@ func TestCancel(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("DELETE running: HTTP %d %s", code, body)
 	}
-	j := decodeJSON[api.Job](t, body)
-	if j.Status != provider.StateCanceled || j.Error == nil || j.Error.Code != CodeCanceled || hdr.Get("Retry-After") != "" {
+	j := decodeJSON[mlengineapi.Job](t, body)
+	if j.Status != provider.StateCanceled || j.Error == nil || j.Error.Code != mlengine.CodeCanceled || hdr.Get("Retry-After") != "" {
 		t.Fatalf("canceled job %+v", j)
 	}
 	for a, s := range j.Analyses {
@@ -390,7 +457,7 @@ func TestCancel(t *testing.T) {
 	if _, err := os.Stat(work); !os.IsNotExist(err) {
 		t.Fatalf("work dir still there after cancel: %v", err)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(running)); !os.IsNotExist(err) {
+	if _, err := os.Stat(ts.Server().JobDir(running)); !os.IsNotExist(err) {
 		t.Fatalf("job dir still there after cancel: %v", err)
 	}
 	// The queued job starts after the cancel; cancel it while it runs too,
@@ -399,10 +466,10 @@ func TestCancel(t *testing.T) {
 	third := submit(t, ts, "c", req)
 	testutil.WaitFor(t, 10*time.Second, "the third job to be fetched", func() bool { return getJob(t, ts, third).MediaFetched })
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+third, nil, nil)
-	if code != 200 || decodeJSON[api.Job](t, body).Status != provider.StateCanceled {
+	if code != 200 || decodeJSON[mlengineapi.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE queued: HTTP %d %s", code, body)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(third)); !os.IsNotExist(err) {
+	if _, err := os.Stat(ts.Server().JobDir(third)); !os.IsNotExist(err) {
 		t.Fatalf("queued job's media still there after cancel: %v", err)
 	}
 	if code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+queued, nil, nil); code != 200 {
@@ -410,7 +477,7 @@ func TestCancel(t *testing.T) {
 	}
 	// Canceling again, or a finished job, changes nothing.
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+running, nil, nil)
-	if code != 200 || decodeJSON[api.Job](t, body).Status != provider.StateCanceled {
+	if code != 200 || decodeJSON[mlengineapi.Job](t, body).Status != provider.StateCanceled {
 		t.Fatalf("DELETE twice: HTTP %d %s", code, body)
 	}
 	if code, _, _ := call(t, ts, "DELETE", "/v1/jobs/no-such-job", nil, nil); code != 404 {
@@ -418,7 +485,7 @@ func TestCancel(t *testing.T) {
 	}
 	// No result for a canceled job.
 	code, _, body = call(t, ts, "GET", "/v1/jobs/"+running+"/result", nil, nil)
-	if eb := decodeJSON[api.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNoResult || eb.Error.Retryable {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != mlengine.CodeNoResult || eb.Error.Retryable {
 		t.Fatalf("result of a canceled job: HTTP %d %s", code, body)
 	}
 	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
@@ -437,15 +504,15 @@ func TestResultNotFinished(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started
 	code, hdr, body := call(t, ts, "GET", "/v1/jobs/"+id+"/result", nil, nil)
-	if eb := decodeJSON[api.ErrorBody](t, body); code != 409 || eb.Error.Code != CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
+	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != mlengine.CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("result while running: HTTP %d %s", code, body)
 	}
 	code, hdr, body = call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
-	j := decodeJSON[api.Job](t, body)
+	j := decodeJSON[mlengineapi.Job](t, body)
 	if code != 200 || j.Status != provider.StateRunning || hdr.Get("Retry-After") != "1" {
 		t.Fatalf("running job: HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), body)
 	}
@@ -463,13 +530,13 @@ func TestResultNotFinished(t *testing.T) {
 func TestAnalysisFailures(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript", "ocr"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript", "ocr"}}
 
 	t.Run("partial", func(t *testing.T) {
 		fake := newFake(t, media)
 		fake.states = map[string]provider.State{"transcript": provider.StateFailed, "ocr": provider.StateSkipped}
 		fake.errors = map[string]string{"transcript": "pocketsphinx exited 1"}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateSucceeded)
 		if j.Analyses["transcript"] != provider.StateFailed || j.Analyses["ocr"] != provider.StateSkipped ||
 			j.AnalysisErrors["transcript"] != "pocketsphinx exited 1" {
@@ -479,20 +546,20 @@ func TestAnalysisFailures(t *testing.T) {
 	t.Run("all failed", func(t *testing.T) {
 		fake := newFake(t, media)
 		fake.states = map[string]provider.State{"media": provider.StateFailed, "transcript": provider.StateFailed, "ocr": provider.StateFailed}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		id := submit(t, ts, "", req)
 		j := waitStatus(t, ts, id, provider.StateFailed)
-		if j.Error == nil || j.Error.Code != CodeAnalysesFailed || j.Error.Retryable {
+		if j.Error == nil || j.Error.Code != mlengine.CodeAnalysesFailed || j.Error.Retryable {
 			t.Fatalf("job error %+v", j.Error)
 		}
-		if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
-			t.Fatalf("files of a failed job left: %v", filesUnder(t, ts.Server().eng.jobDir(id)))
+		if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
+			t.Fatalf("files of a failed job left: %v", filesUnder(t, ts.Server().JobDir(id)))
 		}
 	})
 	t.Run("whole job failure", func(t *testing.T) {
 		fake := newFake(t, media)
-		fake.fail = &Failure{Code: "media_too_long", Message: "media lasts 3h, the limit is 2h"}
-		ts := StartForTest(t, WithAnalyzer(fake))
+		fake.fail = &mlengine.Failure{Code: "media_too_long", Message: "media lasts 3h, the limit is 2h"}
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateFailed)
 		if j.Error == nil || j.Error.Code != "media_too_long" || j.Error.Retryable || !strings.Contains(j.Error.Message, "2h") {
 			t.Fatalf("job error %+v", j.Error)
@@ -501,9 +568,9 @@ func TestAnalysisFailures(t *testing.T) {
 	t.Run("unexpected error", func(t *testing.T) {
 		fake := newFake(t, media)
 		fake.fail = errors.New("disk on fire")
-		ts := StartForTest(t, WithAnalyzer(fake))
+		ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 		j := waitStatus(t, ts, submit(t, ts, "", req), provider.StateFailed)
-		if j.Error == nil || j.Error.Code != CodeInternal || !j.Error.Retryable {
+		if j.Error == nil || j.Error.Code != mlengine.CodeInternal || !j.Error.Retryable {
 			t.Fatalf("job error %+v", j.Error)
 		}
 	})
@@ -521,15 +588,15 @@ func TestCancelDuringDownload(t *testing.T) {
 		return true
 	}
 	fake := newFake(t, nil)
-	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-inFlight
 	code, _, body := call(t, ts, "DELETE", "/v1/jobs/"+id, nil, nil)
-	if j := decodeJSON[api.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
+	if j := decodeJSON[mlengineapi.Job](t, body); code != 200 || j.Status != provider.StateCanceled || j.MediaFetched {
 		t.Fatalf("DELETE during download: HTTP %d %s", code, body)
 	}
-	if _, err := os.Stat(ts.Server().eng.jobDir(id)); !os.IsNotExist(err) {
-		t.Fatalf("partial download left: %v", filesUnder(t, ts.Server().eng.jobDir(id)))
+	if _, err := os.Stat(ts.Server().JobDir(id)); !os.IsNotExist(err) {
+		t.Fatalf("partial download left: %v", filesUnder(t, ts.Server().JobDir(id)))
 	}
 	if fake.calls.Load() != 0 {
 		t.Fatal("analyzer ran for a canceled job")
@@ -540,10 +607,10 @@ func TestJobTimeout(t *testing.T) {
 	ms := newMediaServer(t, []byte("m"), "tok")
 	fake := newFake(t, nil)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.JobTimeout = 100 * time.Millisecond }))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.JobTimeout = 100 * time.Millisecond }))
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	j := waitStatus(t, ts, id, provider.StateFailed)
-	if j.Error == nil || j.Error.Code != CodeTimeout || !j.Error.Retryable {
+	if j.Error == nil || j.Error.Code != mlengine.CodeTimeout || !j.Error.Retryable {
 		t.Fatalf("timed-out job error %+v", j.Error)
 	}
 }

@@ -3,13 +3,14 @@ package mlengine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
-	api "filesight/internal/provider/mlengine"
-	"filesight/internal/signature"
+	"filesight/internal/egress"
+	"filesight/internal/provider/mlengineapi"
 )
 
 const callbackBatch = 20
@@ -75,7 +76,8 @@ func (e *engine) deliver(c callback) {
 		}
 		return
 	}
-	giveUp := attempt >= e.cfg.CallbackAttempts
+	// A host the outbound policy refuses stays refused: no retries.
+	giveUp := attempt >= e.cfg.CallbackAttempts || errors.Is(err, egress.ErrRefused)
 	next := now.Add(e.callbackBackoff(attempt))
 	if giveUp {
 		log.Error("callback failed, giving up", "error", err)
@@ -95,19 +97,21 @@ func (e *engine) post(c callback) error {
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
-	ts := e.now().Format(time.RFC3339)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "filesight-mlengine")
-	req.Header.Set(api.HeaderDeliveryID, c.ID)
-	req.Header.Set(api.HeaderTimestamp, ts)
-	req.Header.Set(api.HeaderSignature, signature.Sign([]byte(e.cfg.CallbackKey.Reveal()), c.Body, ts))
+	mlengineapi.SignCallback(req.Header, []byte(e.cfg.CallbackKey.Reveal()), c.Body, e.now().Format(time.RFC3339), c.ID)
 	resp, err := e.callbackClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("post callback: %w", unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
+	switch {
+	case resp.StatusCode/100 == 3:
+		// The signed body goes to the callback URL only, never on to
+		// wherever the receiver redirects.
+		return fmt.Errorf("callback receiver answered %s, a redirect (callbacks never follow redirects)", resp.Status)
+	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("callback receiver answered %s", resp.Status)
 	}
 	return nil

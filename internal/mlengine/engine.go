@@ -13,12 +13,14 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 )
 
 // Job error codes set by the engine itself (besides the media codes in fetch.go
@@ -35,6 +37,7 @@ var (
 	errCanceledByUser = errors.New("job canceled by request")
 	errJobTimeout     = errors.New("job timeout")
 	errCancelPending  = errors.New("cancellation requested, job still stopping")
+	errNotFinished    = errors.New("job not finished")
 )
 
 // engine owns the job lifecycle: the download and analysis workers, the
@@ -46,6 +49,7 @@ type engine struct {
 	log            *slog.Logger
 	store          *store
 	analyzer       Analyzer
+	policy         *egress.Policy
 	mediaClient    *http.Client
 	callbackClient *http.Client
 
@@ -57,6 +61,14 @@ type engine struct {
 	// never both claimed by a worker and canceled as idle.
 	mu     sync.Mutex
 	active map[string]*activeJob
+	// downloads counts downloads in flight, prefetchPaused says whether
+	// downloads ahead of analysis wait for room (logged once per pause),
+	// and recheck wakes them to look at the disk again (all under mu).
+	downloads      int
+	prefetchPaused bool
+	recheck        *time.Timer
+	// downloadBytes is what the downloads in flight have written so far.
+	downloadBytes atomic.Int64
 
 	fetchWake, runWake, callbackWake chan struct{}
 }
@@ -75,15 +87,19 @@ type activeJob struct {
 	jobFraction float64
 }
 
-func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer) *engine {
+func newEngine(cfg Config, log *slog.Logger, st *store, a Analyzer, policy *egress.Policy) *engine {
 	ctx, stop := context.WithCancel(context.Background())
-	mt := http.DefaultTransport.(*http.Transport).Clone()
+	// Media and callbacks go only where the outbound policy allows, checked
+	// on the addresses dialled; media follows redirects within the policy,
+	// callbacks none at all.
+	mt := policy.Transport()
 	mt.ResponseHeaderTimeout = cfg.MediaIdleTimeout
 	return &engine{
-		cfg: cfg, log: log, store: st, analyzer: a,
-		mediaClient:    &http.Client{Transport: mt},
-		callbackClient: &http.Client{Timeout: cfg.CallbackTimeout},
-		ctx:            ctx, stop: stop,
+		cfg: cfg, log: log, store: st, analyzer: a, policy: policy,
+		mediaClient: &http.Client{Transport: mt, CheckRedirect: policy.CheckRedirect},
+		callbackClient: &http.Client{Transport: policy.Transport(), Timeout: cfg.CallbackTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		ctx: ctx, stop: stop,
 		active:       map[string]*activeJob{},
 		fetchWake:    make(chan struct{}, 1),
 		runWake:      make(chan struct{}, 1),
@@ -174,12 +190,27 @@ func (e *engine) claim(stage string) (*job, *activeJob) {
 	if j == nil {
 		return nil, nil
 	}
+	if stage == fetchPending {
+		if why := e.prefetchBlockedLocked(); why != "" {
+			e.pausePrefetchLocked(why)
+			return nil, nil
+		}
+		if e.prefetchPaused {
+			e.prefetchPaused = false
+			e.log.Info("downloads ahead of analysis resumed")
+		}
+	}
 	now := e.now()
 	if stage == fetchPending {
 		err = e.store.setFetchState(e.ctx, j.ID, fetchFetching, now)
+		if err == nil {
+			e.downloads++
+		}
 	} else {
 		j.States = initialStates(j.Analyses, provider.StateQueued)
 		err = e.store.markRunning(e.ctx, j.ID, j.States, now)
+		// Its media no longer waits: a download may have room again.
+		poke(e.fetchWake)
 	}
 	if err != nil {
 		e.log.Error("claiming a job failed", "job_id", j.ID, "error", err)
@@ -190,6 +221,71 @@ func (e *engine) claim(stage string) (*job, *activeJob) {
 		states: initialStates(j.Analyses, provider.StateQueued), fractions: map[string]float64{}, jobFraction: -1}
 	e.active[j.ID] = a
 	return j, a
+}
+
+// prefetchBlockedLocked says why no download may start now ("" when one
+// may): the media waiting for analysis, with what the downloads in flight
+// have written, has reached MLENGINE_PREFETCH_BYTES, or the disk has less
+// than MLENGINE_MIN_FREE_BYTES free. The next job to analyse is always
+// fetched: when no media waits and nothing downloads, nothing blocks.
+func (e *engine) prefetchBlockedLocked() string {
+	waiting, n, err := e.store.waitingMedia(e.ctx)
+	if err != nil {
+		e.log.Error("measuring the media waiting for analysis failed", "error", err)
+		return ""
+	}
+	if n == 0 && e.downloads == 0 {
+		return ""
+	}
+	if total := waiting + e.downloadBytes.Load(); total >= e.cfg.PrefetchBytes {
+		return fmt.Sprintf("%d bytes of media are downloaded ahead of analysis (MLENGINE_PREFETCH_BYTES is %d)", total, e.cfg.PrefetchBytes)
+	}
+	if free := e.cfg.DiskFree(e.cfg.DataDir); free >= 0 && free < e.cfg.MinFreeBytes {
+		return fmt.Sprintf("%d bytes are free on the data directory's disk (MLENGINE_MIN_FREE_BYTES is %d)", free, e.cfg.MinFreeBytes)
+	}
+	return ""
+}
+
+// pausePrefetchLocked logs a pause (once) and looks again after
+// PrefetchRecheck; a finished analysis or download wakes the downloads
+// sooner.
+func (e *engine) pausePrefetchLocked(why string) {
+	if !e.prefetchPaused {
+		e.prefetchPaused = true
+		e.log.Info("downloads ahead of analysis paused", "reason", why)
+	}
+	if e.recheck == nil {
+		e.recheck = time.AfterFunc(e.cfg.PrefetchRecheck, func() { poke(e.fetchWake) })
+	} else {
+		e.recheck.Reset(e.cfg.PrefetchRecheck)
+	}
+}
+
+// endDownload counts a download out and lets the others look again.
+func (e *engine) endDownload() {
+	e.mu.Lock()
+	e.downloads--
+	e.mu.Unlock()
+	poke(e.fetchWake)
+}
+
+// postponeLocked puts a download that stopped for want of disk space back
+// in the queue, when media waiting for analysis will free space; it
+// reports whether it did.
+func (e *engine) postponeLocked(j *job, log *slog.Logger) bool {
+	if _, n, err := e.store.waitingMedia(e.ctx); err != nil || n == 0 {
+		return false
+	}
+	os.Remove(e.mediaPath(j.ID) + ".part")
+	os.Remove(e.mediaPath(j.ID))
+	if err := e.store.setFetchState(e.ctx, j.ID, fetchPending, e.now()); err != nil {
+		log.Error("postponing the download failed", "error", err)
+		return false
+	}
+	delete(e.active, j.ID)
+	log.Info("download postponed until analysis frees disk space")
+	e.pausePrefetchLocked("the disk filled up during a download")
+	return true
 }
 
 func initialStates(analyses []string, s provider.State) map[string]provider.State {
@@ -203,6 +299,7 @@ func initialStates(analyses []string, s provider.State) map[string]provider.Stat
 // fetchJob downloads a claimed job's media.
 func (e *engine) fetchJob(j *job, a *activeJob) {
 	defer close(a.done)
+	defer e.endDownload()
 	log := e.log.With("job_id", j.ID)
 	var size int64
 	err := os.MkdirAll(e.jobDir(j.ID), 0o700)
@@ -213,6 +310,16 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 		if err == nil {
 			log.Info("media fetched", "bytes", size, "took", time.Since(start).Round(time.Millisecond).String())
 		}
+	}
+	if errors.Is(err, errDiskLow) && context.Cause(a.ctx) != errCanceledByUser && e.ctx.Err() == nil {
+		e.mu.Lock()
+		postponed := context.Cause(a.ctx) != errCanceledByUser && e.postponeLocked(j, log)
+		e.mu.Unlock()
+		if postponed {
+			return
+		}
+		err = &Failure{Code: CodeInsufficientStorage, Retryable: true,
+			Message: fmt.Sprintf("not enough free disk space to store the media (MLENGINE_MIN_FREE_BYTES keeps %d bytes free)", e.cfg.MinFreeBytes)}
 	}
 	// Temporary files go before the terminal state is recorded, so a client
 	// that sees "failed" or "canceled" also sees them gone.
@@ -256,6 +363,7 @@ func (e *engine) release(id string) {
 // runJob analyses a claimed job's downloaded media.
 func (e *engine) runJob(j *job, a *activeJob) {
 	defer close(a.done)
+	defer poke(e.fetchWake) // its media is gone: a download may have room again
 	log := e.log.With("job_id", j.ID)
 	media, work := e.mediaPath(j.ID), e.workDir(j.ID)
 	var (
@@ -521,7 +629,7 @@ func (e *engine) finishLocked(j *job, status provider.State, jerr *provider.JobE
 func (e *engine) finishJobLocked(j *job) {
 	var cb *callback
 	if j.CallbackURL != "" {
-		body, err := json.Marshal(api.Callback{JobID: j.ID, Status: j.Status, Labels: j.Labels})
+		body, err := json.Marshal(mlengineapi.Callback{JobID: j.ID, Status: j.Status, Labels: j.Labels})
 		if err != nil {
 			e.log.Error("encoding callback failed", "job_id", j.ID, "error", err)
 		} else {
@@ -627,7 +735,7 @@ func (e *engine) view(ctx context.Context, id string) (*job, error) {
 // stored media (or failed with "interrupted" after MaxJobAttempts, or when
 // the media is gone), and leftover temporary files are removed.
 func (e *engine) recover(ctx context.Context) error {
-	jobs, err := e.store.list(ctx, `status IN (?, ?)`, provider.StateQueued, provider.StateRunning)
+	jobs, err := e.store.list(ctx, `status IN (?, ?) ORDER BY seq`, provider.StateQueued, provider.StateRunning)
 	if err != nil {
 		return fmt.Errorf("recover jobs: %w", err)
 	}
@@ -683,46 +791,103 @@ func (e *engine) sweep(ctx context.Context) error {
 		case err != nil:
 			return err
 		case j.Status.Terminal():
-			e.cleanup(id, j.Status == provider.StateSucceeded)
+			e.cleanup(id, j.Status == provider.StateSucceeded && j.ResultDeletedAt.IsZero())
 		}
 	}
 	return nil
 }
 
-// janitor deletes finished jobs older than Retention: record, result and
-// thumbnails. Its files go first, so a crash in between leaves a record
+// deleteResult deletes a succeeded job's result document and artifacts
+// (thumbnails), keeping the job record: its idempotency key still answers,
+// and its result answers 410. The record is marked before the files go, so
+// a crash in between leaves files that nobody can fetch and that the next
+// start removes (sweep). A job that ended without a result, or whose result
+// is already gone, is returned unchanged; a job not finished yet is
+// errNotFinished. reason is logged ("requested", "retention").
+func (e *engine) deleteResult(ctx context.Context, id, reason string) (*job, error) {
+	j, err := e.store.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Status.Terminal() {
+		return j, errNotFinished
+	}
+	if j.Status != provider.StateSucceeded || !j.ResultDeletedAt.IsZero() {
+		return j, nil
+	}
+	marked, err := e.store.markResultDeleted(ctx, id, e.now())
+	if err != nil {
+		return nil, err
+	}
+	e.cleanup(id, false)
+	if marked {
+		e.log.Info("result deleted", "job_id", id, "reason", reason)
+	}
+	return e.store.get(ctx, id)
+}
+
+// janitor deletes the results of succeeded jobs ResultRetention after they
+// ended, and finished jobs older than Retention: record, result and
+// thumbnails. A job's files go first, so a crash in between leaves a record
 // without files at worst (its result then answers 503 until the next pass).
 func (e *engine) janitor() {
 	t := time.NewTicker(e.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
-		for {
-			ids, err := e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), 100)
-			if err != nil {
-				if e.ctx.Err() == nil {
-					e.log.Error("finding expired jobs failed", "error", err)
-				}
-				break
+		e.expire("expired results", func() ([]string, error) {
+			return e.store.expiredResults(e.ctx, e.now().Add(-e.cfg.ResultRetention), janitorBatch)
+		}, func(id string) error {
+			_, err := e.deleteResult(e.ctx, id, "retention")
+			return err
+		})
+		e.expire("expired jobs", func() ([]string, error) {
+			return e.store.expired(e.ctx, e.now().Add(-e.cfg.Retention), janitorBatch)
+		}, func(id string) error {
+			if err := os.RemoveAll(e.jobDir(id)); err != nil {
+				return fmt.Errorf("removing its files: %w", err)
 			}
-			for _, id := range ids {
-				if err := os.RemoveAll(e.jobDir(id)); err != nil {
-					e.log.Warn("removing an expired job's files failed", "job_id", id, "error", err)
-					continue
-				}
-				if err := e.store.remove(e.ctx, id); err != nil {
-					e.log.Warn("removing an expired job failed", "job_id", id, "error", err)
-					continue
-				}
-				e.log.Info("expired job removed", "job_id", id)
+			if err := e.store.remove(e.ctx, id); err != nil {
+				return err
 			}
-			if len(ids) < 100 {
-				break
-			}
-		}
+			e.log.Info("expired job removed", "job_id", id)
+			return nil
+		})
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// janitorBatch is how many expired jobs or results one query returns.
+const janitorBatch = 100
+
+// expire is one janitor pass over what (expired jobs, expired results):
+// list returns a batch of job IDs, remove deals with one. It goes on while
+// batches are full and something in them could be removed (a batch where
+// everything fails waits for the next pass).
+func (e *engine) expire(what string, list func() ([]string, error), remove func(id string) error) {
+	for {
+		ids, err := list()
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Error("finding "+what+" failed", "error", err)
+			}
+			return
+		}
+		removed := 0
+		for _, id := range ids {
+			if err := remove(id); err != nil {
+				if e.ctx.Err() == nil {
+					e.log.Warn("removing "+what+" failed", "job_id", id, "error", err)
+				}
+				continue
+			}
+			removed++
+		}
+		if len(ids) < janitorBatch || removed == 0 {
+			return
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
 )
 
@@ -22,7 +23,14 @@ const (
 	CodeMediaNotReady     = "media_not_ready"    // 202 for too long
 	CodeMediaFetchFailed  = "media_fetch_failed" // network/5xx/429 after retries
 	CodeMediaTooLarge     = "media_too_large"
+	CodeMediaURLRefused   = "media_url_refused" // the outbound URL policy refuses the host, or a redirect
+	// CodeInsufficientStorage: the media would leave less free disk than
+	// MLENGINE_MIN_FREE_BYTES (retryable).
+	CodeInsufficientStorage = "insufficient_storage"
 )
+
+// errDiskLow stops a download that would leave less than MinFreeBytes free.
+var errDiskLow = errors.New("free disk space below MLENGINE_MIN_FREE_BYTES")
 
 // transientError is a download failure worth retrying.
 type transientError struct {
@@ -128,6 +136,11 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 	}
 	resp, err := e.mediaClient.Do(req)
 	if err != nil {
+		if errors.Is(err, egress.ErrRefused) {
+			e.log.Warn("media URL refused by the outbound policy", "job_id", j.ID, "media_url", redactURL(j.MediaURL), "error", unwrapURLError(err).Error())
+			return 0, &Failure{Code: CodeMediaURLRefused,
+				Message: "the media URL, or a redirect from it, leads to a host that MLENGINE_ALLOWED_HOSTS does not allow"}
+		}
 		if errors.Is(context.Cause(ctx), errIdle) {
 			return 0, &transientError{msg: "no response from media URL within " + e.cfg.MediaIdleTimeout.String()}
 		}
@@ -157,12 +170,19 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 		return 0, &Failure{Code: CodeMediaTooLarge,
 			Message: fmt.Sprintf("media is larger than the limit of %d bytes (%d bytes)", limit, resp.ContentLength)}
 	}
+	if resp.ContentLength > 0 {
+		if free := e.cfg.DiskFree(e.cfg.DataDir); free >= 0 && free-resp.ContentLength < e.cfg.MinFreeBytes {
+			return 0, errDiskLow
+		}
+	}
 	part := dest + ".part"
 	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("create media file: %w", err)
 	}
-	n, copyErr := io.Copy(diskWriter{f}, io.LimitReader(idleReader{resp.Body, touch}, limit+1))
+	w := &diskWriter{f: f, e: e}
+	defer func() { e.downloadBytes.Add(-w.written) }()
+	n, copyErr := io.Copy(w, io.LimitReader(idleReader{resp.Body, touch}, limit+1))
 	if copyErr == nil && n > limit {
 		// Reading stopped at the limit: the true size is unknown.
 		copyErr = &Failure{Code: CodeMediaTooLarge, Message: fmt.Sprintf("media is larger than the limit of %d bytes", limit)}
@@ -184,6 +204,8 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 		switch {
 		case errors.As(copyErr, &fl), errors.As(copyErr, &te):
 			return 0, copyErr
+		case errors.Is(copyErr, errDiskLow):
+			return 0, errDiskLow
 		case errors.As(copyErr, &de):
 			return 0, copyErr
 		case errors.Is(context.Cause(ctx), errIdle):
@@ -201,11 +223,31 @@ func (e *engine) fetchOnce(ctx context.Context, j *job, dest string) (int64, err
 	return n, nil
 }
 
-// diskWriter marks write errors so they are not mistaken for network errors.
-type diskWriter struct{ f *os.File }
+// diskCheckEvery is how many bytes a download writes between two looks at
+// the free disk space.
+const diskCheckEvery = 8 << 20
 
-func (w diskWriter) Write(p []byte) (int, error) {
+// diskWriter writes a download to its file: it marks write errors so they
+// are not mistaken for network errors, counts what is written into the
+// engine's downloadBytes, and stops (errDiskLow) when the disk's free space
+// falls below MinFreeBytes, looking at it every diskCheckEvery bytes.
+type diskWriter struct {
+	f       *os.File
+	e       *engine
+	written int64
+	checked int64 // written at the last look
+}
+
+func (w *diskWriter) Write(p []byte) (int, error) {
+	if w.written == 0 || w.written-w.checked >= diskCheckEvery {
+		w.checked = w.written
+		if free := w.e.cfg.DiskFree(w.e.cfg.DataDir); free >= 0 && free-int64(len(p)) < w.e.cfg.MinFreeBytes {
+			return 0, errDiskLow
+		}
+	}
 	n, err := w.f.Write(p)
+	w.written += int64(n)
+	w.e.downloadBytes.Add(int64(n))
 	if err != nil {
 		err = &diskError{err}
 	}

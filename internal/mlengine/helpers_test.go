@@ -1,4 +1,4 @@
-package mlengine
+package mlengine_test
 
 import (
 	"bytes"
@@ -19,14 +19,17 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
+
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/signature"
 	"filesight/internal/testutil"
 )
 
 // call makes an API request and returns status, headers and body.
-func call(t *testing.T, ts *TestServer, method, path string, body any, hdr map[string]string) (int, http.Header, []byte) {
+func call(t *testing.T, ts *mlenginetest.Server, method, path string, body any, hdr map[string]string) (int, http.Header, []byte) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -74,33 +77,33 @@ func decodeJSON[T any](t *testing.T, b []byte) T {
 }
 
 // submit posts a job and returns its id, failing on anything but 202.
-func submit(t *testing.T, ts *TestServer, key string, req api.SubmitRequest) string {
+func submit(t *testing.T, ts *mlenginetest.Server, key string, req mlengineapi.SubmitRequest) string {
 	t.Helper()
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": key})
 	if code != http.StatusAccepted {
 		t.Fatalf("submit: HTTP %d %s", code, body)
 	}
-	r := decodeJSON[api.SubmitResponse](t, body)
+	r := decodeJSON[mlengineapi.SubmitResponse](t, body)
 	if r.ID == "" || r.Status != provider.StateQueued {
 		t.Fatalf("submit answer %s", body)
 	}
 	return r.ID
 }
 
-func getJob(t *testing.T, ts *TestServer, id string) api.Job {
+func getJob(t *testing.T, ts *mlenginetest.Server, id string) mlengineapi.Job {
 	t.Helper()
 	code, _, body := call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
 	if code != http.StatusOK {
 		t.Fatalf("GET job %s: HTTP %d %s", id, code, body)
 	}
-	return decodeJSON[api.Job](t, body)
+	return decodeJSON[mlengineapi.Job](t, body)
 }
 
 // waitStatus polls the job until it has the wanted status (failing early on
 // another terminal status).
-func waitStatus(t *testing.T, ts *TestServer, id string, want provider.State) api.Job {
+func waitStatus(t *testing.T, ts *mlenginetest.Server, id string, want provider.State) mlengineapi.Job {
 	t.Helper()
-	var j api.Job
+	var j mlengineapi.Job
 	testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("job %s to be %s", id, want), func() bool {
 		j = getJob(t, ts, id)
 		if j.Status.Terminal() && j.Status != want {
@@ -161,7 +164,7 @@ type fakeAnalyzer struct {
 	block   atomic.Bool
 	release chan struct{}
 	mu      sync.Mutex
-	tasks   []Task
+	tasks   []mlengine.Task
 	// fail, when set, makes the run return this error.
 	fail error
 	// states/errors override the per-analysis outcome.
@@ -179,7 +182,7 @@ var fakeResult = provider.Result{
 	Scenes:     []provider.Scene{{Start: 0, End: 3, Thumbnail: "scene-0001.png"}},
 }
 
-func (f *fakeAnalyzer) Analyze(ctx context.Context, task Task) (*Output, error) {
+func (f *fakeAnalyzer) Analyze(ctx context.Context, task mlengine.Task) (*mlengine.Output, error) {
 	f.calls.Add(1)
 	f.mu.Lock()
 	f.tasks = append(f.tasks, task)
@@ -192,7 +195,7 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, task Task) (*Output, error) 
 		return nil, fmt.Errorf("input holds %d bytes, not the media", len(got))
 	}
 	for _, a := range task.Analyses {
-		task.Progress(Progress{Analysis: a, State: provider.StateRunning, Fraction: 0.5})
+		task.Progress(mlengine.Progress{Analysis: a, State: provider.StateRunning, Fraction: 0.5})
 	}
 	if f.block.Load() {
 		select {
@@ -213,7 +216,7 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, task Task) (*Output, error) 
 		return nil, err
 	}
 	os.WriteFile(filepath.Join(task.WorkDir, "audio.wav"), []byte("temporary"), 0o600)
-	out := &Output{Result: fakeResult, States: map[string]provider.State{}, Errors: map[string]string{},
+	out := &mlengine.Output{Result: fakeResult, States: map[string]provider.State{}, Errors: map[string]string{},
 		Artifacts: map[string]string{"scene-0001.png": thumb}}
 	for _, a := range task.Analyses {
 		out.States[a] = provider.StateSucceeded
@@ -223,7 +226,7 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, task Task) (*Output, error) 
 		if e, ok := f.errors[a]; ok {
 			out.Errors[a] = e
 		}
-		task.Progress(Progress{Analysis: a, State: out.States[a], Fraction: 1})
+		task.Progress(mlengine.Progress{Analysis: a, State: out.States[a], Fraction: 1})
 	}
 	return out, nil
 }
@@ -241,7 +244,7 @@ type callbackReceiver struct {
 type receivedCallback struct {
 	header http.Header
 	body   []byte
-	cb     api.Callback
+	cb     mlengineapi.Callback
 	err    error
 }
 
@@ -252,7 +255,7 @@ func newCallbackReceiver(t *testing.T, key string) *callbackReceiver {
 		n := int(cr.attempts.Add(1))
 		body, _ := io.ReadAll(r.Body)
 		rc := receivedCallback{header: r.Header.Clone(), body: body}
-		rc.err = api.VerifyCallback(v, r.Header, body)
+		rc.err = mlengineapi.VerifyCallback(v, r.Header, body)
 		if rc.err == nil {
 			rc.err = json.Unmarshal(body, &rc.cb)
 		}

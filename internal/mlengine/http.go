@@ -19,8 +19,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"filesight/internal/egress"
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 )
 
@@ -33,6 +34,7 @@ const (
 	CodeIdempotencyConflict = "idempotency_conflict"
 	CodeNotFinished         = "not_finished"
 	CodeNoResult            = "no_result"
+	CodeResultDeleted       = "result_deleted"
 	CodeQueueFull           = "queue_full"
 	CodeUnavailable         = "unavailable"
 )
@@ -50,9 +52,11 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("POST /v1/jobs", s.auth(s.submit))
+	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
 	mux.Handle("DELETE /v1/jobs/{id}", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.result))
+	mux.Handle("DELETE /v1/jobs/{id}/result", s.auth(s.deleteResult))
 	mux.Handle("GET /v1/jobs/{id}/artifacts/{name}", s.auth(s.artifact))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, false)
@@ -67,7 +71,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string, retryable bool) {
-	writeJSON(w, status, api.ErrorBody{Error: api.APIError{Code: code, Message: msg, Retryable: retryable}})
+	writeJSON(w, status, mlengineapi.ErrorBody{Error: mlengineapi.APIError{Code: code, Message: msg, Retryable: retryable}})
 }
 
 func (s *Server) auth(next http.HandlerFunc) http.Handler {
@@ -112,6 +116,16 @@ func validHTTPURL(field, raw string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("%s has no host", field)
+	}
+	return nil
+}
+
+// checkOutbound applies the outbound URL policy to what can be known of a
+// URL before it is fetched (an address in it, the listed hosts); the
+// addresses a name resolves to are checked when it is connected to.
+func (s *Server) checkOutbound(field, raw string) error {
+	if err := s.eng.policy.CheckURL(raw); err != nil {
+		return fmt.Errorf("%s: %v", field, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "))
 	}
 	return nil
 }
@@ -170,12 +184,12 @@ func fingerprint(mediaURL string, analyses []string, callbackURL string, labels 
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get(api.HeaderIdempotencyKey)
+	key := r.Header.Get(mlengineapi.HeaderIdempotencyKey)
 	if len(key) > maxIdemKey {
 		writeError(w, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("Idempotency-Key is longer than %d characters", maxIdemKey), false)
 		return
 	}
-	var req api.SubmitRequest
+	var req mlengineapi.SubmitRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -197,6 +211,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && req.CallbackURL != "" {
 		err = validHTTPURL("callback_url", req.CallbackURL)
+	}
+	if err == nil {
+		err = s.checkOutbound("media_url", req.MediaURL)
+	}
+	if err == nil && req.CallbackURL != "" {
+		err = s.checkOutbound("callback_url", req.CallbackURL)
 	}
 	if err == nil {
 		err = validateLabels(req.Labels)
@@ -252,7 +272,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			"callback", got.CallbackURL != "", "labels", got.Labels)
 		poke(s.eng.fetchWake)
 	}
-	writeJSON(w, status, api.SubmitResponse{ID: got.ID, Status: got.Status})
+	writeJSON(w, status, mlengineapi.SubmitResponse{ID: got.ID, Status: got.Status})
 }
 
 // jsonProblem describes a decoding error without echoing the body.
@@ -288,10 +308,11 @@ func (s *Server) jobOr404(w http.ResponseWriter, r *http.Request) (*job, bool) {
 	return j, true
 }
 
-func toAPIJob(j *job) api.Job {
-	out := api.Job{
+func toAPIJob(j *job) mlengineapi.Job {
+	out := mlengineapi.Job{
 		ID: j.ID, Status: j.Status, Progress: j.Progress, MediaFetched: j.MediaFetched,
 		Analyses: j.States, Error: j.Error, Labels: j.Labels,
+		IdempotencyKey: j.IdempotencyKey, Submissions: j.Submissions,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 	if len(j.AnalysisErrors) > 0 {
@@ -299,6 +320,10 @@ func toAPIJob(j *job) api.Job {
 	}
 	if out.Analyses == nil {
 		out.Analyses = map[string]provider.State{}
+	}
+	if !j.ResultDeletedAt.IsZero() {
+		t := j.ResultDeletedAt
+		out.ResultDeletedAt = &t
 	}
 	return out
 }
@@ -308,6 +333,51 @@ func (s *Server) writeJob(w http.ResponseWriter, status int, j *job) {
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
 	}
 	writeJSON(w, status, toAPIJob(j))
+}
+
+// listJobs pages through every job in submission order (GET /v1/jobs?
+// status=&limit=&after=), as cloud job APIs list theirs.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, CodeInvalidRequest, "limit must be a number from 1 to 1000", false)
+			return
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, CodeInvalidRequest, "after must be the next cursor of a previous page", false)
+			return
+		}
+		after = n
+	}
+	status := provider.State(q.Get("status"))
+	switch status {
+	case "", provider.StateQueued, provider.StateRunning, provider.StateSucceeded, provider.StateFailed, provider.StateCanceled:
+	default:
+		writeError(w, http.StatusBadRequest, CodeInvalidRequest, "status must be queued, running, succeeded, failed or canceled", false)
+		return
+	}
+	jobs, err := s.eng.store.page(r.Context(), after, status, limit)
+	if err != nil {
+		s.log.Error("listing jobs failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not list the jobs", true)
+		return
+	}
+	out := mlengineapi.JobList{Jobs: make([]mlengineapi.Job, 0, len(jobs))}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, toAPIJob(j))
+	}
+	if len(jobs) == limit {
+		out.Next = strconv.FormatInt(jobs[len(jobs)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
@@ -340,6 +410,10 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	}
 	switch j.Status {
 	case provider.StateSucceeded:
+		if !j.ResultDeletedAt.IsZero() {
+			writeResultDeleted(w, j)
+			return
+		}
 	case provider.StateQueued, provider.StateRunning:
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
 		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+"; the result exists once it has succeeded", true)
@@ -364,9 +438,40 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", st.ModTime(), f)
 }
 
+// writeResultDeleted answers a request for a result or artifact that was deleted.
+func writeResultDeleted(w http.ResponseWriter, j *job) {
+	writeError(w, http.StatusGone, CodeResultDeleted, "the result of job "+j.ID+" was deleted at "+
+		j.ResultDeletedAt.Format(time.RFC3339)+" (on request, or after MLENGINE_RESULT_RETENTION)", false)
+}
+
+// deleteResult deletes a finished job's result document and thumbnails
+// (DELETE /v1/jobs/{id}/result): 204, also when there is nothing (left) to
+// delete; 409 while the job runs (cancel it with DELETE /v1/jobs/{id}).
+func (s *Server) deleteResult(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := s.eng.deleteResult(r.Context(), id, "requested")
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, "no job with id "+strconv.Quote(id), false)
+	case errors.Is(err, errNotFinished):
+		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.PollRetryAfter))
+		writeError(w, http.StatusConflict, CodeNotFinished, "job "+j.ID+" is "+string(j.Status)+
+			"; its result can be deleted once it has ended (DELETE /v1/jobs/{id} cancels it)", true)
+	case err != nil:
+		s.log.Error("deleting a result failed", "job_id", id, "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not delete the result", true)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
 func (s *Server) artifact(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobOr404(w, r)
 	if !ok {
+		return
+	}
+	if !j.ResultDeletedAt.IsZero() {
+		writeResultDeleted(w, j)
 		return
 	}
 	name := r.PathValue("name")

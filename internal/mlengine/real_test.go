@@ -1,4 +1,4 @@
-package mlengine
+package mlengine_test
 
 import (
 	"bytes"
@@ -15,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
+
 	"filesight/internal/mediatest"
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/samplemedia"
 	"filesight/internal/secret"
 	"filesight/internal/testutil"
 )
@@ -29,8 +33,8 @@ func TestRealAnalyzers(t *testing.T) {
 	mediatest.Require(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	talk, err := mediatest.GenerateTalkInfo(ctx, t.TempDir(), mediatest.TalkSpec{
-		Slides: []mediatest.Slide{
+	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{
 			{Text: "BETTER DATA\nMachine Learning", Duration: 7},
 			{Text: "SEARCH RESULTS\nSpoken Words", Duration: 7},
 		},
@@ -46,8 +50,8 @@ func TestRealAnalyzers(t *testing.T) {
 	}
 	const token = "real-read-token"
 	ms := newMediaServer(t, media, token)
-	ts := StartForTest(t, WithConfig(func(c *Config) { c.Concurrency = 2 }))
-	client := api.New(api.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
+	ts := mlenginetest.Start(t, mlengine.WithConfig(func(c *mlengine.Config) { c.Concurrency = 2 }))
+	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
 
 	t.Run("end to end", func(t *testing.T) {
 		start := time.Now()
@@ -112,14 +116,14 @@ func TestRealAnalyzers(t *testing.T) {
 		if res.Transcript == nil || len(res.Transcript.Words) == 0 {
 			t.Fatal("no transcript")
 		}
-		hyp := mediatest.Words(res.Transcript.Text)
-		if wer := mediatest.WER(talk.Words, hyp); wer > 0.5 {
+		hyp := samplemedia.Words(res.Transcript.Text)
+		if wer := samplemedia.WER(talk.Words, hyp); wer > 0.5 {
 			t.Errorf("transcript %q has WER %.2f against the script", res.Transcript.Text, wer)
 		}
 		if len(res.Keywords) == 0 || res.Loudness == nil || len(res.Silences) == 0 {
 			t.Errorf("keywords %v, loudness %v, silences %v: want all present", res.Keywords, res.Loudness, res.Silences)
 		}
-		if got := filesUnder(t, ts.Server().eng.jobDir(ref.ID)); slices.Contains(got, "media") || slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "work/") }) {
+		if got := filesUnder(t, ts.Server().JobDir(ref.ID)); slices.Contains(got, "media") || slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "work/") }) {
 			t.Errorf("temporary files left: %v", got)
 		}
 	})
@@ -129,7 +133,7 @@ func TestRealAnalyzers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("submit: %v", err)
 		}
-		dir := ts.Server().eng.jobDir(ref.ID)
+		dir := ts.Server().JobDir(ref.ID)
 		seen := map[int]string{}
 		testutil.WaitFor(t, 60*time.Second, "a speech recogniser or OCR process of the job", func() bool {
 			for pid, comm := range jobProcesses(dir) {

@@ -1,12 +1,15 @@
-package mlengine
+package mlengine_test
 
 import (
 	"net/http"
 	"testing"
 	"time"
 
+	"filesight/internal/mlengine"
+	"filesight/internal/mlengine/mlenginetest"
+
 	"filesight/internal/provider"
-	api "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/testutil"
 )
 
@@ -18,9 +21,9 @@ func TestRestartPersistence(t *testing.T) {
 	media := []byte("some media bytes")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.ParallelJobs = 1 }))
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.ParallelJobs = 1 }))
 	cr := newCallbackReceiver(t, ts.CallbackKey)
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript"}, CallbackURL: cr.URL}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "transcript"}, CallbackURL: cr.URL}
 
 	done := submit(t, ts, "done", req)
 	waitStatus(t, ts, done, provider.StateSucceeded)
@@ -51,7 +54,7 @@ func TestRestartPersistence(t *testing.T) {
 	}
 	// The same idempotency key still finds it.
 	code, _, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "running"})
-	if code != 200 || decodeJSON[api.SubmitResponse](t, body).ID != running {
+	if code != 200 || decodeJSON[mlengineapi.SubmitResponse](t, body).ID != running {
 		t.Fatalf("idempotent repeat after restart: HTTP %d %s", code, body)
 	}
 	close(fake.release)
@@ -63,9 +66,9 @@ func TestRestartPersistence(t *testing.T) {
 	if got := ms.hits.Load(); got != 3 {
 		t.Fatalf("media fetched %d times, want 3 (once per job)", got)
 	}
-	stored, err := ts.Server().eng.store.get(t.Context(), running)
-	if err != nil || stored.Attempts != 2 {
-		t.Fatalf("interrupted job attempts = %v (%v), want 2", stored.Attempts, err)
+	attempts, err := ts.Server().JobAttempts(t.Context(), running)
+	if err != nil || attempts != 2 {
+		t.Fatalf("interrupted job attempts = %v (%v), want 2", attempts, err)
 	}
 	testutil.WaitFor(t, 10*time.Second, "three callbacks", func() bool { return len(cr.received()) == 3 })
 	seen := map[string]int{}
@@ -86,15 +89,15 @@ func TestRestartGivesUp(t *testing.T) {
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
 	fake.block.Store(true)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.MaxJobAttempts = 1 }))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.MaxJobAttempts = 1 }))
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-fake.started
 	ts.Restart(t)
 	j := getJob(t, ts, id)
-	if j.Status != provider.StateFailed || j.Error == nil || j.Error.Code != CodeInterrupted || !j.Error.Retryable {
+	if j.Status != provider.StateFailed || j.Error == nil || j.Error.Code != mlengine.CodeInterrupted || !j.Error.Retryable {
 		t.Fatalf("job after restart: %+v", j)
 	}
-	if got := filesUnder(t, ts.Server().eng.jobDir(id)); len(got) != 0 {
+	if got := filesUnder(t, ts.Server().JobDir(id)); len(got) != 0 {
 		t.Fatalf("files left: %v", got)
 	}
 }
@@ -117,8 +120,8 @@ func TestRestartDuringDownload(t *testing.T) {
 		return false
 	}
 	fake := newFake(t, media)
-	ts := StartForTest(t, WithAnalyzer(fake))
-	id := submit(t, ts, "", api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
+	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
 	<-inFlight
 	ts.Restart(t)
 	j := waitStatus(t, ts, id, provider.StateSucceeded)
@@ -131,8 +134,8 @@ func TestCallbackRetries(t *testing.T) {
 	media := []byte("m")
 	ms := newMediaServer(t, media, "tok")
 	fake := newFake(t, media)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) { c.CallbackAttempts = 4 }))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.CallbackAttempts = 4 }))
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 
 	t.Run("retried until accepted", func(t *testing.T) {
 		cr := newCallbackReceiver(t, ts.CallbackKey)
@@ -151,7 +154,7 @@ func TestCallbackRetries(t *testing.T) {
 			if c.err != nil {
 				t.Fatalf("attempt not verifiable: %v", c.err)
 			}
-			if c.header.Get(api.HeaderDeliveryID) != got[0].header.Get(api.HeaderDeliveryID) {
+			if c.header.Get(mlengineapi.HeaderDeliveryID) != got[0].header.Get(mlengineapi.HeaderDeliveryID) {
 				t.Fatal("delivery id changed between retries")
 			}
 		}
@@ -164,7 +167,7 @@ func TestCallbackRetries(t *testing.T) {
 		id := submit(t, ts, "", r)
 		testutil.WaitFor(t, 10*time.Second, "the callback to be given up", func() bool {
 			var n int
-			ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND gave_up_at IS NOT NULL`, id).Scan(&n)
+			ts.Server().DB().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND gave_up_at IS NOT NULL`, id).Scan(&n)
 			return n == 1
 		})
 		if got := cr.attempts.Load(); got != 4 {
@@ -190,7 +193,7 @@ func TestCallbackRetries(t *testing.T) {
 		close(up)
 		testutil.WaitFor(t, 10*time.Second, "delivery after the restart", func() bool {
 			var n int
-			ts.Server().eng.store.db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND delivered_at IS NOT NULL`, id).Scan(&n)
+			ts.Server().DB().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE job_id = ? AND delivered_at IS NOT NULL`, id).Scan(&n)
 			return n == 1
 		})
 		last := cr.received()[len(cr.received())-1]
@@ -203,20 +206,20 @@ func TestCallbackRetries(t *testing.T) {
 func TestRetention(t *testing.T) {
 	ms := newMediaServer(t, []byte("m"), "tok")
 	fake := newFake(t, nil)
-	ts := StartForTest(t, WithAnalyzer(fake), WithConfig(func(c *Config) {
+	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) {
 		c.Retention, c.JanitorInterval = 200*time.Millisecond, 20*time.Millisecond
 	}))
-	req := api.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"scenes"}}
+	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"scenes"}}
 	id := submit(t, ts, "k", req)
 	waitStatus(t, ts, id, provider.StateSucceeded)
-	if len(filesUnder(t, ts.Server().eng.jobDir(id))) == 0 {
+	if len(filesUnder(t, ts.Server().JobDir(id))) == 0 {
 		t.Fatal("no result files right after the job")
 	}
 	testutil.WaitFor(t, 10*time.Second, "the job to expire", func() bool {
 		code, _, _ := call(t, ts, "GET", "/v1/jobs/"+id, nil, nil)
 		return code == http.StatusNotFound
 	})
-	if got := filesUnder(t, ts.Server().eng.jobDir(id)); len(got) != 0 {
+	if got := filesUnder(t, ts.Server().JobDir(id)); len(got) != 0 {
 		t.Fatalf("expired job's files left: %v", got)
 	}
 	// The key is free again: a new job.

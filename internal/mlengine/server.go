@@ -4,7 +4,7 @@
 // results and thumbnails, and send signed callbacks when jobs end.
 //
 // See docs/mlengine.md for the API, configuration and semantics; the wire
-// types and the client are in internal/provider/mlengine.
+// types and the client are in internal/provider/mlengineapi.
 package mlengine
 
 import (
@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"filesight/internal/egress"
 )
 
 // Server is a running job service: workers started, HTTP handler ready.
@@ -31,13 +33,14 @@ type Server struct {
 	closeErr  error
 }
 
-// Option customises New and StartForTest.
+// Option customises New (and mlenginetest.Start).
 type Option func(*options)
 
 type options struct {
 	analyzer  Analyzer
 	configure []func(*Config)
 	logger    *slog.Logger
+	resolver  egress.Resolver
 }
 
 // WithAnalyzer replaces the real analyzers (internal/analyze), e.g. with a
@@ -49,8 +52,12 @@ func WithConfig(f func(*Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, f) }
 }
 
-// WithLogger sets the logger (StartForTest's default logs to t.Log).
+// WithLogger sets the logger (mlenginetest.Start's default logs to t.Log).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithResolver replaces the DNS resolver of media and callback hosts (in
+// tests, to make a name resolve wherever the test needs).
+func WithResolver(r egress.Resolver) Option { return func(o *options) { o.resolver = r } }
 
 // New opens the job database in cfg.DataDir, recovers the jobs an earlier
 // run left unfinished, and starts the workers. ctx bounds this start-up only;
@@ -87,7 +94,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		return nil, fmt.Errorf("mlengine: %w", err)
 	}
 	log := logger.With("component", "mlengine")
-	eng := newEngine(cfg, log, st, o.analyzer)
+	policy, err := cfg.policy(o.resolver)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("mlengine: %w", err)
+	}
+	eng := newEngine(cfg, log, st, o.analyzer, policy)
 	if err := eng.start(ctx); err != nil {
 		eng.close()
 		st.close()

@@ -49,8 +49,12 @@ type job struct {
 	Error          *provider.JobError
 	Artifacts      map[string]string // artifact name → file name in the job's artifact dir
 	Attempts       int
+	Submissions    int
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// ResultDeletedAt is set once a succeeded job's result and artifacts
+	// are deleted (by request or after ResultRetention).
+	ResultDeletedAt time.Time
 }
 
 // callback is a pending or delivered callback (the outbox).
@@ -87,8 +91,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 	error           TEXT,
 	artifacts       TEXT NOT NULL DEFAULT '{}',
 	attempts        INTEGER NOT NULL DEFAULT 0,
+	submissions     INTEGER NOT NULL DEFAULT 1,
 	created_at      INTEGER NOT NULL,
-	updated_at      INTEGER NOT NULL
+	updated_at      INTEGER NOT NULL,
+	result_deleted_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, fetch_state, seq);
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -105,9 +111,15 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks(delivered_at, gave_up_at, next_at);
 `
 
+// openStore opens (creating) the job database. It holds media tokens until
+// the download, so secure_delete makes SQLite overwrite deleted and
+// replaced content instead of leaving it in free pages, and
+// journal_size_limit(0) truncates the write-ahead log whenever a checkpoint
+// has emptied it, so old page images do not linger there either.
 func openStore(ctx context.Context, path string) (*store, error) {
 	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: url.Values{
-		"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"},
+		"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)",
+			"secure_delete(ON)", "journal_size_limit(0)"},
 		"_txlock": {"immediate"},
 	}.Encode()}).String()
 	db, err := sql.Open("sqlite", dsn)
@@ -121,7 +133,37 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create job database schema in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrade job database schema in %s: %w", path, err)
+	}
+	var secure int
+	if err := db.QueryRowContext(ctx, "PRAGMA secure_delete").Scan(&secure); err != nil || secure != 1 {
+		db.Close()
+		return nil, fmt.Errorf("the job database %s does not have secure_delete on (%d, %v)", path, secure, err)
+	}
 	return &store{db: db}, nil
+}
+
+// migrate adds the columns later versions introduced to a database an
+// earlier version created.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for _, c := range []struct{ name, def string }{
+		{"submissions", "INTEGER NOT NULL DEFAULT 1"},
+		{"result_deleted_at", "INTEGER"},
+	} {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?`, c.name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE jobs ADD COLUMN `+c.name+` `+c.def); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *store) close() error { return s.db.Close() }
@@ -138,7 +180,7 @@ func mustJSON(v any) string {
 
 const jobColumns = `seq, id, COALESCE(idempotency_key, ''), fingerprint, media_url, COALESCE(media_token, ''), analyses,
 	callback_url, labels, status, fetch_state, media_fetched, media_bytes, progress, states, analysis_errors,
-	COALESCE(error, ''), artifacts, attempts, created_at, updated_at`
+	COALESCE(error, ''), artifacts, attempts, submissions, created_at, updated_at, COALESCE(result_deleted_at, 0)`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -147,12 +189,15 @@ func scanJob(sc scanner) (*job, error) {
 		j                                                       job
 		token, analyses, labels, states, aerrs, jerr, artifacts string
 		status                                                  string
-		created, updated                                        int64
+		created, updated, resultDeleted                         int64
 	)
 	if err := sc.Scan(&j.Seq, &j.ID, &j.IdempotencyKey, &j.Fingerprint, &j.MediaURL, &token, &analyses,
 		&j.CallbackURL, &labels, &status, &j.FetchState, &j.MediaFetched, &j.MediaBytes, &j.Progress, &states, &aerrs,
-		&jerr, &artifacts, &j.Attempts, &created, &updated); err != nil {
+		&jerr, &artifacts, &j.Attempts, &j.Submissions, &created, &updated, &resultDeleted); err != nil {
 		return nil, err
+	}
+	if resultDeleted != 0 {
+		j.ResultDeletedAt = time.UnixMilli(resultDeleted).UTC()
 	}
 	j.MediaToken = secret.String(token)
 	j.Status = provider.State(status)
@@ -185,8 +230,10 @@ func (s *store) get(ctx context.Context, id string) (*job, error) {
 	return j, nil
 }
 
+// list returns the jobs matching where, a condition with its ORDER BY
+// (and LIMIT) clauses.
 func (s *store) list(ctx context.Context, where string, args ...any) ([]*job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY seq`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -200,6 +247,15 @@ func (s *store) list(ctx context.Context, where string, args ...any) ([]*job, er
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// page returns up to limit jobs after the job with sequence number after,
+// in submission order, optionally only those in state status.
+func (s *store) page(ctx context.Context, after int64, status provider.State, limit int) ([]*job, error) {
+	if status != "" {
+		return s.list(ctx, `seq > ? AND status = ? ORDER BY seq LIMIT ?`, after, status, limit)
+	}
+	return s.list(ctx, `seq > ? ORDER BY seq LIMIT ?`, after, limit)
 }
 
 // create inserts j unless a job with the same idempotency key exists, in
@@ -218,6 +274,13 @@ func (s *store) create(ctx context.Context, j *job, queueLimit int) (_ *job, cre
 			if old.Fingerprint != j.Fingerprint {
 				return old, false, errIdempotencyConflict
 			}
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET submissions = submissions + 1 WHERE seq = ?`, old.Seq); err != nil {
+				return nil, false, fmt.Errorf("create job: count the repeated submission: %w", err)
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, false, fmt.Errorf("create job: commit: %w", err)
+			}
+			old.Submissions++
 			return old, false, nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, false, fmt.Errorf("create job: look up idempotency key: %w", err)
@@ -249,6 +312,7 @@ func (s *store) create(ctx context.Context, j *job, queueLimit int) (_ *job, cre
 	if j.Seq, err = res.LastInsertId(); err != nil {
 		return nil, false, fmt.Errorf("create job: %w", err)
 	}
+	j.Submissions = 1
 	if err := tx.Commit(); err != nil {
 		return nil, false, fmt.Errorf("create job: commit: %w", err)
 	}
@@ -266,6 +330,17 @@ func (s *store) next(ctx context.Context, fetchState string) (*job, error) {
 		return nil, fmt.Errorf("find next %s job: %w", fetchState, err)
 	}
 	return j, nil
+}
+
+// waitingMedia sums the media of queued jobs that is downloaded and
+// waits for analysis.
+func (s *store) waitingMedia(ctx context.Context) (bytes int64, jobs int, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(media_bytes), 0), COUNT(*) FROM jobs WHERE status = ? AND fetch_state = ?`,
+		provider.StateQueued, fetchDone).Scan(&bytes, &jobs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sum the media waiting for analysis: %w", err)
+	}
+	return bytes, jobs, nil
 }
 
 func (s *store) exec(ctx context.Context, what, q string, args ...any) error {
@@ -386,22 +461,53 @@ func (s *store) callbackFailed(ctx context.Context, id string, attempts int, nex
 // expired returns finished jobs last updated before cutoff that have no
 // callback still to deliver.
 func (s *store) expired(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN (?, ?, ?) AND updated_at < ?
+	return s.ids(ctx, "list expired jobs", `SELECT id FROM jobs WHERE status IN (?, ?, ?) AND updated_at < ?
 		AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.job_id = jobs.id AND c.delivered_at IS NULL AND c.gave_up_at IS NULL)
 		ORDER BY seq LIMIT ?`, provider.StateSucceeded, provider.StateFailed, provider.StateCanceled, ms(cutoff), limit)
+}
+
+// markResultDeleted records that a succeeded job's result and artifacts are
+// deleted (they are not served from then on). It reports false when the job
+// is not succeeded or its result was already deleted.
+func (s *store) markResultDeleted(ctx context.Context, id string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET result_deleted_at = ?, artifacts = '{}'
+		WHERE id = ? AND status = ? AND result_deleted_at IS NULL`, ms(now), id, provider.StateSucceeded)
 	if err != nil {
-		return nil, fmt.Errorf("list expired jobs: %w", err)
+		return false, fmt.Errorf("mark the result of job %s deleted: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("mark the result of job %s deleted: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// expiredResults returns succeeded jobs that ended before cutoff and still
+// have their result.
+func (s *store) expiredResults(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	return s.ids(ctx, "list expired results", `SELECT id FROM jobs WHERE status = ? AND result_deleted_at IS NULL AND updated_at < ?
+		ORDER BY seq LIMIT ?`, provider.StateSucceeded, ms(cutoff), limit)
+}
+
+// ids runs a query of job IDs.
+func (s *store) ids(ctx context.Context, what, q string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list expired jobs: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return ids, nil
 }
 
 // remove deletes a job and its callbacks.

@@ -104,6 +104,17 @@ type Provider interface {
 	Cancel(ctx context.Context, ref JobRef) error
 }
 
+// ResultDeleter is implemented by providers that can delete a finished
+// job's result document (and what they derived from the media with it,
+// such as thumbnails) before their own retention runs out. The card writer
+// calls it once the cards are written, so that raw ML output, which may
+// hold the sensitive values the cards carry as vault tokens, does not stay
+// at the provider. Deleting a result that is already gone, or the result of
+// a job that has none, succeeds.
+type ResultDeleter interface {
+	DeleteResult(ctx context.Context, ref JobRef) error
+}
+
 // Result is the analysis result document. Field names are part of the
 // mlengine API; times are seconds.
 //
@@ -175,7 +186,7 @@ type Loudness struct {
 
 // Error is a failed call to a provider (not a failed job: see JobError).
 type Error struct {
-	Op         string        // "submit", "status", "result", "cancel"
+	Op         string        // "submit", "status", "result", "cancel", "delete result"
 	StatusCode int           // HTTP status, 0 for a network error
 	Code       string        // provider's error code
 	Message    string        // provider's message, never containing a secret

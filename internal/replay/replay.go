@@ -9,7 +9,6 @@ package replay
 import (
 	"context"
 	"errors"
-	"filesight/internal/config"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -142,9 +142,12 @@ func Export(ctx context.Context, c client.Client, query string, limit int, dir s
 }
 
 // NewReplayer returns a replayer with ProcessFile registered under its
-// contract name and the given (production) data converter.
+// contract name and the given (production) data converter. Workflow tasks
+// are not timed: a replay checks determinism, and the SDK's one-second
+// deadlock detection only made replays on a busy machine fail.
 func NewReplayer(dc converter.DataConverter) (worker.WorkflowReplayer, error) {
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: config.FailureConverter(dc)})
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: temporalclient.FailureConverter(dc),
+		DisableDeadlockDetection: true})
 	if err != nil {
 		return nil, err
 	}

@@ -57,3 +57,20 @@ func (s String) Fingerprint() string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:6])
 }
+
+// MinSharedBytes is the shortest shared secret the programs accept: API
+// keys, signing keys of webhooks and callbacks, admin keys and bearer
+// tokens that two parties agree on. 32 bytes (256 bits) is the key size of
+// HMAC-SHA256, which signs most of them.
+const MinSharedBytes = 32
+
+// CheckShared returns an error naming variable when s is set but shorter
+// than MinSharedBytes (an empty s is the caller's to require or not). The
+// error never holds the value.
+func CheckShared(variable string, s String) error {
+	if s.IsZero() || len(s.Reveal()) >= MinSharedBytes {
+		return nil
+	}
+	return fmt.Errorf("%s is too short: a shared secret must be at least %d bytes "+
+		"(generate one with `openssl rand -base64 32`)", variable, MinSharedBytes)
+}

@@ -43,3 +43,17 @@ func TestStringJSONRoundTrip(t *testing.T) {
 		t.Fatal("fingerprint or empty handling wrong")
 	}
 }
+
+func TestCheckShared(t *testing.T) {
+	short := String(strings.Repeat("k", MinSharedBytes-1))
+	err := CheckShared("MLENGINE_API_KEY", short)
+	if err == nil || !strings.Contains(err.Error(), "MLENGINE_API_KEY") || !strings.Contains(err.Error(), "32 bytes") || strings.Contains(err.Error(), short.Reveal()) {
+		t.Fatalf("short key: %v", err)
+	}
+	if err := CheckShared("X", String(strings.Repeat("k", MinSharedBytes))); err != nil {
+		t.Fatalf("32 bytes: %v", err)
+	}
+	if err := CheckShared("X", ""); err != nil {
+		t.Fatalf("empty: %v", err)
+	}
+}

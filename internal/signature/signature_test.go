@@ -2,6 +2,7 @@ package signature
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,4 +59,39 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a signature that is not the HMAC of body and timestamp")
 		}
 	})
+}
+
+func TestVerifyDelivery(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	body := []byte(`{"job_id":"j1","status":"succeeded"}`)
+	k, old := []byte("callback-key"), []byte("old-callback-key")
+	ts := now.Add(-time.Minute).Format(time.RFC3339)
+	v := NewVerifier(k, old)
+	v.Now = func() time.Time { return now }
+	sig := SignDelivery(k, body, ts, "d-1")
+	tests := []struct {
+		name, ts, id, sig string
+		want              error
+	}{
+		{"ok", ts, "d-1", sig, nil},
+		{"old key", ts, "d-1", SignDelivery(old, body, ts, "d-1"), nil},
+		{"another delivery ID", ts, "d-2", sig, ErrMismatch},
+		{"ID moved into the timestamp", ts + "d-1", "", Sign(k, body, ts+"\nd-1"), ErrMissing},
+		{"signature without the ID", ts, "d-1", Sign(k, body, ts), ErrMismatch},
+		{"missing ID", ts, "", sig, ErrMissing},
+		{"ID with a newline", ts, "d\n1", SignDelivery(k, body, ts, "d\n1"), ErrMissing},
+		{"ID too long", ts, strings.Repeat("d", MaxDeliveryID+1), SignDelivery(k, body, ts, strings.Repeat("d", MaxDeliveryID+1)), ErrMissing},
+		{"stale", now.Add(-11 * time.Minute).Format(time.RFC3339), "d-1", SignDelivery(k, body, now.Add(-11*time.Minute).Format(time.RFC3339), "d-1"), ErrTimestamp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := v.VerifyDelivery(body, tt.ts, tt.id, tt.sig, tt.sig)
+			if !errors.Is(err, tt.want) && !(err == nil && tt.want == nil) {
+				t.Fatalf("VerifyDelivery = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if u := v.Until(ts); !u.Equal(now.Add(9 * time.Minute)) {
+		t.Fatalf("Until = %v", u)
+	}
 }

@@ -44,7 +44,11 @@ type Backfill struct {
 	// unavailable (default 5, with backoff from 1 s doubling to 30 s).
 	MaxAttempts int
 	Logger      *slog.Logger
-	// sleep waits for d or until ctx ends; nil means a real timer.
+
+	// now and sleep are the clock (nil: the real one); sleep waits for d or
+	// until ctx ends. Tests replace them to run without waiting and to
+	// reproduce a slow machine.
+	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -95,7 +99,10 @@ func (b *Backfill) Run(ctx context.Context, folderID string) (BackfillReport, er
 	if attempts <= 0 {
 		attempts = 5
 	}
-	sleep := b.sleep
+	now, sleep := b.now, b.sleep
+	if now == nil {
+		now = time.Now
+	}
 	if sleep == nil {
 		sleep = sleepCtx
 	}
@@ -105,8 +112,18 @@ func (b *Backfill) Run(ctx context.Context, folderID string) (BackfillReport, er
 	}
 	interval := time.Duration(float64(time.Second) / rate)
 	var next time.Time // earliest time of the next start
+	// interrupted saves the position and reports why the run stopped.
+	interrupted := func(err error) (BackfillReport, error) {
+		return st.Report, errors.Join(fmt.Errorf("backfill interrupted: %w", err), b.save(st))
+	}
 
 	for st.Current != "" || len(st.Pending) > 0 {
+		// Cancellation is checked before every folder and every item, not
+		// only while waiting for the rate: on a busy machine (or at a high
+		// rate) there may be no wait at all between two starts.
+		if err := ctx.Err(); err != nil {
+			return interrupted(err)
+		}
 		if st.Current == "" {
 			st.Current, st.Pending = st.Pending[0], st.Pending[1:]
 			st.Done = nil
@@ -121,6 +138,9 @@ func (b *Backfill) Run(ctx context.Context, folderID string) (BackfillReport, er
 		}
 		log.InfoContext(ctx, "backfill: folder", "folder_id", st.Current, "items", len(items), "already_done", len(done))
 		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				return interrupted(err)
+			}
 			switch it.Type {
 			case "folder":
 				if b.Recursive && !done["folder:"+it.ID] {
@@ -154,12 +174,12 @@ func (b *Backfill) Run(ctx context.Context, folderID string) (BackfillReport, er
 				log.InfoContext(ctx, "backfill: would start", "workflow_id", workflows.WorkflowID(in.FileID, in.FileVersionID), "file_name", it.Name)
 				st.Report.Started++
 			default:
-				if wait := time.Until(next); wait > 0 {
+				if wait := next.Sub(now()); wait > 0 {
 					if err := sleep(ctx, wait); err != nil {
-						return st.Report, errors.Join(fmt.Errorf("backfill interrupted: %w", err), b.save(st))
+						return interrupted(err)
 					}
 				}
-				next = time.Now().Add(interval)
+				next = now().Add(interval)
 				d, err := b.startWithRetry(ctx, in, attempts, sleep, log)
 				if err != nil {
 					return st.Report, errors.Join(fmt.Errorf("backfill: %w", err), b.save(st))

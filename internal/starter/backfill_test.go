@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -144,98 +146,197 @@ func TestBackfillResumesFromCheckpoint(t *testing.T) {
 	}
 }
 
-func TestBackfillResumesMidFolderAfterCancel(t *testing.T) {
-	ckpt := filepath.Join(t.TempDir(), "backfill.json")
-	fake := newFakeTemporal()
-	items := make([]box.Item, 10)
-	for i := range items {
-		items[i] = file(fmt.Sprint(100+i), fmt.Sprint(1000+i), "f.mp4")
-	}
-	lister := &fakeFolders{folders: map[string][]box.Item{"9": items}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc := starter.NewService(&cancelAfter{fakeTemporal: fake, n: 4, cancel: cancel}, starter.Options{})
-	b := &starter.Backfill{Service: svc, Lister: lister, Rate: 1000, Checkpoint: ckpt}
-	if _, err := b.Run(ctx, "9"); err == nil {
-		t.Fatal("want an interruption error")
-	}
-	before := len(fake.starts)
-	if before < 4 || before > 5 {
-		t.Fatalf("%d starts before the interruption", before)
-	}
-	rep, err := (&starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: 1000, Checkpoint: ckpt}).Run(context.Background(), "9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fake.startCount() != 10 {
-		t.Fatalf("%d workflows, want 10", fake.startCount())
-	}
-	if rep.Resumed < 4 || len(fake.starts)-before != 10-rep.Resumed {
-		t.Fatalf("report %+v; %d start calls after resuming", rep, len(fake.starts)-before)
-	}
+// fakeClock is a backfill's clock that moves only when told: when the
+// backfill sleeps (the sleep is recorded, not waited for) and when a start
+// takes time (startTakes). Runs are then independent of the machine's speed.
+type fakeClock struct {
+	mu          sync.Mutex
+	origin, now time.Time
+	sleeps      []time.Duration
 }
 
-// cancelAfter cancels the context after n starts (an operator's Ctrl-C).
-type cancelAfter struct {
+func newFakeClock() *fakeClock {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &fakeClock{origin: t0, now: t0}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Sleep behaves like a timer that fires at once: it fails if ctx has ended.
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// elapsed is the time since the clock was made.
+func (c *fakeClock) elapsed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now.Sub(c.origin)
+}
+
+func (c *fakeClock) slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sleeps)
+}
+
+// timedTemporal is the fake server seen through a clock: each start takes
+// startTakes, fails while failures remain, and records when it was made.
+// With cancelAt > 0 it cancels the run's context right after that many
+// successful starts (an operator's Ctrl-C at an exact point).
+type timedTemporal struct {
 	*fakeTemporal
-	n      int
-	cancel context.CancelFunc
+	clock      *fakeClock
+	startTakes time.Duration
+	failures   int
+	cancelAt   int
+	cancel     context.CancelFunc
+	at         []time.Duration // start attempts, since the clock's origin
 }
 
-func (c *cancelAfter) ExecuteWorkflow(ctx context.Context, o clientStartOptions, wf any, args ...any) (clientRun, error) {
-	r, err := c.fakeTemporal.ExecuteWorkflow(ctx, o, wf, args...)
-	if len(c.fakeTemporal.starts) >= c.n {
-		c.cancel()
+func (tt *timedTemporal) ExecuteWorkflow(ctx context.Context, o clientStartOptions, wf any, args ...any) (clientRun, error) {
+	tt.at = append(tt.at, tt.clock.elapsed())
+	tt.clock.advance(tt.startTakes)
+	if tt.failures > 0 {
+		tt.failures--
+		return nil, serviceerror.NewUnavailable("down")
+	}
+	r, err := tt.fakeTemporal.ExecuteWorkflow(ctx, o, wf, args...)
+	if tt.cancelAt > 0 && tt.fakeTemporal.startCount() == tt.cancelAt {
+		tt.cancel()
 	}
 	return r, err
 }
 
+func files(n int) []box.Item {
+	items := make([]box.Item, n)
+	for i := range items {
+		items[i] = file(fmt.Sprint(100+i), fmt.Sprint(1000+i), "f.mp4")
+	}
+	return items
+}
+
+// A cancelled backfill stops before its next start whatever the rate. On a
+// busy machine a start can take longer than the rate's interval, so there is
+// no rate wait between starts (where the old loop noticed cancellation), and
+// the loop must look at the context itself.
+func TestBackfillStopsPromptlyOnCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		rate       float64
+		startTakes time.Duration
+	}{
+		{"busy machine: every start slower than the interval", 1000, time.Second},
+		{"idle machine: the rate waits between starts", 20, 0},
+		{"unbounded rate", math.Inf(1), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ckpt := filepath.Join(t.TempDir(), "backfill.json")
+			fake := newFakeTemporal()
+			lister := &fakeFolders{folders: map[string][]box.Item{"9": files(10)}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			clock := newFakeClock()
+			tt := &timedTemporal{fakeTemporal: fake, clock: clock, startTakes: tc.startTakes, cancelAt: 4, cancel: cancel}
+			b := &starter.Backfill{Service: starter.NewService(tt, starter.Options{}), Lister: lister, Rate: tc.rate, Checkpoint: ckpt}
+			starter.SetBackfillClock(b, clock.Now, clock.Sleep)
+			_, err := b.Run(ctx, "9")
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v, want an interruption by cancellation", err)
+			}
+			if got := len(fake.starts); got != 4 {
+				t.Fatalf("%d starts, want exactly the 4 made before the cancellation", got)
+			}
+
+			// Resuming from the checkpoint starts exactly the other 6.
+			rb := &starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: tc.rate, Checkpoint: ckpt}
+			starter.SetBackfillClock(rb, clock.Now, clock.Sleep)
+			rep, err := rb.Run(context.Background(), "9")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Resumed != 4 || rep.Started != 10 || len(fake.starts) != 10 || fake.startCount() != 10 {
+				t.Fatalf("after resuming: report %+v, %d start calls, %d workflows", rep, len(fake.starts), fake.startCount())
+			}
+		})
+	}
+}
+
+// The rate spaces the starts out by its interval, counted from the start
+// of the previous one; time spent in a slow start or in retry backoffs
+// counts towards it. Temporal being unavailable is retried with backoff.
 func TestBackfillRateAndRetry(t *testing.T) {
-	fake := newFakeTemporal()
-	fl := &flaky{fakeTemporal: fake, failures: 2}
-	items := []box.Item{file("1", "1", "a.mp4"), file("2", "2", "b.mp4"), file("3", "3", "c.mp4")}
-	b := &starter.Backfill{Service: starter.NewService(fl, starter.Options{}), Lister: &fakeFolders{folders: map[string][]box.Item{"5": items}}, Rate: 20}
-	var rateWaits []time.Duration
-	rep, err := starter.RunBackfillWithSleep(b, context.Background(), "5", func(ctx context.Context, d time.Duration) error {
-		// Retry backoffs are recorded but not waited for; rate waits are real.
-		if d >= time.Second {
-			fl.backoffs = append(fl.backoffs, d)
-			return nil
-		}
-		rateWaits = append(rateWaits, d)
-		time.Sleep(d)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Started != 3 {
-		t.Fatalf("report %+v", rep)
-	}
-	if len(fl.backoffs) != 2 || fl.backoffs[0] != time.Second || fl.backoffs[1] != 2*time.Second {
-		t.Fatalf("backoffs %v", fl.backoffs)
-	}
-	// At 20/s, the second and third starts each wait for their 50 ms slot.
-	if len(rateWaits) != 2 {
-		t.Fatalf("rate waits %v, want 2", rateWaits)
-	}
-	for _, w := range rateWaits {
-		if w <= 0 || w > 50*time.Millisecond {
-			t.Fatalf("rate wait %s outside (0, 50ms]", w)
-		}
+	const ms = time.Millisecond
+	for _, tc := range []struct {
+		name       string
+		startTakes time.Duration
+		failures   int
+		wantAt     []time.Duration // start attempts
+		wantSleeps []time.Duration
+	}{
+		{"starts spaced by the interval", 0, 0,
+			[]time.Duration{0, 50 * ms, 100 * ms}, []time.Duration{50 * ms, 50 * ms}},
+		{"starts slower than the interval: no rate wait", 80 * ms, 0,
+			[]time.Duration{0, 80 * ms, 160 * ms}, nil},
+		{"partial wait after a start that took part of the interval", 30 * ms, 0,
+			[]time.Duration{0, 50 * ms, 100 * ms}, []time.Duration{20 * ms, 20 * ms}},
+		{"unavailable twice: backoff 1s then 2s, which also covers the next slot", 0, 2,
+			[]time.Duration{0, time.Second, 3 * time.Second, 3 * time.Second, 3*time.Second + 50*ms},
+			[]time.Duration{time.Second, 2 * time.Second, 50 * ms}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			tt := &timedTemporal{fakeTemporal: newFakeTemporal(), clock: clock, startTakes: tc.startTakes, failures: tc.failures}
+			lister := &fakeFolders{folders: map[string][]box.Item{"5": files(3)}}
+			b := &starter.Backfill{Service: starter.NewService(tt, starter.Options{}), Lister: lister, Rate: 20}
+			starter.SetBackfillClock(b, clock.Now, clock.Sleep)
+			rep, err := b.Run(context.Background(), "5")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Started != 3 {
+				t.Fatalf("report %+v", rep)
+			}
+			if !slices.Equal(tt.at, tc.wantAt) {
+				t.Errorf("start attempts at %v, want %v", tt.at, tc.wantAt)
+			}
+			if got := clock.slept(); !slices.Equal(got, tc.wantSleeps) {
+				t.Errorf("sleeps %v, want %v", got, tc.wantSleeps)
+			}
+		})
 	}
 }
 
-type flaky struct {
-	*fakeTemporal
-	failures int
-	backoffs []time.Duration
-}
-
-func (f *flaky) ExecuteWorkflow(ctx context.Context, o clientStartOptions, wf any, args ...any) (clientRun, error) {
-	if f.failures > 0 {
-		f.failures--
-		return nil, serviceerror.NewUnavailable("down")
+// Too many failures in a row end the run with the error; the checkpoint
+// keeps the position.
+func TestBackfillGivesUpAfterMaxAttempts(t *testing.T) {
+	clock := newFakeClock()
+	tt := &timedTemporal{fakeTemporal: newFakeTemporal(), clock: clock, failures: 100}
+	lister := &fakeFolders{folders: map[string][]box.Item{"5": files(3)}}
+	b := &starter.Backfill{Service: starter.NewService(tt, starter.Options{}), Lister: lister, MaxAttempts: 3}
+	starter.SetBackfillClock(b, clock.Now, clock.Sleep)
+	_, err := b.Run(context.Background(), "5")
+	if !errors.Is(err, starter.ErrUnavailable) || len(tt.at) != 3 {
+		t.Fatalf("error %v after %d attempts, want ErrUnavailable after 3", err, len(tt.at))
 	}
-	return f.fakeTemporal.ExecuteWorkflow(ctx, o, wf, args...)
+	if got := clock.slept(); !slices.Equal(got, []time.Duration{time.Second, 2 * time.Second}) {
+		t.Fatalf("backoffs %v", got)
+	}
 }

@@ -8,17 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 
-	"github.com/sethvargo/go-envconfig"
 	"go.temporal.io/sdk/client"
 
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/config"
-	"filesight/internal/provider/mlengine"
-	"filesight/internal/signature"
+	"filesight/internal/program"
+	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -33,28 +32,25 @@ Configuration comes from the environment; see docs/starter.md.
 `
 
 // Env is where Main reads its configuration.
-type Env = envconfig.Lookuper
+type Env = program.Env
 
-// Main runs the starter command line and returns the process exit code.
-// main() is a thin wrapper around it.
+// Main runs the starter program (program.Func).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env Env) int {
-	if env == nil {
-		env = envconfig.OsLookuper()
-	}
+	env = program.OrOS(env)
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
-		return 0
+		return program.ExitOK
 	}
 	var cfg Config
 	if err := config.LoadFrom(ctx, &cfg, env); err != nil {
 		fmt.Fprintf(stderr, "starter: %v\n", err)
-		return 2
+		return program.ExitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := program.NewLogger(stderr, program.LogText, cfg.LogLevel)
 	var err error
 	switch cmd {
 	case "serve":
@@ -65,30 +61,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env Env)
 		err = runBackfill(ctx, cfg, args, env, stdout, stderr, log)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		return program.ExitUsage
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
+	switch code := program.ExitCode(err); code {
+	case program.ExitUsage:
 		fmt.Fprintf(stderr, "starter %s: %v\n", cmd, err)
-		return 2
-	}
-	if err != nil {
+		return code
+	case program.ExitFailure:
 		log.Error("starter failed", "command", cmd, "error", err)
-		return 1
+		return code
+	default:
+		return code
 	}
-	return 0
 }
-
-type usageError struct{ error }
 
 // temporalClient builds the Temporal client with filesight's encrypted data
 // converter. lazy defers connecting to the first call, so the webhook server
 // comes up (and answers 503) while Temporal is down.
 func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (client.Client, *codec.Keyring, codec.Config, error) {
-	var tcfg config.Temporal
+	var tcfg temporalclient.Config
 	var ccfg codec.Config
 	if err := config.LoadFrom(ctx, &tcfg, env); err != nil {
 		return nil, nil, ccfg, err
@@ -100,10 +91,11 @@ func temporalClient(ctx context.Context, env Env, log *slog.Logger, lazy bool) (
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
-	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, codec.Options{Compress: ccfg.Compress}))
+	opts, err := tcfg.ClientOptions(log.With("component", "temporal-client"), codec.NewDataConverter(kr, ccfg.Options()))
 	if err != nil {
 		return nil, nil, ccfg, err
 	}
+	opts = WithSignalRequestIDs(opts)
 	var c client.Client
 	if lazy {
 		c, err = client.NewLazyClient(opts)
@@ -120,7 +112,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if err := cfg.ValidateServe(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
@@ -133,10 +125,7 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 
 	callbacks := map[string]CallbackProvider{}
 	if !cfg.MLEngineCallbackKey.IsZero() || !cfg.MLEngineCallbackSecondaryKey.IsZero() {
-		v := signature.NewVerifier([]byte(cfg.MLEngineCallbackKey.Reveal()), []byte(cfg.MLEngineCallbackSecondaryKey.Reveal()))
-		callbacks[mlengine.DefaultName] = CallbackProvider{Verifier: VerifierFunc(func(h http.Header, body []byte) error {
-			return mlengine.VerifyCallback(v, h, body)
-		})}
+		callbacks[mlengineapi.DefaultName] = MLEngineCallbacks(cfg.MLEngineCallbackKey, cfg.MLEngineCallbackSecondaryKey)
 	} else {
 		log.Warn("MLENGINE_CALLBACK_KEY is not set: mlengine callbacks are refused (the workflow still polls)")
 	}
@@ -168,16 +157,22 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 			apiLn.Close()
 			return fmt.Errorf("codec server (set STARTER_CODEC_ADDR=off to run it elsewhere): %w", err)
 		}
+		verifier, err := scfg.AccessTokenVerifier()
+		if err != nil {
+			apiLn.Close()
+			return err
+		}
 		codecLn, err := Listen("STARTER_CODEC_ADDR", cfg.CodecAddr)
 		if err != nil {
 			apiLn.Close()
 			return err
 		}
-		ch := codec.NewHTTPHandler(codec.Codecs(kr, codec.Options{Compress: ccfg.Compress}),
-			codec.HTTPOptions{Token: scfg.Token, AllowedOrigins: scfg.AllowedOrigins})
+		ch := codec.NewHTTPHandler(codec.Codecs(kr, ccfg.ServerOptions()), codec.HTTPOptions{
+			Token: scfg.Token, AccessTokens: verifier, AllowedOrigins: scfg.AllowedOrigins, Logger: log.With("component", "codec"),
+		})
 		ls = append(ls, Listener{Name: "codec", Listener: codecLn, Handler: ch})
 		log.Info("codec server enabled", "addr", codecLn.Addr().String(), "cors_origins", scfg.AllowedOrigins,
-			"active_key_id", kr.ActiveKeyID())
+			"active_key_id", kr.ActiveKeyID(), "shared_token", !scfg.Token.IsZero(), "oidc_issuer", scfg.OIDCIssuer, "oidc_audience", scfg.OIDCAudience)
 	}
 	return Serve(ctx, log, cfg.ShutdownTimeout, ls...)
 }
@@ -201,10 +196,10 @@ func runStart(ctx context.Context, cfg Config, args []string, env Env, stdout, s
 	versionID := fs.String("version-id", "", "file version ID; default: ask Box for the current version")
 	rerun := fs.Bool("rerun-failed", false, "replace a closed run of this file version that failed, timed out or was cancelled")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if *fileID == "" || fs.NArg() > 0 {
-		return usageError{errors.New("--file-id is required and no positional arguments are accepted")}
+		return program.Usage(errors.New("--file-id is required and no positional arguments are accepted"))
 	}
 	in := workflows.ProcessFileInput{FileID: *fileID, FileVersionID: *versionID, Source: SourceManual}
 	if in.FileVersionID == "" {
@@ -247,13 +242,13 @@ func runBackfill(ctx context.Context, cfg Config, args []string, env Env, stdout
 	checkpoint := fs.String("checkpoint", "", "progress file to resume from and save to (default: none)")
 	dryRun := fs.Bool("dry-run", false, "list what would be started, start nothing")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return program.Usage(err)
 	}
 	if *folderID == "" || fs.NArg() > 0 {
-		return usageError{errors.New("--folder-id is required and no positional arguments are accepted")}
+		return program.Usage(errors.New("--folder-id is required and no positional arguments are accepted"))
 	}
 	if *rate <= 0 {
-		return usageError{errors.New("--rate must be positive")}
+		return program.Usage(errors.New("--rate must be positive"))
 	}
 	bc, err := boxClient(ctx, env, log)
 	if err != nil {

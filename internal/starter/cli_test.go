@@ -50,7 +50,7 @@ func TestServeWhileTemporalIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const codecToken = "codec-token-0123456789abcdef"
+	const codecToken = "codec-token-0123456789abcdef0123456789"
 	env := map[string]string{
 		"STARTER_ADDR":             addr,
 		"STARTER_CODEC_ADDR":       codecAddr,
@@ -68,20 +68,14 @@ func TestServeWhileTemporalIsDown(t *testing.T) {
 	go func() { done <- starter.Main(ctx, []string{"serve"}, &stdout, &stderr, config.MapLookuper(env)) }()
 
 	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "the starter to be healthy", func() bool {
 		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("starter not healthy: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 
 	body := boxEventJSON(t, "ev-1", "FILE.UPLOADED", "1", "2", "a.mp4", 1)
 	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/box", bytes.NewReader(body))

@@ -71,6 +71,11 @@ func (c Config) Validate() error {
 	if c.TemporalTimeout <= 0 || c.TemporalTimeout > 25*time.Second {
 		errs = append(errs, errors.New("STARTER_TEMPORAL_TIMEOUT must be between 0 and 25s (Box gives up after 30s)"))
 	}
+	errs = append(errs,
+		secret.CheckShared("BOX_WEBHOOK_PRIMARY_KEY", c.BoxWebhookPrimaryKey),
+		secret.CheckShared("BOX_WEBHOOK_SECONDARY_KEY", c.BoxWebhookSecondaryKey),
+		secret.CheckShared("MLENGINE_CALLBACK_KEY", c.MLEngineCallbackKey),
+		secret.CheckShared("MLENGINE_CALLBACK_SECONDARY_KEY", c.MLEngineCallbackSecondaryKey))
 	return errors.Join(errs...)
 }
 

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// RunBackfillWithSleep runs b with a replaced sleep function.
-func RunBackfillWithSleep(b *Backfill, ctx context.Context, folderID string, sleep func(context.Context, time.Duration) error) (BackfillReport, error) {
-	b.sleep = sleep
-	return b.Run(ctx, folderID)
+// SetBackfillClock replaces b's clock: now tells the time and sleep waits
+// (or pretends to).
+func SetBackfillClock(b *Backfill, now func() time.Time, sleep func(context.Context, time.Duration) error) {
+	b.now, b.sleep = now, sleep
 }

@@ -6,8 +6,11 @@ import (
 	"sync"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
 
+	"filesight/internal/starter"
 	"filesight/workflows"
 )
 
@@ -30,6 +33,8 @@ type fakeTemporal struct {
 type signalCall struct {
 	WorkflowID, Name string
 	Arg              any
+	// RequestID is what starter.SignalRequestIDs puts in the request.
+	RequestID string
 }
 
 func newFakeTemporal() *fakeTemporal {
@@ -82,7 +87,11 @@ func (f *fakeTemporal) SignalWorkflow(ctx context.Context, workflowID, runID, na
 	if _, ok := f.runs[workflowID]; !ok || f.closed[workflowID] {
 		return serviceerror.NewNotFound("workflow execution not found")
 	}
-	f.signals = append(f.signals, signalCall{workflowID, name, arg})
+	// What the starter's Temporal client, dialled with the interceptor, sends.
+	req := &workflowservice.SignalWorkflowExecutionRequest{RequestId: "random"}
+	_ = starter.SignalRequestIDs(ctx, "/SignalWorkflowExecution", req, nil, nil,
+		func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil })
+	f.signals = append(f.signals, signalCall{workflowID, name, arg, req.RequestId})
 	return nil
 }
 

@@ -11,6 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"filesight/internal/box"
+	"filesight/internal/signature"
 )
 
 // Verifier checks a signed delivery on its raw bytes, before any decoding.
@@ -31,6 +34,9 @@ type CallbackProvider struct {
 	// Parse decodes the verified body; nil means ParseJobCallback.
 	// The handler fills in Callback.Provider from the URL.
 	Parse func(body []byte) (Callback, error)
+	// Delivery identifies a verified callback for the replay memory; nil
+	// means the provider's callbacks are not remembered.
+	Delivery func(h http.Header) Delivery
 }
 
 // HandlerConfig wires the HTTP layer to a Service.
@@ -46,6 +52,13 @@ type HandlerConfig struct {
 	Callbacks map[string]CallbackProvider
 	// MaxBodyBytes limits request bodies; default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// BoxDelivery identifies a verified webhook delivery for the replay
+	// memory; nil means BoxWebhookDelivery when BoxVerifier is a
+	// *box.WebhookVerifier (otherwise deliveries are not remembered).
+	BoxDelivery func(h http.Header) Delivery
+	// Replays remembers verified deliveries for their replay window;
+	// nil means a new memory of signature.DefaultMaxReplays.
+	Replays *signature.Replays
 	// Ready, when set, backs GET /readyz (for example client.CheckHealth).
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -80,6 +93,14 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BoxDelivery == nil {
+		if bv, ok := cfg.BoxVerifier.(*box.WebhookVerifier); ok && bv.Sig != nil {
+			cfg.BoxDelivery = BoxWebhookDelivery(bv.Sig)
+		}
+	}
+	if cfg.Replays == nil {
+		cfg.Replays = signature.NewReplays(0, nil)
 	}
 	h := &handler{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
@@ -175,8 +196,26 @@ func (h *handler) serveBoxWebhook(w http.ResponseWriter, r *http.Request) (int, 
 		// The reason goes to our log only.
 		return unauthorized(w), []slog.Attr{slog.String("rejected", err.Error())}
 	}
+	// A delivery seen already is answered as the first one was, without
+	// starting anything. One being handled right now is handled again:
+	// starting is idempotent (one workflow per file version), and its
+	// answer then names the same run.
+	c := claim{seen: signature.New}
+	if h.cfg.BoxDelivery != nil {
+		c = beginDelivery(h.cfg.Replays, "box/", h.cfg.BoxDelivery(r.Header))
+	}
+	if first, ok := c.prev.(Decision); c.seen == signature.Done && ok {
+		c.done(first)
+		d := first
+		if d.Outcome == OutcomeStarted {
+			d.Outcome, d.Reason = OutcomeDuplicate, "delivery already received"
+		}
+		writeJSON(w, http.StatusOK, d)
+		return http.StatusOK, []slog.Attr{slog.Bool("replayed", true), slog.String("outcome", string(d.Outcome)), slog.String("workflow_id", d.WorkflowID)}
+	}
 	ev, err := h.cfg.ParseBoxEvent(body)
 	if err != nil {
+		c.forget()
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 		return http.StatusBadRequest, []slog.Attr{slog.String("rejected", err.Error())}
 	}
@@ -186,9 +225,11 @@ func (h *handler) serveBoxWebhook(w http.ResponseWriter, r *http.Request) (int, 
 	}
 	d, err := h.cfg.Service.HandleFileEvent(r.Context(), ev)
 	if err != nil {
+		c.forget()
 		attrs = append(attrs, slog.String("error", err.Error()))
 		return serviceError(w, err, "invalid event", "could not start processing"), attrs
 	}
+	c.done(d)
 	attrs = append(attrs, slog.String("outcome", string(d.Outcome)), slog.String("workflow_id", d.WorkflowID))
 	if d.Reason != "" {
 		attrs = append(attrs, slog.String("reason", d.Reason))
@@ -228,25 +269,48 @@ func (h *handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	if err := p.Verifier.Verify(r.Header, body); err != nil {
 		return unauthorized(w), []slog.Attr{slog.String("rejected", err.Error())}
 	}
+	// A callback handled already (a replay, or the sender's retry after a
+	// lost answer) is answered and changes nothing; one being handled
+	// right now is to be tried again later.
+	c := claim{seen: signature.New}
+	var delivery Delivery
+	if p.Delivery != nil {
+		delivery = p.Delivery(r.Header)
+		c = beginDelivery(h.cfg.Replays, "callback/"+name+"/", delivery)
+	}
+	attrs := []slog.Attr{slog.String("delivery_id", delivery.ID)}
+	switch c.seen {
+	case signature.Done:
+		c.done(c.prev)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "reason": "callback already received"})
+		return http.StatusOK, append(attrs, slog.Bool("replayed", true))
+	case signature.InFlight:
+		c.forget()
+		return unavailable(w), append(attrs, slog.Bool("replayed", true), slog.String("rejected", "the same callback is being handled"))
+	}
 	parse := p.Parse
 	if parse == nil {
 		parse = ParseJobCallback
 	}
 	cb, err := parse(body)
 	if err != nil {
+		c.done(nil)
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
-		return http.StatusBadRequest, []slog.Attr{slog.String("rejected", err.Error())}
+		return http.StatusBadRequest, append(attrs, slog.String("rejected", err.Error()))
 	}
-	cb.Provider = name
-	attrs := []slog.Attr{slog.String("job_id", cb.JobID), slog.String("job_status", cb.Status), slog.String("workflow_id", cb.WorkflowID)}
+	cb.Provider, cb.DeliveryID = name, delivery.ID
+	attrs = append(attrs, slog.String("job_id", cb.JobID), slog.String("job_status", cb.Status), slog.String("workflow_id", cb.WorkflowID))
 	if err := h.cfg.Service.DeliverCallback(r.Context(), cb); err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 		if errors.Is(err, ErrUnknownWorkflow) {
+			c.done(nil)
 			writeJSON(w, http.StatusNotFound, errorBody{"unknown job"})
 			return http.StatusNotFound, attrs
 		}
+		c.forget()
 		return serviceError(w, err, "invalid callback", "could not deliver callback"), attrs
 	}
+	c.done(nil)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "delivered", "workflow_id": cb.WorkflowID})
 	return http.StatusOK, attrs
 }

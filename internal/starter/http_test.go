@@ -3,6 +3,8 @@ package starter_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"filesight/internal/box"
-	"filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/signature"
 	"filesight/internal/starter"
@@ -26,9 +28,9 @@ import (
 )
 
 const (
-	primaryKey   = "primary-webhook-key-0123456789"
-	secondaryKey = "secondary-webhook-key-987654321"
-	callbackKey  = "mlengine-callback-key-abcdefgh"
+	primaryKey   = "primary-webhook-key-0123456789-abcd"
+	secondaryKey = "secondary-webhook-key-987654321-ab"
+	callbackKey  = "mlengine-callback-key-abcdefgh-0123"
 )
 
 func boxEventJSON(t testing.TB, eventID, trigger, fileID, versionID, name string, size int64) []byte {
@@ -67,11 +69,15 @@ func signBox(h http.Header, body []byte, ts time.Time, primary, secondary string
 	}
 }
 
+// signCallback signs body as mlengine does, with a delivery ID of its own
+// (mlengine's IDs are unique per callback).
 func signCallback(h http.Header, body []byte, ts time.Time, key string) {
-	stamp := ts.UTC().Format(time.RFC3339)
-	h.Set(mlengine.HeaderDeliveryID, "cb-1")
-	h.Set(mlengine.HeaderTimestamp, stamp)
-	h.Set(mlengine.HeaderSignature, signature.Sign([]byte(key), body, stamp))
+	sum := sha256.Sum256(body)
+	signCallbackID(h, body, ts, key, "cb-"+hex.EncodeToString(sum[:8]))
+}
+
+func signCallbackID(h http.Header, body []byte, ts time.Time, key, deliveryID string) {
+	mlengineapi.SignCallback(h, []byte(key), body, ts.UTC().Format(time.RFC3339), deliveryID)
 }
 
 type testServer struct {
@@ -86,18 +92,13 @@ func newTestServer(t testing.TB, fake *fakeTemporal, opts starter.Options) *test
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	opts.Logger = logger
 	svc := starter.NewService(fake, opts)
-	cbVerifier := signature.NewVerifier([]byte(callbackKey), nil)
 	h, err := starter.NewHandler(starter.HandlerConfig{
 		Service:       svc,
 		BoxVerifier:   box.NewWebhookVerifier(secret.String(primaryKey), secret.String(secondaryKey)),
 		ParseBoxEvent: starter.ParseBoxEvent,
-		Callbacks: map[string]starter.CallbackProvider{
-			"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, body []byte) error {
-				return mlengine.VerifyCallback(cbVerifier, h, body)
-			})},
-		},
-		MaxBodyBytes: 4096,
-		Logger:       logger,
+		Callbacks:     map[string]starter.CallbackProvider{"mlengine": starter.MLEngineCallbacks(callbackKey, "")},
+		MaxBodyBytes:  4096,
+		Logger:        logger,
 	})
 	if err != nil {
 		t.Fatal(err)

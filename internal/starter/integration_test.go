@@ -17,11 +17,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"filesight/internal/box"
-	"filesight/internal/provider/mlengine"
 	"filesight/internal/secret"
-	"filesight/internal/signature"
 	"filesight/internal/starter"
 	"filesight/internal/testenv"
 	"filesight/workflows"
@@ -32,22 +31,25 @@ import (
 func realStarter(t testing.TB) (*testenv.Temporal, *httptest.Server) {
 	t.Helper()
 	tm := testenv.StartTemporal(t)
-	svc := starter.NewService(tm.Client, starter.Options{SetFileIDAttribute: true})
-	cbv := signature.NewVerifier([]byte(callbackKey), nil)
+	return tm, serveStarter(t, tm.Client)
+}
+
+// serveStarter serves a starter handler, with a replay memory of its own,
+// over tc on a loopback listener.
+func serveStarter(t testing.TB, tc starter.TemporalClient) *httptest.Server {
+	t.Helper()
 	h, err := starter.NewHandler(starter.HandlerConfig{
-		Service:       svc,
+		Service:       starter.NewService(tc, starter.Options{SetFileIDAttribute: true}),
 		BoxVerifier:   box.NewWebhookVerifier(secret.String(primaryKey), secret.String(secondaryKey)),
 		ParseBoxEvent: starter.ParseBoxEvent,
-		Callbacks: map[string]starter.CallbackProvider{"mlengine": {Verifier: starter.VerifierFunc(func(h http.Header, b []byte) error {
-			return mlengine.VerifyCallback(cbv, h, b)
-		})}},
+		Callbacks:     map[string]starter.CallbackProvider{"mlengine": starter.MLEngineCallbacks(callbackKey, "")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return tm, srv
+	return srv
 }
 
 func postWebhook(hc *http.Client, url string, body []byte) (int, decisionBody, error) {
@@ -181,7 +183,17 @@ func TestCallbackSignalsRealWorkflow(t *testing.T) {
 		t.Fatalf("callback for an unknown workflow: %d", code)
 	}
 	// The signal is in the workflow's history, decoded with the codec.
-	it := tm.Client.GetWorkflowHistory(ctx, "file-9001-v9002", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	got := callbackSignals(ctx, t, tm, "file-9001-v9002")
+	want := []workflows.JobCallback{{Provider: "mlengine", JobID: "job-77", Status: "succeeded"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("signals %+v, want %+v", got, want)
+	}
+}
+
+// callbackSignals reads the job-callback signals in a workflow's history.
+func callbackSignals(ctx context.Context, t *testing.T, tm *testenv.Temporal, workflowID string) []workflows.JobCallback {
+	t.Helper()
+	it := tm.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var got []workflows.JobCallback
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -196,9 +208,53 @@ func TestCallbackSignalsRealWorkflow(t *testing.T) {
 			got = append(got, cb)
 		}
 	}
-	want := []workflows.JobCallback{{Provider: "mlengine", JobID: "job-77", Status: "succeeded"}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("signals %+v, want %+v", got, want)
+	return got
+}
+
+// TestCallbackReplayAfterRestart replays a recorded callback to the same
+// starter (its memory answers "duplicate") and to a second one that has
+// never seen it, as after a restart or on another replica: the signal's
+// request ID, derived from the delivery, lets Temporal drop it. The
+// workflow's history holds the callback once.
+func TestCallbackReplayAfterRestart(t *testing.T) {
+	tm := testenv.StartTemporal(t)
+	ctx := context.Background()
+	tc, err := client.Dial(starter.WithSignalRequestIDs(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: tm.DataConverter}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	first, restarted := serveStarter(t, tc), serveStarter(t, tc)
+	body := boxEventJSON(t, "ev-replay", "FILE.UPLOADED", "9101", "9102", "talk.mp4", 1)
+	if code, d, err := postWebhook(first.Client(), first.URL, body); err != nil || code != http.StatusAccepted {
+		t.Fatalf("start: %d %+v %v", code, d, err)
+	}
+	cb, _ := json.Marshal(map[string]any{"job_id": "job-88", "status": "succeeded", "labels": map[string]string{"workflow_id": "file-9101-v9102"}})
+	recorded := http.Header{}
+	signCallbackID(recorded, cb, time.Now(), callbackKey, "delivery-88")
+	send := func(srv *httptest.Server) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/callbacks/mlengine", bytes.NewReader(cb))
+		req.Header = recorded.Clone()
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&a)
+		return resp.StatusCode, a["status"]
+	}
+	for i, tc := range []struct {
+		srv    *httptest.Server
+		status string
+	}{{first, "delivered"}, {first, "duplicate"}, {restarted, "delivered"}, {restarted, "duplicate"}} {
+		if code, status := send(tc.srv); code != 200 || status != tc.status {
+			t.Fatalf("delivery %d: %d %q, want 200 %q", i, code, status, tc.status)
+		}
+	}
+	want := []workflows.JobCallback{{Provider: "mlengine", JobID: "job-88", Status: "succeeded"}}
+	if got := callbackSignals(ctx, t, tm, "file-9101-v9102"); !slices.Equal(got, want) {
+		t.Fatalf("signals %+v, want the callback once", got)
 	}
 }
 

@@ -314,6 +314,10 @@ type Callback struct {
 	JobID      string
 	Status     string
 	WorkflowID string
+	// DeliveryID is the provider's ID of this callback delivery, when it
+	// signs one: the signal then carries a request ID derived from it, so
+	// Temporal drops a replay of it (see SignalRequestIDs).
+	DeliveryID string
 }
 
 // DeliverCallback signals the workflow named in cb with SignalJobCallback.
@@ -328,6 +332,9 @@ func (s *Service) DeliverCallback(ctx context.Context, cb Callback) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	if cb.DeliveryID != "" {
+		cctx = withSignalRequestID(cctx, cb.Provider, cb.DeliveryID)
+	}
 	err := s.tc.SignalWorkflow(cctx, cb.WorkflowID, "", workflows.SignalJobCallback, workflows.JobCallback{
 		Provider: cb.Provider, JobID: cb.JobID, Status: cb.Status,
 	})

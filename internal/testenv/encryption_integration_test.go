@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,13 +18,17 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
 
@@ -175,5 +180,99 @@ func TestPayloadsStoredEncrypted(t *testing.T) {
 	}
 	if len(got.Payloads) != 2 || !strings.Contains(string(got.Payloads[0].Data), marker) || !strings.Contains(string(got.Payloads[1].Data), "seen "+marker) {
 		t.Fatalf("decoded: %s", decoded)
+	}
+}
+
+const signalNote = "note"
+
+// notesWorkflow collects the string signals it receives until one says
+// "stop", and answers the "notes" query with them.
+func notesWorkflow(ctx workflow.Context) ([]string, error) {
+	var notes []string
+	if err := workflow.SetQueryHandler(ctx, "notes", func() ([]string, error) { return notes, nil }); err != nil {
+		return nil, err
+	}
+	ch := workflow.GetSignalChannel(ctx, signalNote)
+	for {
+		var s string
+		ch.Receive(ctx, &s)
+		if s == "stop" {
+			return notes, nil
+		}
+		notes = append(notes, s)
+	}
+}
+
+// TestPlainZlibSignalRefused sends a running workflow a signal whose
+// payload is a 2 MB plain zlib stream that inflates to 1.9 GiB, as anyone
+// who can reach the Temporal frontend can, without the codec key. The
+// worker's data converter refuses it before inflating anything (the SDK
+// drops a signal it cannot decode and logs why), the workflow goes on with
+// the next genuine signal, and the worker's memory stays bounded.
+func TestPlainZlibSignalRefused(t *testing.T) {
+	tm := StartTemporal(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var logs testutil.SyncBuffer
+	wc, err := client.Dial(client.Options{HostPort: tm.HostPort, Namespace: tm.Namespace, DataConverter: tm.DataConverter,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	w := worker.New(wc, "testenv-bomb", worker.Options{})
+	w.RegisterWorkflow(notesWorkflow)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := tm.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bomb-check", TaskQueue: "testenv-bomb"}, notesWorkflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := func() []string {
+		v, err := tm.Client.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), "notes")
+		var out []string
+		if err == nil {
+			err = v.Get(&out)
+		}
+		if err != nil {
+			return []string{"query failed: " + err.Error()}
+		}
+		return out
+	}
+	testutil.WaitFor(t, time.Minute, "the workflow to answer queries", func() bool { return len(notes()) == 0 })
+
+	bomb := codectest.ZlibBomb(t, 1900<<20)
+	mem := testutil.MeasureMemory(func() {
+		if _, err := tm.Client.WorkflowService().SignalWorkflowExecution(ctx, &workflowservice.SignalWorkflowExecutionRequest{
+			Namespace: tm.Namespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID()},
+			SignalName: signalNote, Input: &commonpb.Payloads{Payloads: []*commonpb.Payload{bomb}}, Identity: "attacker",
+		}); err != nil {
+			t.Errorf("sending the plain signal: %v", err)
+			return
+		}
+		if err := tm.Client.SignalWorkflow(ctx, run.GetID(), "", signalNote, "genuine"); err != nil {
+			t.Errorf("sending the genuine signal: %v", err)
+			return
+		}
+		testutil.WaitFor(t, time.Minute, "the genuine signal to be handled", func() bool {
+			n := notes()
+			return len(n) == 1 && n[0] == "genuine"
+		})
+	})
+	t.Logf("a %d-byte plain zlib signal inflating to 1.9 GiB, then a genuine one: %s", len(bomb.Data), mem)
+	if mem.Allocated > 128<<20 {
+		t.Errorf("the worker allocated %d bytes while refusing the bomb, want at most 128 MiB", mem.Allocated)
+	}
+	if got := logs.String(); !strings.Contains(got, "Corrupted signal") || !strings.Contains(got, "refusing a payload that is not encrypted") {
+		t.Errorf("the worker's log does not say why the signal was dropped:\n%s", got)
+	}
+	if err := tm.Client.SignalWorkflow(ctx, run.GetID(), "", signalNote, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	if err := run.Get(ctx, &out); err != nil || len(out) != 1 || out[0] != "genuine" {
+		t.Fatalf("workflow result %q, %v", out, err)
 	}
 }

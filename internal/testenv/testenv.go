@@ -23,7 +23,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"filesight/internal/codec"
-	"filesight/internal/config"
+	"filesight/internal/codec/codectest"
+	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
 
@@ -73,23 +74,6 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// Eventually polls cond every interval until it returns nil or the
-// deadline passes; then it fails the test with cond's last error.
-func Eventually(t testing.TB, timeout, interval time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
 // Temporal is a running dev server.
 type Temporal struct {
 	Client        client.Client
@@ -129,24 +113,6 @@ func SearchAttributes() temporal.SearchAttributes {
 	)
 }
 
-// NewTestKeyring returns a keyring with one fresh random key.
-func NewTestKeyring(t testing.TB) *codec.Keyring {
-	t.Helper()
-	s, err := codec.NewKeyString("test-" + time.Now().UTC().Format("20060102T150405"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := codec.ParseKeys(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
-
 // StartTemporal starts the pinned dev server on a free loopback port, with
 // the search attributes registered, and returns a client whose data
 // converter encrypts payloads. Everything stops when the test ends.
@@ -156,7 +122,7 @@ func StartTemporal(t testing.TB, opts ...Option) *Temporal {
 	for _, fn := range opts {
 		fn(&o)
 	}
-	kr := NewTestKeyring(t)
+	kr := codectest.NewKeyring(t)
 	dc := codec.NewDataConverter(kr, codec.Options{Compress: true})
 	logPath := filepath.Join(t.TempDir(), "temporal-dev-server.log")
 	logFile, err := os.Create(logPath)
@@ -208,7 +174,7 @@ func devServerOptions(t testing.TB, o options, dc converter.DataConverter, logFi
 			HostPort:         hostPort,
 			Namespace:        "default",
 			DataConverter:    dc,
-			FailureConverter: config.FailureConverter(dc),
+			FailureConverter: temporalclient.FailureConverter(dc),
 			Logger:           tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		},
 		DBFilename:       o.dbFile,

@@ -1,6 +1,9 @@
-// Package testutil holds small helpers shared by tests across filesight.
-// It imports nothing from filesight, so any package's internal tests may
-// use it without an import cycle.
+// Package testutil holds small helpers shared by tests across filesight:
+// WaitFor, the one way a test waits for a condition (polling with a
+// deadline, never a sleep), SyncBuffer, and MeasureMemory for tests of
+// inputs built to exhaust memory. It imports nothing from
+// filesight, so any package's internal tests may use it without an import
+// cycle.
 package testutil
 
 import (

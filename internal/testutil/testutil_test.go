@@ -70,3 +70,26 @@ func TestWaitForFailsAfterTheDeadline(t *testing.T) {
 		t.Fatalf("failure message %q", rec.msg)
 	}
 }
+
+var sink []byte
+
+func TestMeasureMemorySeesAnAllocation(t *testing.T) {
+	const size = 64 << 20
+	m := MeasureMemory(func() {
+		sink = make([]byte, size)
+		for i := 0; i < len(sink); i += 4096 {
+			sink[i] = 1 // touch every page, so it is resident
+		}
+	})
+	sink = nil
+	t.Logf("64 MiB allocation: %s", m)
+	if m.Allocated < size {
+		t.Errorf("allocated %d bytes, want at least %d", m.Allocated, size)
+	}
+	if m.PeakRSSGrowth >= 0 && m.PeakRSSGrowth < size/2 {
+		t.Errorf("peak RSS grew by %d bytes, want at least %d", m.PeakRSSGrowth, size/2)
+	}
+	if small := MeasureMemory(func() {}); small.Allocated > 1<<20 {
+		t.Errorf("nothing allocated, yet %d bytes counted", small.Allocated)
+	}
+}

@@ -3,7 +3,6 @@
 package uitest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,15 +23,19 @@ import (
 	"filesight/activities"
 	"filesight/internal/box"
 	"filesight/internal/codec"
-	"filesight/internal/config"
+	"filesight/internal/codec/codectest"
 	"filesight/internal/devstack"
 	"filesight/internal/localbox"
-	"filesight/internal/mlengine"
+	"filesight/internal/localbox/localboxtest"
+	"filesight/internal/mlengine/mlenginetest"
 	"filesight/internal/provider"
-	mlclient "filesight/internal/provider/mlengine"
+	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/secret"
 	"filesight/internal/starter"
+	"filesight/internal/temporalclient"
 	"filesight/internal/testenv"
+	"filesight/internal/testutil"
+	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
 )
@@ -47,8 +49,8 @@ type system struct {
 	tm *testenv.Temporal
 	// tc decodes with the system's key (tm.Client has testenv's own key).
 	tc client.Client
-	lb *localbox.TestServer
-	ml *mlengine.TestServer
+	lb *localboxtest.Server
+	ml *mlenginetest.Server
 	bc *box.Client
 	// starterURL receives localbox's webhooks and mlengine's callbacks.
 	starterURL string
@@ -56,6 +58,9 @@ type system struct {
 	// the token as its first path segment (a credential: never logged).
 	codecEndpoint string
 	inboxID       string
+	// consolePassword logs in to localbox's web console, which links each
+	// file to its workflow in this system's Temporal UI.
+	consolePassword secret.String
 }
 
 func randomToken(t *testing.T) string {
@@ -67,25 +72,8 @@ func randomToken(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer collects a component's log; it is printed when the test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func logOnFailure(t *testing.T, name string, b *syncBuffer) {
+// logOnFailure prints a component's log (b) when the test fails.
+func logOnFailure(t *testing.T, name string, b *testutil.SyncBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s log (tail):\n%s", name, tail(b.String(), 4000))
@@ -96,10 +84,8 @@ func logOnFailure(t *testing.T, name string, b *syncBuffer) {
 func startSystem(t *testing.T, ctx context.Context) *system {
 	t.Helper()
 	s := &system{}
-	keys, err := codec.NewKeyString("ui-test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := codectest.NewKey(t, "ui-test")
+	keys := codectest.KeysString(key)
 	codecToken := randomToken(t)
 
 	// The dev server's UI must know the codec endpoint when it starts; the
@@ -110,11 +96,16 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	s.tm = testenv.StartTemporal(t, testenv.WithUI(s.codecEndpoint))
 	_, uiPort, _ := net.SplitHostPort(strings.TrimPrefix(s.tm.UIURL, "http://"))
 
-	s.lb = localbox.StartForTest(t)
-	s.ml = mlengine.StartForTest(t)
+	s.consolePassword = secret.String(randomToken(t))
+	s.lb = localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) {
+		c.Console.Password = s.consolePassword
+		c.Console.TemporalUIURL = s.tm.UIURL
+		c.Console.TemporalNamespace = s.tm.Namespace
+	}))
+	s.ml = mlenginetest.Start(t)
 
 	// The starter, configured through its environment like the program.
-	starterLog := &syncBuffer{}
+	starterLog := &testutil.SyncBuffer{}
 	logOnFailure(t, "starter", starterLog)
 	env := envconfig.MapLookuper(map[string]string{
 		"TEMPORAL_ADDRESS":          s.tm.HostPort,
@@ -136,35 +127,26 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		stopStarter()
 		<-starterDone
 	})
-	waitUntil(t, ctx, "the starter to be ready", 30*time.Second, func(ctx context.Context) error {
+	testutil.WaitFor(t, 30*time.Second, "the starter and its codec server to be ready", func() bool {
 		select {
 		case code := <-starterDone:
 			starterDone <- code
-			return fmt.Errorf("%w: the starter exited with code %d", errStop, code)
+			t.Fatalf("the starter exited with code %d", code)
 		default:
 		}
-		if err := httpStatus(ctx, "starter /readyz", http.MethodGet, s.starterURL+"/readyz", "", http.StatusOK); err != nil {
-			return err
-		}
 		// The codec server answers the UI's CORS preflight once it listens.
-		return httpStatus(ctx, "codec server preflight", http.MethodOptions, s.codecEndpoint+"/decode", s.tm.UIURL, http.StatusNoContent)
+		return httpStatus(ctx, "starter /readyz", http.MethodGet, s.starterURL+"/readyz", "", http.StatusOK) == nil &&
+			httpStatus(ctx, "codec server preflight", http.MethodOptions, s.codecEndpoint+"/decode", s.tm.UIURL, http.StatusNoContent) == nil
 	})
 
 	// The worker: the production workflow and activities over localbox and
 	// mlengine, with the same client settings and payload encryption as
-	// the worker program (worker/run.go).
-	workerLog := &syncBuffer{}
+	// the worker program (internal/worker).
+	workerLog := &testutil.SyncBuffer{}
 	logOnFailure(t, "worker", workerLog)
 	log := slog.New(slog.NewTextHandler(workerLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	kl, err := codec.ParseKeys(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := codec.NewKeyring(kl...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copts, err := config.Temporal{Address: s.tm.HostPort, Namespace: s.tm.Namespace}.
+	kr := codectest.NewKeyring(t, key)
+	copts, err := temporalclient.Config{Address: s.tm.HostPort, Namespace: s.tm.Namespace}.
 		ClientOptions(log, codec.NewDataConverter(kr, codec.Options{Compress: true}))
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +164,8 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ml := mlclient.New(mlclient.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
-	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
+	ml := mlengineapi.New(mlengineapi.Config{BaseURL: s.ml.URL, APIKey: secret.String(s.ml.APIKey)})
+	acts, err := activities.New(s.bc, []provider.Provider{ml}, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: s.starterURL, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,33 +188,6 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// errStop ends waitUntil early: waiting longer cannot help.
-var errStop = errors.New("giving up")
-
-// waitUntil polls cond until it returns nil, fails with errStop, or the
-// timeout passes; then it fails the test with cond's last error.
-func waitUntil(t *testing.T, ctx context.Context, what string, timeout time.Duration, cond func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return
-		}
-		if errors.Is(err, errStop) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: not within %s: %v", what, timeout, err)
-		case <-tick.C:
-		}
-	}
 }
 
 // httpStatus checks that a request is answered with want. Errors name the

@@ -5,7 +5,8 @@
 // the file is uploaded into localbox, whose webhook makes the starter start
 // the workflow, which a real worker runs against localbox and mlengine;
 // then the browser opens the run's page and the payloads are decoded by the
-// codec server the starter hosts.
+// codec server the starter hosts. It drives localbox's web console the same
+// way (console_integration_test.go).
 package uitest
 
 import (
@@ -32,7 +33,8 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/devstack"
 	"filesight/internal/mediatest"
-	"filesight/internal/testenv"
+	"filesight/internal/samplemedia"
+	"filesight/internal/testutil"
 	"filesight/workflows"
 )
 
@@ -40,9 +42,9 @@ const fileName = "quarterly-talk.mp4"
 
 // shortTalk is a quick clip (about 8 s) with speech and two slides, so
 // every analysis has something to find.
-func shortTalk() mediatest.TalkSpec {
-	return mediatest.TalkSpec{
-		Slides: []mediatest.Slide{
+func shortTalk() samplemedia.TalkSpec {
+	return samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{
 			{Text: "BETTER DATA\nMachine Learning", Duration: 4},
 			{Text: "SEARCH RESULTS\nSpoken Words", Duration: 4},
 		},
@@ -66,70 +68,36 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// artifactDir is where screenshots go: $FILESIGHT_ARTIFACTS_DIR, else
-// .data/test-artifacts/ at the module root (git-ignored).
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FILESIGHT_ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join(testenv.ModuleRoot(t), ".data", "test-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func TestTemporalUIShowsUploadedFile(t *testing.T) {
 	mediatest.Require(t)
-	chrome := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	started := time.Now()
 
 	// The clip is generated while the servers start.
-	type clip struct {
-		path string
-		err  error
-	}
-	clipc := make(chan clip, 1)
-	clipDir := t.TempDir()
-	genDone := make(chan struct{})
-	go func() {
-		defer close(genDone)
-		p, err := mediatest.GenerateTalk(ctx, clipDir, shortTalk())
-		clipc <- clip{p, err}
-	}()
-	// Should the start fail, ffmpeg stops before its directory is removed.
-	t.Cleanup(func() {
-		cancel()
-		<-genDone
-	})
+	clip := generateTalk(t, ctx, cancel, shortTalk())
 	s := startSystem(t, ctx)
-	c := <-clipc
-	if c.err != nil {
-		t.Fatalf("generating the clip: %v", c.err)
-	}
+	clipPath := clip()
 	t.Logf("system up in %s", time.Since(started).Round(time.Millisecond))
 
 	// A user uploads the file into the inbox; nothing else starts the workflow.
-	f, err := devstack.Upload(ctx, s.bc, s.inboxID, c.path, fileName)
+	f, err := devstack.Upload(ctx, s.bc, s.inboxID, clipPath, fileName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wfID := workflows.WorkflowID(f.ID, f.VersionID())
 	var runID string
-	waitUntil(t, ctx, "localbox's webhook to start "+wfID, 30*time.Second, func(ctx context.Context) error {
+	testutil.WaitFor(t, 30*time.Second, "localbox's webhook to start "+wfID, func() bool {
 		d, err := s.tc.DescribeWorkflowExecution(ctx, wfID, "")
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return err
+			return false
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", errStop, err)
+			t.Fatalf("describing %s: %v", wfID, err)
 		}
 		runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-		return nil
+		return true
 	})
 	var res workflows.ProcessFileResult
 	if err := s.tc.GetWorkflow(ctx, wfID, runID).Get(ctx, &res); err != nil {
@@ -161,22 +129,7 @@ func TestTemporalUIShowsUploadedFile(t *testing.T) {
 	assertEncryptedHistory(t, ctx, s, wfID, runID)
 
 	// Headless Chromium opens the workflow's page.
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 2200),
-	)
-	defer allocCancel()
-	bctx, bcancel := chromedp.NewContext(allocCtx)
-	defer bcancel()
+	bctx := startChromium(t, ctx)
 
 	// Count the browser's successful calls to the codec server's decode
 	// (chromedp enables the Network domain on every target).
@@ -203,20 +156,8 @@ func TestTemporalUIShowsUploadedFile(t *testing.T) {
 
 	page := devstack.UIWorkflowURL(s.tm.UIURL, s.tm.Namespace, wfID, runID)
 	t.Logf("workflow page: %s", page)
-	artifacts := artifactDir(t)
-	screenshot := func(name string) {
-		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Errorf("screenshot %s: %v", name, err)
-			return
-		}
-		path := filepath.Join(artifacts, name)
-		if err := os.WriteFile(path, shot, 0o644); err != nil {
-			t.Errorf("saving %s: %v", path, err)
-			return
-		}
-		t.Logf("screenshot: %s", path)
-	}
+	artifacts := artifactDir(t, filepath.Join(".data", "test-artifacts"))
+	screenshot := func(name string) { saveScreenshot(t, bctx, artifacts, name) }
 	// waitText waits until the page shows every needle, or fails with what
 	// the page showed instead (and a screenshot of it). The UI renders
 	// summaries and details (markdown) in same-origin iframes: their text

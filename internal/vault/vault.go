@@ -1,32 +1,63 @@
 // Package vault keeps sensitive values found in ML output (payment card
-// numbers, US social security numbers, IBANs) out of the metadata store.
-// Each value is replaced by a token derived with a keyed HMAC: the same value
-// always gives the same token (so retried writes are idempotent and equal
-// values stay correlatable), and without the key a token reveals nothing.
-// Reversing a token needs a separate detokenisation service and credential,
-// which this package deliberately does not offer.
+// numbers, SSNs, IBANs, e-mail addresses, phone numbers) out of the metadata
+// store, following the tokenisation pattern: a value goes in, a token comes
+// out, and only the vault service maps a token back to its value.
+//
+// The package holds what both sides share: the token format, the Tokenizer
+// interface, the HTTP API's wire types, and the Redactor, which finds values
+// with internal/detect and replaces them through any Tokenizer:
+//
+//   - vaultclient.Client, the vault service (vault/ and internal/vault/vaultserver):
+//     values are stored encrypted and can be detokenized, with audit, by
+//     holders of a separate credential;
+//   - Keyed, a local keyed HMAC that stores nothing (tokens can never be
+//     reversed), for tests and for deployments without the service.
+//
+// Both derive a token the same way from (kind, value) with the token key, so
+// equal values get equal tokens across files, runs and workers.
 package vault
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"math/big"
+	"fmt"
 	"regexp"
-	"strings"
 
+	"filesight/internal/detect"
 	"filesight/internal/secret"
 )
 
 // Kind names a class of sensitive value.
-type Kind string
+type Kind = detect.Kind
+
+// The kinds of value the vault tokenizes.
+const (
+	KindCard  = detect.Card
+	KindSSN   = detect.SSN
+	KindIBAN  = detect.IBAN
+	KindEmail = detect.Email
+	KindPhone = detect.Phone
+)
+
+// Format is the form of a token.
+type Format string
 
 const (
-	KindCard Kind = "card"
-	KindSSN  Kind = "ssn"
-	KindIBAN Kind = "iban"
+	// FormatOpaque tokens reveal only the kind: "[card:5d41402abc4b2a76b971]".
+	FormatOpaque Format = ""
+	// FormatLast4 keeps a card's last four digits, after the opaque part:
+	// "[card:5d41402abc4b2a76b971:1111]". It applies to cards only.
+	FormatLast4 Format = "last4"
 )
+
+// Item is one value to tokenize.
+type Item struct {
+	Kind   Kind          `json:"kind"`
+	Value  secret.String `json:"value"`
+	Format Format        `json:"format,omitempty"`
+}
 
 // Finding is one replaced value; it carries no part of the value.
 type Finding struct {
@@ -34,139 +65,80 @@ type Finding struct {
 	Token string `json:"token"`
 }
 
-// Tokenizer replaces sensitive values by tokens.
-type Tokenizer struct{ key []byte }
-
-// New returns a Tokenizer keyed with key (at least 16 bytes).
-func New(key secret.String) (*Tokenizer, error) {
-	if len(key.Reveal()) < 16 {
-		return nil, errors.New("vault: tokenisation key must be at least 16 bytes")
-	}
-	return &Tokenizer{key: []byte(key.Reveal())}, nil
+// Tokenizer maps sensitive values to tokens. The same (kind, value) always
+// gets the same token (in its format), so retries are idempotent and equal
+// values stay correlatable. Tokenize returns one token per item, in order.
+type Tokenizer interface {
+	Tokenize(ctx context.Context, items []Item) ([]string, error)
 }
 
-// Token returns the token of value of kind: "[card:3f9a0c1b2d4e]".
-func (t *Tokenizer) Token(kind Kind, value string) string {
-	m := hmac.New(sha256.New, t.key)
+// TokenIDLen is the length of a token's opaque part: 20 hex digits, the
+// first 80 bits of the value's HMAC.
+const TokenIDLen = 20
+
+// MAC is the keyed HMAC-SHA256 of a value of a kind, from which its token is
+// derived. value must be in normal form (detect.Normalize).
+func MAC(key []byte, kind Kind, value string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("filesight-vault-token/v1\x00"))
 	m.Write([]byte(kind))
 	m.Write([]byte{0})
 	m.Write([]byte(value))
-	return "[" + string(kind) + ":" + hex.EncodeToString(m.Sum(nil)[:6]) + "]"
+	return m.Sum(nil)
 }
 
-var (
-	// 13–19 digits, optionally grouped by single spaces or dashes.
-	cardRe = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
-	ssnRe  = regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`)
-	ibanRe = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`)
-)
-
-// RedactText replaces every sensitive value in s.
-func (t *Tokenizer) RedactText(s string) (string, []Finding) {
-	var found []Finding
-	replace := func(re *regexp.Regexp, kind Kind, valid func(string) bool) {
-		s = re.ReplaceAllStringFunc(s, func(m string) string {
-			norm := strings.NewReplacer(" ", "", "-", "").Replace(m)
-			if !valid(norm) {
-				return m
-			}
-			tok := t.Token(kind, norm)
-			found = append(found, Finding{Kind: kind, Token: tok})
-			return tok
-		})
-	}
-	replace(cardRe, KindCard, Luhn)
-	replace(ssnRe, KindSSN, validSSN)
-	replace(ibanRe, KindIBAN, validIBAN)
-	return s, found
+// Token is a parsed token.
+type Token struct {
+	Kind  Kind
+	ID    string // hex, TokenIDLen digits (12 in tokens of earlier versions)
+	Last4 string // FormatLast4 only
 }
 
-var digitWords = map[string]byte{
-	"zero": '0', "oh": '0', "o": '0', "one": '1', "two": '2', "three": '3', "four": '4',
-	"five": '5', "six": '6', "seven": '7', "eight": '8', "nine": '9',
+// NewToken returns the token of a value of a kind with the given MAC.
+func NewToken(kind Kind, mac []byte, format Format, value string) Token {
+	t := Token{Kind: kind, ID: hex.EncodeToString(mac)[:TokenIDLen]}
+	if format == FormatLast4 && len(value) >= 4 {
+		t.Last4 = value[len(value)-4:]
+	}
+	return t
 }
 
-// RedactWords handles transcripts, where a card number is spoken as digit
-// words ("four one one one ..."): every run of 13–19 digit words (or digits)
-// that passes Luhn is replaced, word for word, by the run's token. It returns
-// a new slice; words outside a run are unchanged.
-func (t *Tokenizer) RedactWords(words []string) ([]string, []Finding) {
-	out := make([]string, len(words))
-	copy(out, words)
-	var found []Finding
-	for i := 0; i < len(words); {
-		j, digits := i, []byte{}
-		for j < len(words) {
-			w := strings.ToLower(strings.Trim(words[j], ".,;:"))
-			if d, ok := digitWords[w]; ok {
-				digits = append(digits, d)
-			} else if w != "" && strings.Trim(w, "0123456789") == "" && len(w) <= 4 {
-				digits = append(digits, w...)
-			} else {
-				break
-			}
-			j++
-		}
-		if j > i && len(digits) >= 13 && len(digits) <= 19 && Luhn(string(digits)) {
-			tok := t.Token(KindCard, string(digits))
-			found = append(found, Finding{Kind: KindCard, Token: tok})
-			for k := i; k < j; k++ {
-				out[k] = tok
-			}
-		}
-		if j == i {
-			j++
-		}
-		i = j
+// String renders the token as it appears in text.
+func (t Token) String() string {
+	if t.Last4 != "" {
+		return "[" + string(t.Kind) + ":" + t.ID + ":" + t.Last4 + "]"
 	}
-	return out, found
+	return "[" + string(t.Kind) + ":" + t.ID + "]"
 }
 
-// Luhn reports whether a string of digits passes the Luhn checksum.
-func Luhn(digits string) bool {
-	if len(digits) < 2 {
-		return false
+// tokenRe matches tokens in text: this version's and the 12-digit tokens
+// written by earlier versions of the local tokenizer.
+var tokenRe = regexp.MustCompile(`\[(card|ssn|iban|email|phone):([0-9a-f]{20}|[0-9a-f]{12})(?::([0-9]{4}))?\]`)
+
+// ParseToken parses a token as String renders it.
+func ParseToken(s string) (Token, error) {
+	m := tokenRe.FindStringSubmatch(s)
+	if m == nil || len(m[0]) != len(s) || len(m[2]) != TokenIDLen {
+		return Token{}, fmt.Errorf("not a vault token (want [kind:%d hex digits] or [card:%d hex digits:last four])", TokenIDLen, TokenIDLen)
 	}
-	sum, double := 0, false
-	for i := len(digits) - 1; i >= 0; i-- {
-		c := digits[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		d := int(c - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
+	if m[3] != "" && Kind(m[1]) != KindCard {
+		return Token{}, fmt.Errorf("only card tokens carry last four digits")
 	}
-	return sum%10 == 0
+	return Token{Kind: Kind(m[1]), ID: m[2], Last4: m[3]}, nil
 }
 
-func validSSN(s string) bool {
-	area, group, serial := s[0:3], s[3:5], s[5:9]
-	return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000"
-}
-
-// validIBAN checks the ISO 13616 mod-97 checksum.
-func validIBAN(s string) bool {
-	if len(s) < 15 || len(s) > 34 {
-		return false
+// maskTokens blanks the tokens in s (same length, so offsets hold), so that
+// redacting redacted text changes nothing.
+func maskTokens(s string) string {
+	locs := tokenRe.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
 	}
-	rearranged := s[4:] + s[:4]
-	var b strings.Builder
-	for _, c := range rearranged {
-		switch {
-		case c >= '0' && c <= '9':
-			b.WriteRune(c)
-		case c >= 'A' && c <= 'Z':
-			b.WriteString(big.NewInt(int64(c-'A') + 10).String())
-		default:
-			return false
+	b := []byte(s)
+	for _, l := range locs {
+		for i := l[0]; i < l[1]; i++ {
+			b[i] = ' '
 		}
 	}
-	n, ok := new(big.Int).SetString(b.String(), 10)
-	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
+	return string(b)
 }

@@ -1,6 +1,7 @@
 // Drives localbox with Box's official Node SDK (box-node-sdk): CCG, folders,
-// uploads, versions, downloads, downscoping, metadata, skills cards,
-// webhooks (deliveries checked with the SDK's own validateMessage), revoke.
+// uploads, versions, downloads, downscoping, metadata, skills cards, search
+// (a word only spoken, found through a transcript card), webhooks
+// (deliveries checked with the SDK's own validateMessage), revoke.
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
@@ -123,6 +124,24 @@ await step('skills cards: create, get, update', async () => {
   assert.equal(updated.cards[0].status.code, 'success');
   const got = await client.skills.getBoxSkillCardsOnFile(file.id);
   assert.equal(got.cards[0].status.code, 'success');
+});
+await step('search finds a file by a word only spoken in it', async () => {
+  const talk = (await client.uploads.uploadFile({ attributes: { name: 'keynote.mp4', parent: { id: folder.id } }, file: stream('not really a video') })).entries[0];
+  await client.skills.createBoxSkillCardsOnFile(talk.id, { cards: [{
+    type: 'skill_card', skillCardType: 'transcript', skillCardTitle: { code: 'transcript', message: 'Transcript' },
+    skill: { type: 'service', id: 'filesight' }, invocation: { type: 'skill_invocation', id: 'inv-2' }, duration: 60,
+    entries: [{ text: 'good morning everybody', appears: [{ start: 2 }] }, { text: 'welcome to the pangolin summit', appears: [{ start: 12 }] }],
+  }] });
+  const res = await client.search.searchForContent({ query: 'pangolin', type: 'file', contentTypes: ['file_content'], ancestorFolderIds: [folder.id] });
+  assert.equal(res.type, 'search_results_items');
+  assert.equal(res.totalCount, 1);
+  assert.equal(res.entries.length, 1);
+  assert.equal(res.entries[0].type, 'file'); assert.equal(res.entries[0].id, talk.id); assert.equal(res.entries[0].name, 'keynote.mp4');
+  // Where it was said: localbox's extra member, kept in the raw answer.
+  const [m] = res.rawData.entries[0].localbox_matches;
+  assert.equal(m.card_type, 'transcript'); assert.equal(m.text, 'welcome to the pangolin summit'); assert.equal(m.start, 12);
+  assert.equal((await client.search.searchForContent({ query: 'pangolin', contentTypes: ['name'] })).totalCount, 0);
+  assert.equal((await client.search.searchForContent({ query: 'keynote' })).entries[0].id, talk.id);
 });
 await step('revoke a downscoped token', async () => {
   await client.authorization.revokeAccessToken({ clientId: env('LOCALBOX_CLIENT_ID'), clientSecret: env('LOCALBOX_CLIENT_SECRET'), token: readToken });

@@ -1,0 +1,220 @@
+package activities
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"filesight/activities/activitiestest"
+	"filesight/internal/box"
+	"filesight/internal/provider"
+	"filesight/internal/vault"
+)
+
+// The card builder is pure: these tests give it job outcomes and results
+// and read the cards and the summary, with no content store or provider.
+
+func testBuilder(t *testing.T) cardBuilder {
+	t.Helper()
+	return cardBuilder{skillID: "filesight-test", limits: cardLimits{
+		transcriptEntries: defaultMaxTranscriptEntries, keywords: defaultMaxKeywords, timelineEntries: defaultMaxTimelineEntries,
+	}}
+}
+
+// testRedactor tokenizes locally (vault.Keyed), as the vault service would.
+func testRedactor(t *testing.T) *vault.Redactor {
+	t.Helper()
+	red, err := vault.New("card-builder-test-vault-key-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return red
+}
+
+var allCardAnalyses = []string{provider.AnalysisTranscript, provider.AnalysisKeywords, provider.AnalysisScenes, provider.AnalysisOCR}
+
+// done is a succeeded job with its result.
+func done(name string, r *provider.Result, analyses ...string) fetchedJob {
+	return fetchedJob{JobOutcome: JobOutcome{Name: name, Ref: provider.JobRef{Provider: "mlengine", ID: name + "-1"}, Analyses: analyses, State: JobSucceeded}, result: r}
+}
+
+// ended is a job that gave no result.
+func ended(name string, state JobState, errText string, analyses ...string) fetchedJob {
+	return fetchedJob{JobOutcome: JobOutcome{Name: name, Ref: provider.JobRef{Provider: "mlengine", ID: name + "-1"}, Analyses: analyses, State: state, Error: errText}}
+}
+
+func TestCardBuilder(t *testing.T) {
+	talk := activitiestest.TalkResult()
+	silent := activitiestest.TalkResult()
+	silent.Transcript = &provider.Transcript{}
+	noOCR := activitiestest.TalkResult()
+	noOCR.OCR = nil
+	withStates := func(j fetchedJob, states map[string]provider.State) fetchedJob {
+		for _, a := range j.Analyses {
+			if s, ok := states[a]; ok {
+				j.Status = append(j.Status, provider.AnalysisState{Name: a, State: s})
+			}
+		}
+		return j
+	}
+	resubmitted := func(j fetchedJob, attempt int, prev ...string) fetchedJob {
+		j.Attempt, j.PreviousErrors = attempt, prev
+		return j
+	}
+	unfetched := done("speech", nil, provider.AnalysisTranscript)
+	unfetched.fetchErr = errors.New("result expired at the provider")
+	retryable := ended("speech", JobFailed, "interrupted: restarted", provider.AnalysisTranscript)
+	retryable.Retryable = true
+
+	for _, tc := range []struct {
+		name    string
+		limits  *cardLimits
+		jobs    []fetchedJob
+		cards   []string // WriteCardsResult.Cards, status last
+		code    string
+		failed  []string
+		says    []string // in the status message
+		neverIn []string // not in the status message
+	}{
+		{name: "every analysis",
+			jobs:  []fetchedJob{done("mlengine", talk, allCardAnalyses...)},
+			cards: []string{CardTranscript, CardKeywords, CardScenes, CardOCR, CardStatus}, code: box.StatusSuccess,
+			says: []string{"Analysed: transcript (31 words), 3 keywords, 3 scenes, 2 on-screen texts."}, neverIn: []string{"Missing"}},
+		{name: "no card analysis asked for",
+			jobs:  []fetchedJob{done("mlengine", talk, provider.AnalysisMedia, provider.AnalysisLoudness)},
+			cards: []string{CardStatus}, code: box.StatusSuccess,
+			says: []string{"Analysed: nothing to show (no speech, scenes or on-screen text found)."}},
+		{name: "no speech is a success without a card",
+			jobs:  []fetchedJob{done("mlengine", silent, provider.AnalysisTranscript)},
+			cards: []string{CardStatus}, code: box.StatusSuccess, says: []string{"Analysed: no speech found."}},
+		{name: "a skipped analysis is not a failure",
+			jobs:  []fetchedJob{withStates(done("mlengine", noOCR, provider.AnalysisScenes, provider.AnalysisOCR), map[string]provider.State{provider.AnalysisOCR: provider.StateSkipped})},
+			cards: []string{CardScenes, CardStatus}, code: box.StatusSuccess, says: []string{"Analysed: 3 scenes."}},
+		{name: "an analysis failed within a job",
+			jobs:  []fetchedJob{withStates(done("mlengine", talk, allCardAnalyses...), map[string]provider.State{provider.AnalysisTranscript: provider.StateFailed})},
+			cards: []string{CardKeywords, CardScenes, CardOCR, CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{`Partly analysed. Missing: transcript — transcript failed in job "mlengine". Written: 3 keywords, 3 scenes, 2 on-screen texts.`}},
+		{name: "one job timed out, the other produced",
+			jobs: []fetchedJob{
+				ended("speech", JobTimedOut, "did not finish within 4h0m0s", provider.AnalysisTranscript, provider.AnalysisKeywords),
+				done("visual", talk, provider.AnalysisScenes, provider.AnalysisOCR),
+			},
+			cards: []string{CardScenes, CardOCR, CardStatus}, code: box.StatusTransientFailure, failed: []string{"transcript", "keywords"},
+			says: []string{`Missing: transcript, keywords — job "speech" timed out (did not finish within 4h0m0s) and was cancelled.`}},
+		{name: "not submitted",
+			jobs:  []fetchedJob{ended("mlengine", JobSubmitFailed, "queue full", allCardAnalyses...)},
+			cards: []string{CardStatus}, code: box.StatusTransientFailure, failed: []string{"transcript", "keywords", "scenes", "on-screen text"},
+			says: []string{`Analysis failed: transcript, keywords, scenes, on-screen text — job "mlengine" could not be submitted: queue full.`}},
+		{name: "cancelled",
+			jobs:  []fetchedJob{ended("mlengine", JobCanceled, "", provider.AnalysisOCR)},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"on-screen text"},
+			says: []string{`job "mlengine" was cancelled`}},
+		{name: "failed for good",
+			jobs:  []fetchedJob{ended("mlengine", JobFailed, "media_unreadable: no stream", provider.AnalysisTranscript)},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{`job "mlengine" failed: media_unreadable: no stream`}},
+		{name: "failed retryably",
+			jobs:  []fetchedJob{retryable},
+			cards: []string{CardStatus}, code: box.StatusTransientFailure, failed: []string{"transcript"}},
+		{name: "result could not be fetched",
+			jobs:  []fetchedJob{unfetched},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{`job "speech": its result could not be fetched (result expired at the provider)`}},
+		{name: "a job without an analysis it was asked for",
+			jobs:  []fetchedJob{done("mlengine", &provider.Result{Scenes: talk.Scenes}, provider.AnalysisScenes, provider.AnalysisOCR)},
+			cards: []string{CardScenes, CardStatus}, code: box.StatusPermanentFailure, failed: []string{"on-screen text"},
+			says: []string{"Missing: on-screen text"}},
+		{name: "the first job with a result makes the card",
+			jobs:  []fetchedJob{done("a", noOCR, provider.AnalysisScenes), done("b", talk, provider.AnalysisScenes, provider.AnalysisOCR)},
+			cards: []string{CardScenes, CardOCR, CardStatus}, code: box.StatusSuccess},
+		{name: "resubmitted, then succeeded",
+			jobs:  []fetchedJob{resubmitted(done("mlengine", talk, provider.AnalysisKeywords), 2, "interrupted: restarted")},
+			cards: []string{CardKeywords, CardStatus}, code: box.StatusSuccess,
+			says: []string{`Job "mlengine" was resubmitted once after a retryable failure (attempt 1: interrupted: restarted); attempt 2 succeeded.`}},
+		{name: "limits",
+			limits: &cardLimits{transcriptEntries: 1, keywords: 1, timelineEntries: 2},
+			jobs:   []fetchedJob{done("mlengine", talk, allCardAnalyses...)},
+			cards:  []string{CardTranscript, CardKeywords, CardScenes, CardOCR, CardStatus}, code: box.StatusSuccess,
+			says: []string{"1 keywords", "The transcript card shows the first 1 passages.", "The scenes card shows the first 2 scenes of 3."},
+			// the two OCR texts are two entries: within the limit
+			neverIn: []string{"on-screen text card shows"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBuilder(t)
+			if tc.limits != nil {
+				b.limits = *tc.limits
+			}
+			cards, res := b.build("file-1-v2", tc.jobs)
+			if !slices.Equal(res.Cards, tc.cards) {
+				t.Errorf("cards %v, want %v", res.Cards, tc.cards)
+			}
+			if len(cards) != len(res.Cards) {
+				t.Fatalf("%d cards built, %d named", len(cards), len(res.Cards))
+			}
+			if res.StatusCode != tc.code || !slices.Equal(res.Failed, tc.failed) {
+				t.Errorf("status %s failed %q, want %s %q (message %q)", res.StatusCode, res.Failed, tc.code, tc.failed, res.Message)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(res.Message, s) {
+					t.Errorf("message %q lacks %q", res.Message, s)
+				}
+			}
+			for _, s := range tc.neverIn {
+				if strings.Contains(res.Message, s) {
+					t.Errorf("message %q has %q", res.Message, s)
+				}
+			}
+			st := cards[len(cards)-1]
+			if st.SkillCardType != box.CardTypeStatus || st.Status.Code != res.StatusCode || st.Status.Message != res.Message {
+				t.Errorf("last card %+v, want the status card of %+v", st, res)
+			}
+			for _, c := range cards {
+				if c.Skill.ID != "filesight-test" || c.Invocation.ID != "file-1-v2" {
+					t.Errorf("card %s: skill %+v invocation %+v", c.SkillCardType, c.Skill, c.Invocation)
+				}
+			}
+			doc, _ := json.Marshal(box.SkillsDocument{Cards: cards})
+			if err := box.ValidateSkillsCards(doc); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestCardBuilderIsPure(t *testing.T) {
+	b := testBuilder(t)
+	talk := activitiestest.TalkResult()
+	jobs := []fetchedJob{done("mlengine", talk, allCardAnalyses...)}
+	if err := redactJobs(t.Context(), testRedactor(t), jobs); err != nil {
+		t.Fatal(err)
+	}
+	cards1, res1 := b.build("inv", jobs)
+	cards2, res2 := b.build("inv", jobs)
+	if !reflect.DeepEqual(cards1, cards2) || !reflect.DeepEqual(res1, res2) {
+		t.Fatal("two builds of the same input differ")
+	}
+	// The input is left as it was: the talk's card number is still there.
+	if !strings.Contains(talk.Keywords[2].Text, "4111") {
+		t.Fatal("the redaction or the builder changed its input")
+	}
+	doc, _ := json.Marshal(cards1)
+	if strings.Contains(string(doc), "4111") || strings.Contains(string(doc), "four one one one") || res1.Redactions < 3 {
+		t.Errorf("redactions %d; cards %s", res1.Redactions, doc)
+	}
+}
+
+func TestStatusCardIsBounded(t *testing.T) {
+	b := testBuilder(t)
+	c := b.status("inv", box.StatusPermanentFailure, strings.Repeat("é", maxStatusMessage))
+	if n := len(c.Status.Message); n > maxStatusMessage || !strings.HasSuffix(c.Status.Message, "…") {
+		t.Fatalf("status message of %d bytes: %q", n, c.Status.Message[n-10:])
+	}
+	jobs := []fetchedJob{ended("mlengine", JobFailed, strings.Repeat("x", 5000), provider.AnalysisTranscript)}
+	_, res := b.build("inv", jobs)
+	if len(res.Message) > maxStatusMessage {
+		t.Fatalf("result message of %d bytes", len(res.Message))
+	}
+}
