@@ -594,8 +594,8 @@ func TestPartialFailure(t *testing.T) {
 func TestScreenWordsInSpeech(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	talk, err := mediatest.GenerateTalkInfo(ctx, t.TempDir(), mediatest.TalkSpec{
-		Slides: []mediatest.Slide{{Text: "WORKFLOW\nDurable Steps", Duration: 9}},
+	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{{Text: "WORKFLOW\nDurable Steps", Duration: 9}},
 		Script: "The workflow is durable. When a machine stops, the workflow carries on from the last step.",
 	})
 	if err != nil {
@@ -611,7 +611,7 @@ func TestScreenWordsInSpeech(t *testing.T) {
 		t.Fatal(err)
 	}
 	words := func(o *Output) []string { return strings.Fields(o.Result.Transcript.Text) }
-	with, without := mediatest.WER(talk.Words, words(out)), mediatest.WER(talk.Words, words(plain))
+	with, without := samplemedia.WER(talk.Words, words(out)), samplemedia.WER(talk.Words, words(plain))
 	t.Logf("with on-screen words: WER %.1f %% %q; without: WER %.1f %% %q", with*100, out.Result.Transcript.Text, without*100, plain.Result.Transcript.Text)
 	if n := strings.Count(" "+out.Result.Transcript.Text+" ", " workflow "); n != 2 {
 		t.Errorf("\"workflow\" recognised %d times, want 2: %q", n, out.Result.Transcript.Text)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"filesight/internal/mediatest"
+	"filesight/internal/samplemedia"
 )
 
 // The cut-detection corpus: short video clips generated with ffmpeg whose
@@ -84,16 +84,16 @@ func (b *corpusBuilder) slide(s corpusSlide) string {
 		chain = append(chain, fmt.Sprintf("color=c=0xf4f4f4:s=%dx%d:r=%d:d=%.3f", corpusW, corpusH, corpusFPS, s.dur),
 			"drawbox=x=0:y=0:w=iw:h=64:color=0x1f3a5f:t=fill",
 			"drawbox=x=40:y=330:w=560:h=4:color=0x1f3a5f:t=fill",
-			fmt.Sprintf("drawtext=fontfile=%s:textfile=%s:fontsize=30:fontcolor=white:x=40:y=17", mediatest.FontFile, b.textFile(s.header)))
+			fmt.Sprintf("drawtext=fontfile=%s:textfile=%s:fontsize=30:fontcolor=white:x=40:y=17", samplemedia.FontFile, b.textFile(s.header)))
 		for i, l := range s.lines {
 			chain = append(chain, fmt.Sprintf("drawtext=fontfile=%s:textfile=%s:fontsize=34:fontcolor=0x202020:x=60:y=%d",
-				mediatest.FontFile, b.textFile(l), 120+70*i))
+				samplemedia.FontFile, b.textFile(l), 120+70*i))
 		}
 	} else {
 		chain = append(chain, fmt.Sprintf("color=c=%s:s=%dx%d:r=%d:d=%.3f", s.bg, corpusW, corpusH, corpusFPS, s.dur))
 		for i, l := range s.lines {
 			chain = append(chain, fmt.Sprintf("drawtext=fontfile=%s:textfile=%s:fontsize=40:fontcolor=%s:x=(w-text_w)/2:y=%d",
-				mediatest.FontFile, b.textFile(l), s.fg, 110+80*i))
+				samplemedia.FontFile, b.textFile(l), s.fg, 110+80*i))
 		}
 	}
 	chain = append(chain, "format=yuv420p", "settb=1/25")
