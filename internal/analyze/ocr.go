@@ -156,22 +156,6 @@ func newOCRPlan(stills []frameInfo, spans []sceneSpan) *ocrPlan {
 	return p
 }
 
-// first chooses the stills to read first (see ocrDecider) when all the
-// transitions are known.
-func (p *ocrPlan) first(trs []transition, interval float64) []int {
-	d := &ocrDecider{interval: interval}
-	var out []int
-	for k, s := range p.stills {
-		read, reused := d.decide(s, trs)
-		if read {
-			out = append(out, k)
-		} else if reused {
-			p.reused++
-		}
-	}
-	return p.choose(out)
-}
-
 func (p *ocrPlan) choose(ks []int) []int {
 	for _, k := range ks {
 		p.chosen[k] = true

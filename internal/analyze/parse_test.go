@@ -61,6 +61,22 @@ func TestParseTSV(t *testing.T) {
 	}
 }
 
+// firstReads chooses the stills to read first as the OCR stream does
+// during the pass (ocrDecider), with every transition known.
+func firstReads(p *ocrPlan, trs []transition, interval float64) []int {
+	d := &ocrDecider{interval: interval}
+	var out []int
+	for k, s := range p.stills {
+		read, reused := d.decide(s, trs)
+		if read {
+			out = append(out, k)
+		} else if reused {
+			p.reused++
+		}
+	}
+	return p.choose(out)
+}
+
 func TestOCRPlanAndSpans(t *testing.T) {
 	// Two scenes: 0–10 (a cut at 10) and 10–20. Stills every 2 s with
 	// distinct pictures; text "Extra" appears at 5.3 in the first scene.
@@ -82,7 +98,7 @@ func TestOCRPlanAndSpans(t *testing.T) {
 	}
 	p := newOCRPlan(stills, spans)
 	var rounds [][]float64
-	for round := p.first([]transition{{Time: 10, End: 10}}, 4); len(round) > 0; round = p.more() {
+	for round := firstReads(p, []transition{{Time: 10, End: 10}}, 4); len(round) > 0; round = p.more() {
 		var r []float64
 		for _, k := range round {
 			r = append(r, stills[k].Time)
