@@ -30,7 +30,13 @@ type corpusClip struct {
 	NoCuts bool
 	// Texts are the lines drawn, each with when it is on screen.
 	Texts []corpusText
+	// Colours, for slide clips: the colour (0xRRGGBB) of each scene's
+	// bottom-left corner once it has settled, which its thumbnail shows.
+	Colours []string
 }
+
+// cornerX, cornerY: a point clear of text and boxes on every slide.
+const cornerX, cornerY = 8, 352
 
 type corpusText struct {
 	Text       string
@@ -53,6 +59,16 @@ type corpusSlide struct {
 	header   string
 	dur      float64
 }
+
+// background is the slide's background colour.
+func (s corpusSlide) background() string {
+	if s.template {
+		return templateBackground
+	}
+	return s.bg
+}
+
+const templateBackground = "0xf4f4f4"
 
 // corpusBuilder writes a clip's filter graph and inputs.
 type corpusBuilder struct {
@@ -81,7 +97,7 @@ func (b *corpusBuilder) slide(s corpusSlide) string {
 	out := b.label()
 	var chain []string
 	if s.template {
-		chain = append(chain, fmt.Sprintf("color=c=0xf4f4f4:s=%dx%d:r=%d:d=%.3f", corpusW, corpusH, corpusFPS, s.dur),
+		chain = append(chain, fmt.Sprintf("color=c=%s:s=%dx%d:r=%d:d=%.3f", templateBackground, corpusW, corpusH, corpusFPS, s.dur),
 			"drawbox=x=0:y=0:w=iw:h=64:color=0x1f3a5f:t=fill",
 			"drawbox=x=40:y=330:w=560:h=4:color=0x1f3a5f:t=fill",
 			fmt.Sprintf("drawtext=fontfile=%s:textfile=%s:fontsize=30:fontcolor=white:x=40:y=17", samplemedia.FontFile, b.textFile(s.header)))
@@ -205,6 +221,7 @@ func slideClip(ctx context.Context, dir, name string, slides []corpusSlide) (cor
 	t := 0.0
 	for i, s := range slides {
 		labels += "[" + b.slide(s) + "]"
+		c.Colours = append(c.Colours, s.background())
 		if i > 0 {
 			c.Cuts = append(c.Cuts, t)
 		}
@@ -273,6 +290,9 @@ func corpusTransitions(ctx context.Context, dir string, _ []string) (corpusClip,
 	b.add("[x2f][dl]concat=n=2:v=1:a=0,settb=1/25[x3]")
 	b.add(fmt.Sprintf("[x3][%s]xfade=transition=fade:duration=1:offset=13[out]", l[4]))
 	c.Cuts = []float64{3.5, 6.5, 10, 13.5}
+	for _, sl := range s {
+		c.Colours = append(c.Colours, sl.background())
+	}
 	c.Duration = 17
 	c.Texts = []corpusText{{"ALPHA TEAM", 0, 3.5}, {"BRAVO TEAM", 3.5, 6.5}, {"CHARLIE TEAM", 6.5, 10},
 		{"WEEKLY REPORT", 10, 17}, {"DELTA TEAM", 10, 13.5}, {"ECHO TEAM", 13.5, 17}}

@@ -3,12 +3,14 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -285,6 +287,15 @@ func TestCutCorpus(t *testing.T) {
 				t.Errorf("%s: scene %d (%.2f s) has no thumbnail (%q)", c.Name, i, s.Start, s.Thumbnail)
 			}
 		}
+		// Each slide's thumbnail shows that slide, settled (not a frame
+		// in the middle of a cross-fade).
+		if c.Colours != nil && len(out.Result.Scenes) == len(c.Colours) {
+			for i, s := range out.Result.Scenes {
+				if err := checkCorner(out.Artifacts[s.Thumbnail], c.Colours[i]); err != nil {
+					t.Errorf("%s: scene %d (%.2f s) thumbnail %s: %v", c.Name, i, s.Start, s.Thumbnail, err)
+				}
+			}
+		}
 		matched := matchCuts(c.Cuts, found, cutTolerance)
 		truthN, foundN, matchedN = truthN+len(c.Cuts), foundN+len(found), matchedN+matched
 		t.Logf("RESULT cuts %-16s true %d found %d matched %d recall %s precision %s  found at %v | baseline (scene score > 0.1): found %d matched %d",
@@ -366,13 +377,40 @@ func TestCutCorpus(t *testing.T) {
 	}
 }
 
+// checkCorner reports whether the PNG at path has colour want (0xRRGGBB)
+// at (cornerX, cornerY), within what coding changes.
+func checkCorner(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return err
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(want, "0x"), 16, 32)
+	if err != nil {
+		return err
+	}
+	r, g, b, _ := img.At(cornerX, cornerY).RGBA()
+	got := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+	exp := [3]int{int(v >> 16), int(v >> 8 & 0xff), int(v & 0xff)}
+	for k := range got {
+		if d := got[k] - exp[k]; d > 12 || d < -12 {
+			return fmt.Errorf("corner colour %02x%02x%02x, want %s", got[0], got[1], got[2], want)
+		}
+	}
+	return nil
+}
+
 // sceneScoreCuts returns the cuts ffmpeg's scene score finds in a clip
 // (select='gt(scene,threshold)'), without those closer than minScene to
 // the previous one, as the engine found them before the adaptive detector.
 func sceneScoreCuts(path string, threshold float64) ([]float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "info", "-i", path,
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-i", path,
 		"-vf", fmt.Sprintf("select='gt(scene,%.3f)',showinfo", threshold), "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("ffmpeg: %v: %s", err, out)
