@@ -30,7 +30,8 @@ import (
 //
 //	go test -run '^$' -bench SpeedAgainstBase -benchtime 1x -timeout 30m ./internal/analyze
 //
-// It needs git and the Go toolchain; it takes about 5 minutes on 2 cores.
+// It needs git and the Go toolchain; on 2 busy cores (load average 16–31)
+// it took 20 minutes.
 func BenchmarkSpeedAgainstBase(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("one measurement per run: use -benchtime 1x")
