@@ -114,7 +114,12 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands}})
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands},
+		// The SDK's default of 1 s fails a workflow task that a busy machine
+		// (CI, parallel test packages) did not schedule for a second: seen
+		// as "Potential deadlock detected" in TestCallbackBeforeFirstPoll.
+		// A real deadlock still fails the test, after this long.
+		DeadlockDetectionTimeout: testDeadlockTimeout})
 	workflows.Register(env, acts)
 	h.sem = newFakeSemaphore(env)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.WorkflowID(fileID, versionID), TaskQueue: workflows.TaskQueue})
@@ -381,3 +386,7 @@ func (h *harness) assertOwnReadTokens(jobs []activitiestest.Job) {
 		}
 	}
 }
+
+// testDeadlockTimeout is how long a workflow task may run in the test
+// environment before the SDK reports a deadlock (see newHarness).
+const testDeadlockTimeout = 30 * time.Second
