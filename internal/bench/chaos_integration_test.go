@@ -46,7 +46,8 @@ func TestChaos(t *testing.T) {
 		seed = s
 	}
 	// 20 files take 2 minutes on an idle machine and 5 at a load average
-	// of 23 on 2 cores; the run may use up to 25 minutes, less when the
+	// of 23 on 2 cores, plus up to the 10-minute token lifetime when a
+	// kill left an orphan token; the run may use up to 25 minutes, less when the
 	// test binary's -timeout comes first (then it stops with a report of
 	// how far it got rather than a panic).
 	timeout := 25 * time.Minute
