@@ -230,7 +230,8 @@ type Faults struct {
 }
 
 func (s *Server) adminGetFaults(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, Faults{Rules: s.faults.list()})
+	rules, _ := s.faults.Rules()
+	writeJSON(w, http.StatusOK, Faults{Rules: rules})
 	return nil
 }
 
@@ -239,19 +240,17 @@ func (s *Server) adminPutFaults(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &f); err != nil {
 		return err
 	}
-	for i := range f.Rules {
-		if err := f.Rules[i].validate(); err != nil {
-			return badRequest("rules[%d]: %v", i, err)
-		}
+	if err := s.faults.Replace(f.Rules, 0); err != nil {
+		return badRequest("%v", err)
 	}
-	s.faults.set(f.Rules)
 	s.log.Warn("fault injection rules set", "rules", len(f.Rules))
-	writeJSON(w, http.StatusOK, Faults{Rules: s.faults.list()})
+	rules, _ := s.faults.Rules()
+	writeJSON(w, http.StatusOK, Faults{Rules: rules})
 	return nil
 }
 
 func (s *Server) adminDeleteFaults(w http.ResponseWriter, r *http.Request) error {
-	s.faults.set(nil)
+	_ = s.faults.Replace(nil, 0) // no rule to refuse
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

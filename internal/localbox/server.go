@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"filesight/internal/faultinject"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -33,7 +34,7 @@ type Server struct {
 	lock    *dirLock
 	user    user
 	limiter *rateLimiter
-	faults  *faultSet
+	faults  *faultinject.Set
 	outbox  *outbox
 	handler http.Handler
 	now     func() time.Time
@@ -93,7 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
-	s.faults = &faultSet{}
+	s.faults = faultinject.NewSet(faultPolicy())
 	s.outbox = newOutbox(s)
 	s.handler = s.routes()
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"filesight/internal/egress"
+	"filesight/internal/faultinject"
 )
 
 // Server is a running job service: workers started, HTTP handler ready.
@@ -27,7 +28,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine
-	faults  *faultSet
+	faults  *faultinject.Set
 	handler http.Handler
 
 	closeOnce sync.Once
@@ -106,7 +107,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		st.close()
 		return nil, fmt.Errorf("mlengine: start: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, eng: eng, faults: newFaultSet()}
+	s := &Server{cfg: cfg, log: log, eng: eng, faults: faultinject.NewSet(faultPolicy())}
 	s.handler = s.routes()
 	log.Info("mlengine started", "data_dir", cfg.DataDir, "concurrency", cfg.Concurrency,
 		"parallel_jobs", cfg.ParallelJobs, "queue_limit", cfg.QueueLimit)
