@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -72,7 +71,7 @@ func startSystem(ctx context.Context, o systemOptions) (_ *system, err error) {
 	seed := map[string]string{"MLENGINE_API_KEY": randomHex() + randomHex()}
 	var mlAddr string
 	if o.Mode == devstack.ModeCluster {
-		base, err := freePortBlock()
+		base, err := cluster.FreePortBase()
 		if err != nil {
 			return nil, err
 		}
@@ -334,30 +333,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// freePortBlock finds a CLUSTER_PORT_BASE whose whole block is free, away
-// from make cluster's default block and below 32768: Temporal keeps its
-// services' membership ports in a PostgreSQL smallint (a history service
-// on port 35943 stopped with "value out of range for type smallint"), and
-// Linux hands out ephemeral ports from 32768 on.
-func freePortBlock() (int, error) {
-	for range 50 {
-		base := 20000 + rand.IntN(32767-cluster.NumPorts-20000)
-		free := true
-		for _, addr := range (cluster.Ports{Base: base}).All() {
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no free block of ports for the cluster")
 }
 
 // tailOf returns the last n lines of a file.

@@ -10,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,7 +66,10 @@ func TestClusterSurvivesKills(t *testing.T) {
 	binDir := buildPrograms(t, root)
 
 	dataDir := t.TempDir()
-	base := freePortBlock(t)
+	base, err := cluster.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
+	}
 	seed := fmt.Sprintf("CLUSTER_PORT_BASE=%d\nLOG_LEVEL=warn\nFILESIGHT_PROVIDER_MAX_OPEN_JOBS=mlengine=%d\n", base, maxOpenJobs)
 	if err := os.WriteFile(filepath.Join(dataDir, "dev.env"), []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
@@ -371,29 +372,6 @@ func buildPrograms(t *testing.T, root string) string {
 		}
 	}
 	return binDir
-}
-
-// freePortBlock finds a base port whose whole block is free, away from the
-// default block so that a developer's `make cluster` keeps running.
-func freePortBlock(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		base := 20000 + rand.IntN(10000)
-		free := true
-		for _, addr := range (cluster.Ports{Base: base}).All() {
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free block of ports for the cluster")
-	return 0
 }
 
 // throttled asks cond at most once per interval and repeats its last

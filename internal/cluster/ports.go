@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 )
@@ -127,4 +129,27 @@ func (p Ports) All() []string {
 		out[i] = p.addr(i)
 	}
 	return out
+}
+
+// FreePortBase finds a CLUSTER_PORT_BASE whose whole block is free now,
+// for tests and benchmarks that run a cluster of their own: away from the
+// default block (so that a developer's make cluster keeps running), below
+// 32768 (see Validate) and so below the ephemeral ports Linux hands out.
+func FreePortBase() (int, error) {
+	for range 50 {
+		base := 20000 + rand.IntN(maxPort-NumPorts-20000)
+		free := true
+		for _, addr := range (Ports{Base: base}).All() {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, errors.New("no free block of ports for a cluster between 20000 and 32767")
 }
