@@ -74,6 +74,12 @@ type Options struct {
 	// Logger for what the activities do (default slog.Default()). Tokens
 	// are logged by fingerprint only.
 	Logger *slog.Logger
+	// Selection gives each analysis its provider (PlanJobs); the zero
+	// value gives every analysis to mlengine.
+	Selection provider.Selection
+	// Policies are the providers' task queues, deadlines, poll intervals
+	// and concurrency caps, by provider name (PlanJobs).
+	Policies map[string]ProviderPolicy
 }
 
 // Activities is registered with the worker; the workflow calls its methods
@@ -137,6 +143,9 @@ func New(b Box, providers []provider.Provider, redactor Redactor, sealer *tokens
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if len(opts.Selection.Providers()) == 0 {
+		opts.Selection = defaultSelection()
 	}
 	cards := cardBuilder{skillID: opts.SkillID, limits: cardLimits{
 		transcriptEntries: opts.MaxTranscriptEntries, keywords: opts.MaxKeywords, timelineEntries: opts.MaxTimelineEntries,

@@ -157,6 +157,11 @@ type JobProgress struct {
 	// current attempt's). PreviousAttempts are the earlier ones, in order.
 	Attempt          int               `json:"attempt"`
 	PreviousAttempts []AttemptProgress `json:"previous_attempts,omitempty"`
+	// TaskQueue is where the job's provider-facing activities run (empty:
+	// the workflow's queue). Lease is the job's lease of its provider's
+	// concurrency cap: waiting, held or released (empty: no cap).
+	TaskQueue string `json:"task_queue,omitempty"`
+	Lease     string `json:"lease,omitempty"`
 }
 
 // AttemptProgress is an earlier attempt of a resubmitted job.

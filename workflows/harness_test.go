@@ -47,7 +47,9 @@ type harness struct {
 	started  []string       // activity types, in start order
 	attempts map[string]int // activity type -> attempts started
 	sa       []string       // "Name=value" in upsert order
+	queues   []string       // "Activity@task queue" of every first attempt, in start order
 	commands *commandCounter
+	sem      *fakeSemaphore
 }
 
 type harnessOption func(*harnessConfig)
@@ -57,6 +59,23 @@ type harnessConfig struct {
 	plans          map[string]activitiestest.Plan
 	callbackBase   string
 	tokenLifetime  time.Duration
+	selection      string
+	policies       map[string]activities.ProviderPolicy
+}
+
+// withSelection gives analyses to providers (FILESIGHT_ANALYSIS_PROVIDERS).
+func withSelection(sel string) harnessOption {
+	return func(c *harnessConfig) { c.selection = sel }
+}
+
+// withPolicy sets a provider's policy as the worker's configuration would.
+func withPolicy(name string, p activities.ProviderPolicy) harnessOption {
+	return func(c *harnessConfig) {
+		if c.policies == nil {
+			c.policies = map[string]activities.ProviderPolicy{}
+		}
+		c.policies[name] = p
+	}
 }
 
 func withProvider(name string, plan activitiestest.Plan) harnessOption {
@@ -84,20 +103,27 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	sel, err := provider.ParseSelection(cfg.selection, "mlengine")
+	if err != nil {
+		t.Fatal(err)
+	}
 	acts, err := activities.New(h.box, provs, tok, tokensealtest.New(t), activities.Options{
 		CallbackBaseURL: cfg.callbackBase, Now: env.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Selection: sel, Policies: cfg.policies,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands}})
 	workflows.Register(env, acts)
+	h.sem = newFakeSemaphore(env)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.WorkflowID(fileID, versionID), TaskQueue: workflows.TaskQueue})
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if info.Attempt == 1 {
 			h.started = append(h.started, info.ActivityType.Name)
+			h.queues = append(h.queues, info.ActivityType.Name+"@"+info.TaskQueue)
 		}
 		h.attempts[info.ActivityType.Name]++
 	})
@@ -237,8 +263,10 @@ func (c *commandCounter) total() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := 0
-	for _, v := range c.n {
-		t += v
+	for k, v := range c.n {
+		if !strings.HasPrefix(k, "version:") { // per change, counted under "version" already
+			t += v
+		}
 	}
 	return t
 }
@@ -266,6 +294,11 @@ func (o *countingOutbound) ExecuteActivity(ctx workflow.Context, activityType st
 	return o.Next.ExecuteActivity(ctx, activityType, args...)
 }
 
+func (o *countingOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.c.add("local_activity")
+	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
 func (o *countingOutbound) NewTimer(ctx workflow.Context, d time.Duration) workflow.Future {
 	o.c.add("timer")
 	return o.Next.NewTimer(ctx, d)
@@ -278,6 +311,7 @@ func (o *countingOutbound) UpsertTypedSearchAttributes(ctx workflow.Context, att
 
 func (o *countingOutbound) GetVersion(ctx workflow.Context, changeID string, minSupported, maxSupported workflow.Version) workflow.Version {
 	o.c.add("version")
+	o.c.add("version:" + changeID)
 	return o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
 }
 
@@ -302,11 +336,12 @@ func (nopLogger) Info(string, ...any)  {}
 func (nopLogger) Warn(string, ...any)  {}
 func (nopLogger) Error(string, ...any) {}
 
-// versionMarkers counts the workflow.GetVersion calls the workflow made.
-func (h *harness) versionMarkers() int {
+// versionMarkers counts the workflow.GetVersion calls the workflow made
+// for one change.
+func (h *harness) versionMarkers(changeID string) int {
 	h.commands.mu.Lock()
 	defer h.commands.mu.Unlock()
-	return h.commands.n["version"]
+	return h.commands.n["version:"+changeID]
 }
 
 // readTokens returns the progress query's read tokens.

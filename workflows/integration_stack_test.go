@@ -43,6 +43,7 @@ import (
 	"filesight/internal/tokenseal/tokensealtest"
 	"filesight/internal/vault"
 	"filesight/workflows"
+	"filesight/workflows/semaphore"
 )
 
 // recordEnv, when set to 1, makes the integration test write the histories
@@ -64,6 +65,7 @@ type stack struct {
 	mlc    *mlengineapi.Client
 	sim    *simProvider
 	flaky  *activitiestest.Provider
+	capped *activitiestest.Provider
 	svc    *starter.Service
 	hooks  string // the starter's handler: Box webhooks and provider callbacks
 	talk   []byte
@@ -107,6 +109,8 @@ func startStack(t *testing.T) *stack {
 	s.flaky = activitiestest.NewProvider("flaky", time.Now, activitiestest.Plan{Duration: 200 * time.Millisecond, Final: provider.StateFailed,
 		JobError: &provider.JobError{Code: "interrupted", Message: "the service restarted 3 times while the job ran", Retryable: true},
 		Next:     []activitiestest.Plan{{Duration: 200 * time.Millisecond, Result: activitiestest.AudioResult()}}})
+	// A provider capped at one job in flight (FILESIGHT_PROVIDER_MAX_OPEN_JOBS).
+	s.capped = activitiestest.NewProvider("capped", time.Now, activitiestest.Plan{Duration: 300 * time.Millisecond, Result: activitiestest.AudioResult()})
 
 	// The starter, as in production: it starts workflows and turns signed
 	// provider callbacks into signals.
@@ -130,7 +134,16 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(s.bc, []provider.Provider{s.mlc, refusing, s.sim, s.flaky}, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: cb.URL, Logger: log})
+	// As the worker program: every provider on a task queue of its own.
+	provs := []provider.Provider{s.mlc, refusing, s.sim, s.flaky, s.capped}
+	policies := map[string]activities.ProviderPolicy{}
+	for _, p := range provs {
+		policies[p.Name()] = activities.ProviderPolicy{TaskQueue: workflows.ProviderTaskQueue(p.Name())}
+	}
+	capped := policies["capped"]
+	capped.MaxOpenJobs = 1
+	policies["capped"] = capped
+	acts, err := activities.New(s.bc, provs, tok, tokensealtest.New(t), activities.Options{CallbackBaseURL: cb.URL, Logger: log, Policies: policies})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +151,19 @@ func startStack(t *testing.T) *stack {
 		MaxConcurrentActivityExecutionSize: 16, MaxConcurrentWorkflowTaskExecutionSize: 4,
 		MaxConcurrentActivityTaskPollers: 2, MaxConcurrentWorkflowTaskPollers: 2, WorkerStopTimeout: 10 * time.Second,
 	})
-	workflows.Register(w, acts)
+	workflows.Register(w, acts, &semaphore.Activities{Client: s.c, TaskQueue: workflows.TaskQueue})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	for _, p := range provs {
+		pw := worker.New(s.c, workflows.ProviderTaskQueue(p.Name()), worker.Options{DisableWorkflowWorker: true, WorkerStopTimeout: 10 * time.Second})
+		workflows.RegisterProviderActivities(pw, acts)
+		if err := pw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pw.Stop)
+	}
 
 	s.folder = s.lb.CreateFolder(t, "0", "inbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -27,6 +27,7 @@ import (
 	"filesight/internal/starter"
 	"filesight/internal/testutil"
 	"filesight/workflows"
+	"filesight/workflows/semaphore"
 )
 
 func TestIntegration(t *testing.T) {
@@ -83,7 +84,79 @@ func TestIntegration(t *testing.T) {
 			t.Errorf("stage %s", p.Stage)
 		}
 		s.assertNoLiveTokens(ctx, in.FileID)
-		s.record(ctx, id, "success")
+		h := s.record(ctx, id, "success")
+		// The plan is one local-activity marker after the version marker;
+		// the provider-facing activities ran on mlengine's task queue.
+		var markers, onProviderQueue int
+		for _, e := range h.Events {
+			if e.GetEventType() == enumspb.EVENT_TYPE_MARKER_RECORDED {
+				markers++
+			}
+			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+				switch a.ActivityType.GetName() {
+				case "SubmitJob", "AwaitJob", "GetJobStatus", "CancelJob":
+					if q := a.TaskQueue.GetName(); q != "filesight-provider-mlengine" {
+						t.Errorf("%s scheduled on %s", a.ActivityType.GetName(), q)
+					}
+					onProviderQueue++
+				default:
+					if q := a.TaskQueue.GetName(); q != workflows.TaskQueue {
+						t.Errorf("%s scheduled on %s", a.ActivityType.GetName(), q)
+					}
+				}
+			}
+		}
+		if markers != 2 || onProviderQueue < 2 {
+			t.Errorf("%d markers (want 2: version, plan), %d activities on the provider's queue", markers, onProviderQueue)
+		}
+	})
+
+	// A provider capped at one job in flight: two jobs of one run on it
+	// take turns, each holding a lease of the provider's semaphore (a real
+	// semaphore workflow on the server) from before its submission until
+	// it ended.
+	t.Run("capped provider", func(t *testing.T) {
+		s.t = t
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		in := s.upload("capped.mp4", []byte("not really a video: the capped provider never fetches it"), &workflows.Options{
+			VideoJobs: []workflows.JobSpec{
+				{Name: "words", Provider: "capped", Analyses: []string{provider.AnalysisMedia, provider.AnalysisTranscript}},
+				{Name: "keywords", Provider: "capped", Analyses: []string{provider.AnalysisKeywords}},
+			},
+			PollMinDelay: 20 * time.Millisecond, PollMaxDelay: 20 * time.Millisecond,
+		})
+		id := s.start(ctx, in)
+		res, err := s.result(ctx, id)
+		if err != nil || res.Outcome != workflows.OutcomeSuccess {
+			t.Fatalf("%+v %v", res, err)
+		}
+		jobs := s.capped.Jobs()
+		if len(jobs) != 2 {
+			t.Fatalf("%d jobs at the provider", len(jobs))
+		}
+		first, second := jobs[0], jobs[1]
+		if second.Submitted.Before(first.Submitted.Add(300 * time.Millisecond)) {
+			t.Errorf("the second job was submitted %v after the first, before the first ended (300ms)", second.Submitted.Sub(first.Submitted))
+		}
+		for _, j := range s.progress(ctx, id).Jobs {
+			if j.Lease != "released" || j.State != activities.JobSucceeded {
+				t.Errorf("job %+v", j)
+			}
+		}
+		v, err := s.c.QueryWorkflow(ctx, semaphore.WorkflowID(workflows.LeaseResource("capped")), "", semaphore.QueryState)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st semaphore.State
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Limit != 1 || st.Stats.Granted != 2 || st.Stats.Released != 2 || st.Stats.MaxHeld != 1 || len(st.Held) != 0 || len(st.Waiting) != 0 {
+			t.Errorf("semaphore %+v", st)
+		}
+		s.assertNoLiveTokens(ctx, in.FileID)
+		s.record(ctx, id, "capped")
 	})
 
 	// Music or a tone: every analysis runs and finds nothing. That is a
@@ -245,8 +318,8 @@ func TestIntegration(t *testing.T) {
 				markers++
 			}
 		}
-		if markers != 1 {
-			t.Errorf("%d marker events, want 1 (the resubmission's version marker)", markers)
+		if markers != 3 {
+			t.Errorf("%d marker events, want 3 (the versions of the plan and of the resubmission, the plan)", markers)
 		}
 	})
 

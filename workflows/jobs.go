@@ -44,17 +44,43 @@ type jobRun struct {
 	// callbackUsed is set once a callback for this job has been acted upon,
 	// so a duplicate (or premature) callback cannot short-circuit twice.
 	callbackUsed bool
+
+	// queue is the task queue of the job's provider-facing activities
+	// (empty: the workflow's); maxOpen the provider's concurrency cap (0:
+	// none), lease the job's lease of it. Both come from the plan.
+	queue   string
+	maxOpen int
+	lease   *leaseRun
+	// cancelRequested is set once the run asked the provider to cancel
+	// the current attempt.
+	cancelRequested bool
 }
 
 // runJob is one job's life: submit, wait until the media is fetched, wait
 // until it ends (or its deadline passes, which cancels it at the provider);
 // then, while it failed with a retryable job error and may, resubmit it.
+// A job of a capped provider first waits for a lease of the provider's cap,
+// is submitted with a read token of its own, and gives the lease back once
+// it has ended (a run being cancelled leaves that to finish, which cancels
+// the job first).
 func (r *run) runJob(ctx workflow.Context, j *jobRun, read activities.Token) {
-	if !r.submit(ctx, j, read) {
-		return
+	if j.maxOpen > 0 {
+		if !r.acquireLease(ctx, j) {
+			return
+		}
+		defer func() {
+			if ctx.Err() == nil {
+				r.releaseLease(ctx, j)
+			}
+		}()
+		r.attemptWithOwnToken(ctx, j, "the job")
+	} else {
+		if !r.submit(ctx, j, read) {
+			return
+		}
+		st, err := r.awaitAttempt(ctx, j, nil)
+		r.settle(ctx, j, st, err)
 	}
-	st, err := r.awaitAttempt(ctx, j, nil)
-	r.settle(ctx, j, st, err)
 	for r.mayResubmit(ctx, j) {
 		// Decided here, where the old code simply ended: runs that never
 		// see a retryable failure record no marker at all.
@@ -91,7 +117,7 @@ func (r *run) submit(ctx workflow.Context, j *jobRun, read activities.Token) boo
 		in.Labels["attempt"] = fmt.Sprint(j.attempt)
 	}
 	var ref provider.JobRef
-	if err := workflow.ExecuteActivity(r.ao(ctx, o, "%s", summary), a.SubmitJob, in).Get(ctx, &ref); err != nil {
+	if err := workflow.ExecuteActivity(r.pao(ctx, j, o, "%s", summary), a.SubmitJob, in).Get(ctx, &ref); err != nil {
 		if temporal.IsCanceledError(err) {
 			j.state = activities.JobCanceled
 		} else {
@@ -99,9 +125,9 @@ func (r *run) submit(ctx workflow.Context, j *jobRun, read activities.Token) boo
 		}
 		return false
 	}
-	j.ref, j.state = ref, activities.JobSubmitted
+	j.ref, j.state, j.cancelRequested = ref, activities.JobSubmitted, false
 	if j.attempt == 1 {
-		j.deadline = workflow.Now(ctx).Add(r.opts.JobTimeout)
+		j.deadline = workflow.Now(ctx).Add(r.jobTimeout(j))
 	}
 	r.updateDetails(ctx)
 	return true
@@ -127,7 +153,7 @@ func (r *run) settle(ctx workflow.Context, j *jobRun, st provider.JobStatus, err
 	case err == nil:
 		r.apply(ctx, j, st)
 	case errors.Is(err, errDeadline):
-		j.state, j.err, j.retryable = activities.JobTimedOut, fmt.Sprintf("did not finish within %s", r.opts.JobTimeout), false
+		j.state, j.err, j.retryable = activities.JobTimedOut, fmt.Sprintf("did not finish within %s", r.jobTimeout(j)), false
 		r.cancelJob(ctx, j)
 	case temporal.IsCanceledError(err) || ctx.Err() != nil:
 		// finish cancels it at the provider.
@@ -161,14 +187,20 @@ func (r *run) resubmit(ctx workflow.Context, j *jobRun) {
 	j.ref, j.state, j.err, j.retryable = provider.JobRef{}, activities.JobSubmitting, "", false
 	j.mediaFetched, j.analyses, j.callbackUsed = false, nil, false
 	r.updateDetails(ctx)
+	r.attemptWithOwnToken(ctx, j, "the resubmission")
+}
 
+// attemptWithOwnToken runs the job's current attempt with a read token
+// issued for it alone, revoked as soon as the attempt has the media or is
+// over (what names the attempt in an error).
+func (r *run) attemptWithOwnToken(ctx workflow.Context, j *jobRun, what string) {
 	t, err := r.issueToken(ctx, activities.PurposeRead, box.ScopeItemPreview, box.ScopeItemDownload)
 	if err != nil {
 		if temporal.IsCanceledError(err) || ctx.Err() != nil {
 			j.state = activities.JobCanceled
 			return
 		}
-		j.state, j.err = activities.JobSubmitFailed, "issuing a read token for the resubmission: "+failureText(err)
+		j.state, j.err = activities.JobSubmitFailed, "issuing a read token for "+what+": "+failureText(err)
 		return
 	}
 	if !r.submit(ctx, j, t.tok) {
@@ -205,7 +237,7 @@ func (r *run) awaitJob(ctx workflow.Context, j *jobRun, mode activities.AwaitMod
 		if r.callbackPending(j) {
 			j.callbackUsed = true
 			var st provider.JobStatus
-			err := workflow.ExecuteActivity(r.ao(ctx, statusOptions, "Read status of %s after its callback", j.ref), a.GetJobStatus, j.ref).Get(ctx, &st)
+			err := workflow.ExecuteActivity(r.pao(ctx, j, statusOptions, "Read status of %s after its callback", j.ref), a.GetJobStatus, j.ref).Get(ctx, &st)
 			switch {
 			case err != nil && (temporal.IsCanceledError(err) || ctx.Err() != nil):
 				return st, err
@@ -228,8 +260,9 @@ func (r *run) awaitJob(ctx workflow.Context, j *jobRun, mode activities.AwaitMod
 		if mode == activities.AwaitTerminal {
 			what = "finished"
 		}
-		f := workflow.ExecuteActivity(r.ao(pctx, o, "Poll %s until %s", j.ref, what), a.AwaitJob, activities.AwaitJobInput{
-			Ref: j.ref, Mode: mode, MinDelay: r.opts.PollMinDelay, MaxDelay: r.opts.PollMaxDelay,
+		minDelay, maxDelay := r.pollBounds(j)
+		f := workflow.ExecuteActivity(r.pao(pctx, j, o, "Poll %s until %s", j.ref, what), a.AwaitJob, activities.AwaitJobInput{
+			Ref: j.ref, Mode: mode, MinDelay: minDelay, MaxDelay: maxDelay,
 		})
 		if err := workflow.Await(ctx, func() bool { return f.IsReady() || r.callbackPending(j) }); err != nil {
 			cancelPoll()
@@ -270,7 +303,8 @@ func (r *run) cancelJob(ctx workflow.Context, j *jobRun) {
 }
 
 func (r *run) startCancel(ctx workflow.Context, j *jobRun) workflow.Future {
-	return workflow.ExecuteActivity(r.ao(ctx, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref)
+	j.cancelRequested = true
+	return workflow.ExecuteActivity(r.pao(ctx, j, cancelOptions, "Cancel %s at the provider", j.ref), a.CancelJob, j.ref)
 }
 
 // cancelOpenJobs cancels, in parallel, every submitted job not yet over.

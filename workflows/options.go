@@ -17,6 +17,14 @@ type JobSpec struct {
 	// Provider is the registered provider name ("mlengine").
 	Provider string   `json:"provider"`
 	Analyses []string `json:"analyses"`
+	// Timeout is this job's deadline from its submission; zero means
+	// Options.JobTimeout when the run sets it, else the provider's own
+	// deadline (its worker configuration), else DefaultJobTimeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// PollInterval is the least pause between two status reads of this
+	// job; zero means the provider's own (its worker configuration), if
+	// any. The run's PollMaxDelay is raised to it when lower.
+	PollInterval time.Duration `json:"poll_interval,omitempty"`
 }
 
 // Options tune one run. The zero value of every field means "the default",
@@ -142,6 +150,9 @@ func (o Options) validate() error {
 		for _, j := range jobs {
 			if j.Name == "" || j.Provider == "" || len(j.Analyses) == 0 {
 				return fmt.Errorf("job %q: name, provider and analyses are required", j.Name)
+			}
+			if j.Timeout < 0 || j.PollInterval < 0 {
+				return fmt.Errorf("job %q: timeout and poll_interval must not be negative", j.Name)
 			}
 			if slices.Contains(names, j.Name) {
 				return fmt.Errorf("job name %q appears twice", j.Name)

@@ -26,6 +26,12 @@ const (
 	// submitted again (Options.MaxResubmissions). Runs recorded before it
 	// report the failure as it is.
 	changeResubmit = "resubmit-retryable-job-failures"
+	// changeProviderPlan: the worker plans the jobs (PlanJobs, a local
+	// activity): providers per analysis, and each provider's deadline, poll
+	// interval, task queue and concurrency cap (a lease of its semaphore
+	// before submission). Runs recorded before run the pipeline as it is,
+	// every activity on the workflow's queue.
+	changeProviderPlan = "provider-plan"
 )
 
 // ProcessFile is the workflow of one file version: steps 1–6 of docs/architecture.md.
@@ -101,6 +107,8 @@ type run struct {
 	// current version): from then on a cancelled or failed run leaves a
 	// status card saying so instead of "processing".
 	cardsStarted bool
+	// grantsListened is set once the goroutine receiving lease grants runs.
+	grantsListened bool
 }
 
 // process runs steps 1–5. It returns the result, or an error (cancellation
@@ -154,8 +162,11 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	// Step 3: "processing" status card, with a write token of its own.
 	r.setStage(ctx, StageSubmitting)
 	r.cardsStarted = true
-	specs := r.opts.jobsFor(kind)
-	if err := r.writeStatus(ctx, duringRun, box.StatusProcessing, processingMessage(kind, specs)); err != nil {
+	jobs, err := r.planJobs(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.writeStatus(ctx, duringRun, box.StatusProcessing, processingMessage(kind, specsOf(jobs))); err != nil {
 		if temporal.IsCanceledError(err) {
 			return nil, err
 		}
@@ -164,10 +175,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	}
 
 	// Step 4: submit every job in parallel and wait for each.
-	for _, s := range specs {
-		j := &jobRun{spec: s, state: activities.JobPending, attempt: 1}
-		r.jobs = append(r.jobs, j)
-	}
+	r.jobs = jobs
 	for _, j := range r.jobs {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { j.finished = true; r.updateDetails(ctx) }()
@@ -242,6 +250,7 @@ func (r *run) finish(ctx workflow.Context, res *ProcessFileResult, procErr error
 		// the cancellation came may still hand us a job to cancel.
 		_ = workflow.Await(dctx, r.allJobsFinished)
 		r.cancelOpenJobs(dctx)
+		r.releaseLeases(dctx)
 		if r.cardsStarted {
 			msg := "Processing was cancelled before it finished; no results were written."
 			if !cancelled {

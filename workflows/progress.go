@@ -53,6 +53,9 @@ func (r *run) updateDetails(ctx workflow.Context) {
 		if j.attempt > 1 {
 			b.WriteString(fmt.Sprintf(", attempt %d", j.attempt))
 		}
+		if j.lease != nil {
+			b.WriteString(fmt.Sprintf(", lease %s (at most %d %s jobs at once)", j.lease.state, j.maxOpen, j.spec.Provider))
+		}
 		if j.mediaFetched {
 			b.WriteString(", media fetched")
 		}
@@ -79,7 +82,7 @@ func (r *run) progress() Progress {
 		p.Jobs = append(p.Jobs, JobProgress{
 			Name: j.spec.Name, Provider: j.spec.Provider, JobID: j.ref.ID, Analyses: slices.Clone(j.spec.Analyses),
 			State: j.state, MediaFetched: j.mediaFetched, Deadline: j.deadline, Callback: j.callbackUsed || r.callbackPending(j), Error: j.err,
-			Attempt: j.attempt, PreviousAttempts: slices.Clone(j.prior),
+			Attempt: j.attempt, PreviousAttempts: slices.Clone(j.prior), TaskQueue: j.queue, Lease: j.leaseProgress(),
 		})
 	}
 	for _, t := range r.tokens {

@@ -62,16 +62,32 @@ func productionConverter(t *testing.T) converter.DataConverter {
 	return codec.NewDataConverter(kr, codec.Options{Compress: true})
 }
 
-// recorded are the corpus' current histories, recorded with sealed tokens.
-var recorded = []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"}
+// recorded are the corpus' current histories, recorded with sealed tokens
+// and the provider plan (changeProviderPlan).
+var recorded = []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission", "capped"}
+
+// beforePlan are the runs of the corpus that were also recorded before
+// the provider plan (capped needs it, so it has no older recording).
+var beforePlan = []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission"}
+
+// sealedBeforePlanRecordings are those runs recorded with sealed tokens
+// but before the provider plan: kept, so that runs started then keep
+// replaying.
+func sealedBeforePlanRecordings() []string {
+	out := make([]string, len(beforePlan))
+	for i, n := range beforePlan {
+		out[i] = n + ".before-provider-plan"
+	}
+	return out
+}
 
 // clearTokenRecordings are the same runs recorded before tokens were
-// sealed, when the token values travelled in clear ("access_token"): kept,
-// so that the workflow and the activities keep accepting runs started
-// then.
+// sealed (and before the provider plan), when the token values travelled
+// in clear ("access_token"): kept, so that the workflow and the activities
+// keep accepting runs started then.
 func clearTokenRecordings() []string {
-	out := make([]string, len(recorded))
-	for i, n := range recorded {
+	out := make([]string, len(beforePlan))
+	for i, n := range beforePlan {
 		out[i] = n + "-clear-tokens"
 	}
 	return out
@@ -83,7 +99,7 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range slices.Concat(recorded, clearTokenRecordings()) {
+	for _, want := range slices.Concat(recorded, sealedBeforePlanRecordings(), clearTokenRecordings()) {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"
@@ -223,7 +239,7 @@ func decodedPayloads(t *testing.T, path string) []byte {
 // readable); the older one carries them in clear, so the replay test
 // covers both.
 func TestRecordedHistoriesCarrySealedTokens(t *testing.T) {
-	for _, name := range recorded {
+	for _, name := range slices.Concat(recorded, sealedBeforePlanRecordings()) {
 		data := decodedPayloads(t, filepath.Join("testdata", name+".json"))
 		if bytes.Contains(data, []byte(`"access_token"`)) || !bytes.Contains(data, []byte(`"sealed":"`+tokenseal.Prefix)) {
 			t.Errorf("%s.json: tokens are not sealed", name)

@@ -87,7 +87,7 @@ func TestRetryableFailureIsResubmitted(t *testing.T) {
 	if d := j.Deadline.Sub(jobs[0].Submitted); d != workflows.DefaultJobTimeout {
 		t.Errorf("deadline %v after the first submission, want %v", d, workflows.DefaultJobTimeout)
 	}
-	if n := h.versionMarkers(); n != 1 {
+	if n := h.versionMarkers("resubmit-retryable-job-failures"); n != 1 {
 		t.Errorf("GetVersion called %d times, want 1", n)
 	}
 	h.assertTokensClean(res)
@@ -191,7 +191,7 @@ func TestNoResubmission(t *testing.T) {
 				t.Errorf("job progress %+v", j)
 			}
 			// No resubmission, no version marker: the history is what it was.
-			if n := h.versionMarkers(); n != 0 {
+			if n := h.versionMarkers("resubmit-retryable-job-failures"); n != 0 {
 				t.Errorf("GetVersion called %d times without a resubmission", n)
 			}
 			if h.box.Issued() != 3 {

@@ -37,6 +37,7 @@ import (
 	"filesight/internal/testenv"
 	"filesight/internal/testutil"
 	"filesight/workflows"
+	"filesight/workflows/semaphore"
 )
 
 const (
@@ -44,6 +45,10 @@ const (
 	// killAfter is how many workflows complete before the kills: the
 	// rest are in flight or not yet started.
 	killAfter = 10
+	// maxOpenJobs caps mlengine's jobs in flight across both workers
+	// (FILESIGHT_PROVIDER_MAX_OPEN_JOBS): the cap must hold through the
+	// kills.
+	maxOpenJobs = 3
 )
 
 // TestClusterSurvivesKills uploads 50 files into localbox's inbox (each
@@ -53,6 +58,9 @@ const (
 // exactly one final success card, mlengine must have seen exactly one job
 // per workflow, job and attempt, no downscoped token may be live, and
 // visibility queries by FileID, Stage and MediaKind must answer correctly.
+// mlengine is capped at 3 jobs in flight across both workers: it must
+// never have seen more open at once, and the cap's semaphore must have
+// granted and taken back one lease per job.
 func TestClusterSurvivesKills(t *testing.T) {
 	mediatest.Require(t)
 	began := time.Now()
@@ -61,7 +69,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 
 	dataDir := t.TempDir()
 	base := freePortBlock(t)
-	seed := fmt.Sprintf("CLUSTER_PORT_BASE=%d\nLOG_LEVEL=warn\n", base)
+	seed := fmt.Sprintf("CLUSTER_PORT_BASE=%d\nLOG_LEVEL=warn\nFILESIGHT_PROVIDER_MAX_OPEN_JOBS=mlengine=%d\n", base, maxOpenJobs)
 	if err := os.WriteFile(filepath.Join(dataDir, "dev.env"), []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +192,20 @@ func TestClusterSurvivesKills(t *testing.T) {
 
 	// mlengine: one job per workflow, job and attempt, keyed as the
 	// workflow keys its submissions, all succeeded.
-	jobs := listJobs(ctx, t, env)
+	jobs, maxOpen := listJobs(ctx, t, env)
+	if maxOpen > maxOpenJobs {
+		t.Errorf("mlengine saw %d jobs open at once; the cap is %d", maxOpen, maxOpenJobs)
+	}
+	var leases semaphore.State
+	if v, err := tc.QueryWorkflow(ctx, semaphore.WorkflowID(workflows.LeaseResource("mlengine")), "", semaphore.QueryState); err != nil {
+		t.Errorf("querying mlengine's semaphore: %v", err)
+	} else if err := v.Get(&leases); err != nil {
+		t.Errorf("decoding the semaphore's state: %v", err)
+	}
+	leasesOK := leases.Stats.Granted == len(jobs) && leases.Stats.Released == len(jobs) && len(leases.Held) == 0 && leases.Stats.MaxHeld <= maxOpenJobs
+	if !leasesOK {
+		t.Errorf("semaphore %+v: want %d leases granted and released, none held, at most %d at once", leases, len(jobs), maxOpenJobs)
+	}
 	perAttempt := map[string]int{}
 	perWorkflow := map[string]int{}
 	repeated := 0
@@ -284,12 +305,14 @@ func TestClusterSurvivesKills(t *testing.T) {
 	row("mlengine jobs (one per workflow, job, attempt)", len(jobs), ok(duplicates == 0))
 	row("duplicate jobs for one attempt", duplicates, ok(duplicates == 0))
 	row("repeated submissions answered with the same job", repeated, "")
+	row(fmt.Sprintf("mlengine jobs open at once, at most (cap %d)", maxOpenJobs), maxOpen, ok(maxOpen <= maxOpenJobs))
+	row("leases granted / released / reclaimed", fmt.Sprintf("%d/%d/%d", leases.Stats.Granted, leases.Stats.Released, leases.Stats.Gone+leases.Stats.Expired), ok(leasesOK))
 	row("downscoped tokens issued / live", fmt.Sprintf("%d/%d", issued, live), ok(live == 0))
 	row("FileID queries answering their one workflow", fmt.Sprintf("%d/%d", byFileID, files), ok(byFileID == files))
 	row("visibility lag after the last completion", visLag.Round(time.Second), "")
 	row("test total", total.Round(time.Second), "")
-	fmt.Printf("RESULT cluster files=%d completed=%d success_cards=%d ml_jobs=%d duplicate_jobs=%d repeated_submits=%d live_tokens=%d visibility_fileid=%d/%d start_s=%.1f history_back_s=%.1f recover_s=%.0f wall_s=%.0f total_s=%.0f pass=%t\n",
-		files, succeeded, successCards, len(jobs), duplicates, repeated, live, byFileID, files,
+	fmt.Printf("RESULT cluster files=%d completed=%d success_cards=%d ml_jobs=%d duplicate_jobs=%d repeated_submits=%d cap=%d ml_max_open=%d leases_granted=%d leases_released=%d live_tokens=%d visibility_fileid=%d/%d start_s=%.1f history_back_s=%.1f recover_s=%.0f wall_s=%.0f total_s=%.0f pass=%t\n",
+		files, succeeded, successCards, len(jobs), duplicates, repeated, maxOpenJobs, maxOpen, leases.Stats.Granted, leases.Stats.Released, live, byFileID, files,
 		startTook.Seconds(), historyBack.Seconds(), firstAfterKill.Seconds(), allDone.Seconds(), total.Seconds(), !t.Failed())
 }
 
@@ -395,8 +418,9 @@ func count(ctx context.Context, tc client.Client, query string) (int, error) {
 	return int(resp.GetCount()), nil
 }
 
-// listJobs reads every job mlengine holds, through its job listing.
-func listJobs(ctx context.Context, t *testing.T, env *devstack.EnvFile) []mlengineapi.Job {
+// listJobs reads every job mlengine holds, through its job listing, and
+// the most jobs it had open at once.
+func listJobs(ctx context.Context, t *testing.T, env *devstack.EnvFile) ([]mlengineapi.Job, int) {
 	t.Helper()
 	u, _ := env.Get("MLENGINE_URL")
 	key, _ := env.Get("MLENGINE_API_KEY")
@@ -410,7 +434,7 @@ func listJobs(ctx context.Context, t *testing.T, env *devstack.EnvFile) []mlengi
 		}
 		all = append(all, page.Jobs...)
 		if page.Next == "" {
-			return all
+			return all, page.MaxOpen
 		}
 		o.After = page.Next
 	}

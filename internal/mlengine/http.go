@@ -370,7 +370,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not list the jobs", true)
 		return
 	}
-	out := mlengineapi.JobList{Jobs: make([]mlengineapi.Job, 0, len(jobs))}
+	open, maxOpen, err := s.eng.store.openStats(r.Context())
+	if err != nil {
+		s.log.Error("counting open jobs failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "could not list the jobs", true)
+		return
+	}
+	out := mlengineapi.JobList{Jobs: make([]mlengineapi.Job, 0, len(jobs)), Open: open, MaxOpen: maxOpen}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, toAPIJob(j))
 	}

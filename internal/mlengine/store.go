@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
@@ -68,6 +69,24 @@ type callback struct {
 
 type store struct {
 	db *sql.DB
+
+	// maxOpen is the most jobs open (queued or running) at once since the
+	// store was opened: the number a provider's concurrency cap is about.
+	// Only create adds an open job, so it is measured there, inside the
+	// creating transaction.
+	mu      sync.Mutex
+	maxOpen int
+}
+
+// openStats returns the jobs open now and the most open at once since the
+// service started.
+func (s *store) openStats(ctx context.Context) (open, maxOpen int, err error) {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)`, provider.StateQueued, provider.StateRunning).Scan(&open); err != nil {
+		return 0, 0, fmt.Errorf("count open jobs: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return open, max(s.maxOpen, open), nil
 }
 
 const schema = `
@@ -312,10 +331,17 @@ func (s *store) create(ctx context.Context, j *job, queueLimit int) (_ *job, cre
 	if j.Seq, err = res.LastInsertId(); err != nil {
 		return nil, false, fmt.Errorf("create job: %w", err)
 	}
+	var open int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)`, provider.StateQueued, provider.StateRunning).Scan(&open); err != nil {
+		return nil, false, fmt.Errorf("create job: count open jobs: %w", err)
+	}
 	j.Submissions = 1
 	if err := tx.Commit(); err != nil {
 		return nil, false, fmt.Errorf("create job: commit: %w", err)
 	}
+	s.mu.Lock()
+	s.maxOpen = max(s.maxOpen, open)
+	s.mu.Unlock()
 	return j, true, nil
 }
 

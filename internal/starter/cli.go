@@ -16,6 +16,8 @@ import (
 	"filesight/internal/codec"
 	"filesight/internal/config"
 	"filesight/internal/program"
+	"filesight/internal/provider"
+	"filesight/internal/provider/catalog"
 	"filesight/internal/provider/mlengineapi"
 	"filesight/internal/temporalclient"
 	"filesight/workflows"
@@ -129,6 +131,13 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 	} else {
 		log.Warn("MLENGINE_CALLBACK_KEY is not set: mlengine callbacks are refused (the workflow still polls)")
 	}
+	readers, err := callbackReaders(ctx, env)
+	if err != nil {
+		return err
+	}
+	for name, r := range readers {
+		callbacks[name] = CallbackProvider{Reader: r}
+	}
 	opts := cfg.ServiceOptions()
 	opts.Logger = log
 	api, err := NewHandler(HandlerConfig{
@@ -175,6 +184,21 @@ func runServe(ctx context.Context, cfg Config, args []string, env Env, stderr io
 			"active_key_id", kr.ActiveKeyID(), "shared_token", !scfg.Token.IsZero(), "oidc_issuer", scfg.OIDCIssuer, "oidc_audience", scfg.OIDCAudience)
 	}
 	return Serve(ctx, log, cfg.ShutdownTimeout, ls...)
+}
+
+// callbackReaders are the cloud adapters' callback readers, for each adapter
+// whose callback key (VIDEOINDEXER_CALLBACK_KEY, ASSEMBLYAI_CALLBACK_KEY)
+// is set: the starter needs those keys only, the same the workers sign
+// the callback URLs with.
+func callbackReaders(ctx context.Context, env Env) (map[string]provider.CallbackReader, error) {
+	var pc catalog.Config
+	if err := config.LoadFrom(ctx, &pc, env); err != nil {
+		return nil, program.Usage(err)
+	}
+	if err := pc.ValidateCallbacks(); err != nil {
+		return nil, program.Usage(err)
+	}
+	return catalog.CallbackReaders(pc), nil
 }
 
 func boxClient(ctx context.Context, env Env, log *slog.Logger) (*box.Client, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filesight/internal/box"
+	"filesight/internal/provider"
 	"filesight/internal/signature"
 )
 
@@ -28,7 +29,9 @@ type VerifierFunc func(h http.Header, body []byte) error
 // Verify calls f.
 func (f VerifierFunc) Verify(h http.Header, body []byte) error { return f(h, body) }
 
-// CallbackProvider is how one ML provider's callbacks are checked and read.
+// CallbackProvider is how one ML provider's callbacks are checked and read:
+// by Reader when set (the cloud adapters: what they sign may be in the
+// URL), otherwise by Verifier and Parse.
 type CallbackProvider struct {
 	Verifier Verifier
 	// Parse decodes the verified body; nil means ParseJobCallback.
@@ -37,6 +40,12 @@ type CallbackProvider struct {
 	// Delivery identifies a verified callback for the replay memory; nil
 	// means the provider's callbacks are not remembered.
 	Delivery func(h http.Header) Delivery
+	// Reader, when set, replaces Verifier, Parse and Delivery: it
+	// authenticates and reads the whole request (headers, the URL's query,
+	// the raw body) in the provider's own way. An error wrapping
+	// provider.ErrCallbackAuth is answered 401, another 400. A claimed
+	// state that is not terminal wakes nothing and is answered 200.
+	Reader provider.CallbackReader
 }
 
 // HandlerConfig wires the HTTP layer to a Service.
@@ -258,7 +267,7 @@ func (h *handler) callback(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) serveCallback(w http.ResponseWriter, r *http.Request, name string) (int, []slog.Attr) {
 	p, known := h.cfg.Callbacks[name]
-	if !providerName.MatchString(name) || !known || p.Verifier == nil {
+	if !providerName.MatchString(name) || !known || (p.Verifier == nil && p.Reader == nil) {
 		writeJSON(w, http.StatusNotFound, errorBody{"unknown provider"})
 		return http.StatusNotFound, nil
 	}
@@ -266,37 +275,46 @@ func (h *handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	if !ok {
 		return status, nil
 	}
-	if err := p.Verifier.Verify(r.Header, body); err != nil {
-		return unauthorized(w), []slog.Attr{slog.String("rejected", err.Error())}
-	}
-	// A callback handled already (a replay, or the sender's retry after a
-	// lost answer) is answered and changes nothing; one being handled
-	// right now is to be tried again later.
+	var cb Callback
 	c := claim{seen: signature.New}
 	var delivery Delivery
-	if p.Delivery != nil {
-		delivery = p.Delivery(r.Header)
-		c = beginDelivery(h.cfg.Replays, "callback/"+name+"/", delivery)
-	}
-	attrs := []slog.Attr{slog.String("delivery_id", delivery.ID)}
-	switch c.seen {
-	case signature.Done:
-		c.done(c.prev)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "reason": "callback already received"})
-		return http.StatusOK, append(attrs, slog.Bool("replayed", true))
-	case signature.InFlight:
-		c.forget()
-		return unavailable(w), append(attrs, slog.Bool("replayed", true), slog.String("rejected", "the same callback is being handled"))
-	}
-	parse := p.Parse
-	if parse == nil {
-		parse = ParseJobCallback
-	}
-	cb, err := parse(body)
-	if err != nil {
-		c.done(nil)
-		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
-		return http.StatusBadRequest, append(attrs, slog.String("rejected", err.Error()))
+	var attrs []slog.Attr
+	if p.Reader != nil {
+		var done bool
+		if cb, status, done = h.readCallback(w, r, p.Reader, body); done {
+			return status, []slog.Attr{slog.String("job_id", cb.JobID), slog.String("job_status", cb.Status)}
+		}
+	} else {
+		if err := p.Verifier.Verify(r.Header, body); err != nil {
+			return unauthorized(w), []slog.Attr{slog.String("rejected", err.Error())}
+		}
+		// A callback handled already (a replay, or the sender's retry after a
+		// lost answer) is answered and changes nothing; one being handled
+		// right now is to be tried again later.
+		if p.Delivery != nil {
+			delivery = p.Delivery(r.Header)
+			c = beginDelivery(h.cfg.Replays, "callback/"+name+"/", delivery)
+		}
+		attrs = append(attrs, slog.String("delivery_id", delivery.ID))
+		switch c.seen {
+		case signature.Done:
+			c.done(c.prev)
+			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "reason": "callback already received"})
+			return http.StatusOK, append(attrs, slog.Bool("replayed", true))
+		case signature.InFlight:
+			c.forget()
+			return unavailable(w), append(attrs, slog.Bool("replayed", true), slog.String("rejected", "the same callback is being handled"))
+		}
+		parse := p.Parse
+		if parse == nil {
+			parse = ParseJobCallback
+		}
+		var err error
+		if cb, err = parse(body); err != nil {
+			c.done(nil)
+			writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+			return http.StatusBadRequest, append(attrs, slog.String("rejected", err.Error()))
+		}
 	}
 	cb.Provider, cb.DeliveryID = name, delivery.ID
 	attrs = append(attrs, slog.String("job_id", cb.JobID), slog.String("job_status", cb.Status), slog.String("workflow_id", cb.WorkflowID))
@@ -313,6 +331,29 @@ func (h *handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	c.done(nil)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "delivered", "workflow_id": cb.WorkflowID})
 	return http.StatusOK, attrs
+}
+
+// readCallback reads a callback with the provider's reader. done means
+// the request has been answered: refused (401, 400), or acknowledged
+// without a signal because the claimed state is not terminal. The reason
+// of a refusal goes to the log only.
+func (h *handler) readCallback(w http.ResponseWriter, r *http.Request, reader provider.CallbackReader, body []byte) (cb Callback, status int, done bool) {
+	c, err := reader.ReadCallback(r.Header, r.URL.Query(), body)
+	switch {
+	case errors.Is(err, provider.ErrCallbackAuth):
+		h.log.InfoContext(r.Context(), "provider callback refused", "provider", r.PathValue("provider"), "rejected", err.Error())
+		return cb, unauthorized(w), true
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, errorBody{"malformed callback"})
+		h.log.InfoContext(r.Context(), "provider callback refused", "provider", r.PathValue("provider"), "rejected", err.Error())
+		return cb, http.StatusBadRequest, true
+	}
+	cb = Callback{JobID: c.JobID, Status: string(c.State), WorkflowID: c.WorkflowID}
+	if !c.State.Terminal() {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored"})
+		return cb, http.StatusOK, true
+	}
+	return cb, 0, false
 }
 
 func (h *handler) ready(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,9 @@ type Config struct {
 	// values through (FILESIGHT_VAULT_URL, FILESIGHT_VAULT_CREDENTIAL): the
 	// credential is a tokenize credential, never a detokenize one.
 	Vault vaultclient.Config
+	// Providers: the cloud adapters, which analyses go to which provider,
+	// per-provider caps and rate limits (providers.go).
+	Providers ProvidersConfig
 
 	MetricsAddr string `env:"WORKER_METRICS_ADDR, default=127.0.0.1:9090"`
 	LogLevel    string `env:"LOG_LEVEL, default=info"`
@@ -93,6 +96,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, not %q", v.name, v.value))
 		}
+	}
+	if err := c.Providers.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Vault.URL == "" {
 		errs = append(errs, errors.New("FILESIGHT_VAULT_URL is required (the vault service, e.g. http://127.0.0.1:8720)"))

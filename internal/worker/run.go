@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +18,12 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/codec"
 	"filesight/internal/metrics"
-	"filesight/internal/provider"
-	"filesight/internal/provider/mlengineapi"
+	"filesight/internal/program"
+	"filesight/internal/tokenseal"
 	"filesight/internal/vault"
 	"filesight/internal/vault/vaultclient"
 	"filesight/workflows"
+	"filesight/workflows/semaphore"
 )
 
 // workerOptions are tuned for a 2-core machine; docs/workflow.md explains.
@@ -70,12 +72,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	if err := checkVaultCredential(ctx, vc, log); err != nil {
 		return err
 	}
-	acts, err := newActivities(cfg, log, vc, c)
+	sealer, err := cfg.TokenSeal.Sealer()
+	if err != nil {
+		return err
+	}
+	log.Info("token values in history are sealed", "active_key_id", sealer.ActiveKeyID())
+	ps, err := buildProviders(cfg, c, kr, sealer, log)
+	if err != nil {
+		return program.Usage(err)
+	}
+	acts, err := newActivities(cfg, log, vc, sealer, c, ps)
 	if err != nil {
 		return err
 	}
 	w := worker.New(c, workflows.TaskQueue, workerOptions(cfg))
-	workflows.Register(w, acts)
+	workflows.Register(w, acts, &semaphore.Activities{Client: c, TaskQueue: workflows.TaskQueue})
+	extra := newWorkers(c, providerQueues(cfg, ps, acts))
 
 	// Metrics and health.
 	var running atomic.Bool
@@ -104,10 +116,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker on task queue %s: %w", workflows.TaskQueue, err)
 	}
+	for i, x := range extra {
+		if err := x.w.Start(); err != nil {
+			for _, y := range slices.Backward(extra[:i]) {
+				y.w.Stop()
+			}
+			w.Stop()
+			return fmt.Errorf("starting the worker on task queue %s: %w", x.queue, err)
+		}
+	}
 	running.Store(true)
 	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"metrics", ln.Addr().String(), "codec_key", kr.ActiveKeyID(), "max_activities", cfg.MaxConcurrentActivities,
 		"max_workflow_tasks", cfg.MaxConcurrentWorkflowTasks, "callbacks", cfg.CallbackBaseURL != "")
+	for _, name := range ps.names() {
+		pol := ps.policies[name]
+		log.Info("provider", "name", name, "task_queue", pol.TaskQueue, "max_open_jobs", pol.MaxOpenJobs,
+			"activities_per_second", ps.rates[name], "job_timeout", pol.JobTimeout, "poll_interval", pol.PollInterval)
+	}
+	log.Info("analysis providers", "selection", ps.selection.String())
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -122,6 +149,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 	log.Info("stopping: draining in-flight activities", "timeout", cfg.StopTimeout)
 	running.Store(false)
 	stopped := time.Now()
+	for _, x := range slices.Backward(extra) {
+		x.w.Stop()
+	}
 	w.Stop()
 	log.Info("worker stopped", "drained_in", time.Since(stopped).Round(time.Millisecond))
 	return nil
@@ -129,20 +159,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(metricsAd
 
 // newActivities builds the activities over Box, the providers and the
 // vault service; c records WriteCards' progress (activities.Options.Heartbeats).
-func newActivities(cfg Config, log *slog.Logger, vc *vaultclient.Client, c client.Client) (*activities.Activities, error) {
+func newActivities(cfg Config, log *slog.Logger, vc *vaultclient.Client, sealer *tokenseal.Sealer, c client.Client, ps *providerSet) (*activities.Activities, error) {
 	bc, err := box.NewClient(cfg.Box.Config(nil, log))
 	if err != nil {
 		return nil, fmt.Errorf("box client (BOX_*): %w", err)
 	}
-	ml := mlengineapi.New(mlengineapi.Config{BaseURL: cfg.MLEngineURL, APIKey: cfg.MLEngineAPIKey})
-	sealer, err := cfg.TokenSeal.Sealer()
-	if err != nil {
-		return nil, err
-	}
-	log.Info("token values in history are sealed", "active_key_id", sealer.ActiveKeyID())
 	red := vault.NewRedactor(vc, vault.RedactorOptions{Logger: log})
-	return activities.New(bc, []provider.Provider{ml}, red, sealer, activities.Options{
+	return activities.New(bc, ps.providers, red, sealer, activities.Options{
 		CallbackBaseURL: cfg.CallbackBaseURL, Logger: log, Heartbeats: c,
+		Selection: ps.selection, Policies: ps.policies,
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"filesight/internal/provider/claimcheck"
 	"filesight/internal/provider/videoindexer"
 	"filesight/internal/provider/whisper"
+	"filesight/internal/secret"
 	"filesight/internal/tokenseal"
 )
 
@@ -48,6 +49,40 @@ func (c Config) Validate() error {
 	errs := []error{c.VideoIndexer.Validate(), c.AssemblyAI.Validate(), c.Whisper.Validate()}
 	if _, err := c.Selection(); err != nil {
 		errs = append(errs, fmt.Errorf("FILESIGHT_ANALYSIS_PROVIDERS: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Names lists the enabled adapters' provider names (mlengine, which the
+// catalog does not build, is not among them).
+func (c Config) Names() []string {
+	var names []string
+	if c.VideoIndexer.Enabled() {
+		names = append(names, nameOr(c.VideoIndexer.Name, videoindexer.DefaultName))
+	}
+	if c.AssemblyAI.Enabled() {
+		names = append(names, nameOr(c.AssemblyAI.Name, assemblyai.DefaultName))
+	}
+	if c.Whisper.Enabled() {
+		names = append(names, nameOr(c.Whisper.Name, whisper.DefaultName))
+	}
+	return names
+}
+
+// ValidateCallbacks checks the callback keys alone (the starter has only
+// those): at least 32 bytes each.
+func (c Config) ValidateCallbacks() error {
+	var errs []error
+	for _, k := range []struct {
+		name     string
+		key, sec secret.String
+	}{
+		{"VIDEOINDEXER_CALLBACK_KEY", c.VideoIndexer.CallbackKey, c.VideoIndexer.CallbackSecondaryKey},
+		{"ASSEMBLYAI_CALLBACK_KEY", c.AssemblyAI.CallbackKey, c.AssemblyAI.CallbackSecondaryKey},
+	} {
+		if err := (provider.CallbackSigner{Key: k.key, Secondary: k.sec}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k.name, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -79,6 +79,11 @@ type Job struct {
 type JobList struct {
 	Jobs []Job  `json:"jobs"`
 	Next string `json:"next,omitempty"`
+	// Open is how many jobs are open (queued or running) now; MaxOpen the
+	// most that were open at once since the service started, which is
+	// what a client-side cap on open jobs keeps down.
+	Open    int `json:"open"`
+	MaxOpen int `json:"max_open"`
 }
 
 // ListOptions select a page of GET /v1/jobs; the zero value is the first
