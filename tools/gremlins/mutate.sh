@@ -17,8 +17,9 @@
 set -euo pipefail
 
 root=$(git rev-parse --show-toplevel)
-GREMLINS=${GREMLINS:-$root/bin/gremlins}
+GREMLINS=$(realpath "${GREMLINS:-$root/bin/gremlins}")
 OUT=${OUT:-$root/.data/mutation}
+mkdir -p "$OUT" && OUT=$(realpath "$OUT")
 WORKERS=${WORKERS:-1}
 TIMEOUT_COEFFICIENT=${TIMEOUT_COEFFICIENT:-10}
 TARGET=${TARGET:-85}
