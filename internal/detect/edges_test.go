@@ -126,6 +126,10 @@ func TestEdges(t *testing.T) {
 		{"call 020 7946 0958, or 0044 20 7946 0958", []found{{detect.Phone, "020 7946 0958", "02079460958"}, {detect.Phone, "0044 20 7946 0958", "+442079460958"}}},
 		{"GB82WEST12345698765432,DE89370400440532013000", []found{{detect.IBAN, "GB82WEST12345698765432", "GB82WEST12345698765432"}, {detect.IBAN, "DE89370400440532013000", "DE89370400440532013000"}}},
 		{"jane@example.com-", []found{}},
+		// Overlaps: the kind that ranks higher wins even when the other starts
+		// first; of two phones, the one that starts first.
+		{"+44.20.7946.0958@example.com", []found{{detect.Email, "44.20.7946.0958@example.com", "44.20.7946.0958@example.com"}}},
+		{"+49 030-901820", []found{{detect.Phone, "+49 030-901820", "+49030901820"}}},
 		// RFC 5321: a local part of at most 64 bytes, an address of at most 254.
 		{strings.Repeat("a", 64) + "@example.com", []found{{detect.Email, strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"}}},
 		{strings.Repeat("a", 65) + "@example.com", []found{}},

@@ -2,7 +2,9 @@ package jsonpatch_test
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"filesight/internal/jsonpatch"
@@ -162,5 +164,48 @@ func TestTestOperationEquality(t *testing.T) {
 				t.Errorf("oracle disagrees on %s vs %s: fix the table", tc.doc, tc.value)
 			}
 		}
+	}
+}
+
+// Errors name the operation they refuse (0-based, as RFC 6902 counts
+// nothing: the index is ours), and only errors about the whole document
+// name none.
+func TestErrorsNameTheOperation(t *testing.T) {
+	for _, tc := range []struct {
+		doc, patch, want string
+	}{
+		{`{}`, `{"op":"add"}`, "the body must be a JSON array"},
+		{`{}`, `[] []`, "unexpected data after the JSON Patch array"},
+		{`{}`, `null`, "not null"},
+		{`{}`, `[{"op":"add","path":"/a","value":1}, null]`, "operation 1: "},
+		{`{}`, `[{"op":"frob","path":"/a"}]`, "operation 0: "},
+		{`{"a":1}`, `[{"op":"add","path":"/b","value":1},{"op":"test","path":"/a","value":2}]`, "operation 1: "},
+	} {
+		_, err := apply(t, tc.doc, tc.patch)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q in it", tc.patch, err, tc.want)
+		}
+		if !strings.HasPrefix(tc.want, "operation") && err != nil && strings.Contains(err.Error(), "operation ") &&
+			!strings.Contains(err.Error(), "JSON Patch operations") {
+			t.Errorf("%s: a document-level error names an operation: %v", tc.patch, err)
+		}
+		var pe *jsonpatch.Error
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: %T is not a *jsonpatch.Error", tc.patch, err)
+		} else if want := strings.HasPrefix(tc.want, "operation"); (pe.Index >= 0) != want {
+			t.Errorf("%s: Index %d", tc.patch, pe.Index)
+		}
+	}
+}
+
+// A patch may hold MaxOperations operations, not one more.
+func TestMaxOperations(t *testing.T) {
+	op := `{"op":"test","path":"","value":{}}`
+	many := func(n int) string { return "[" + strings.TrimSuffix(strings.Repeat(op+",", n), ",") + "]" }
+	if _, err := jsonpatch.Parse([]byte(many(jsonpatch.MaxOperations))); err != nil {
+		t.Errorf("%d operations: %v", jsonpatch.MaxOperations, err)
+	}
+	if _, err := jsonpatch.Parse([]byte(many(jsonpatch.MaxOperations + 1))); err == nil {
+		t.Errorf("%d operations accepted", jsonpatch.MaxOperations+1)
 	}
 }
