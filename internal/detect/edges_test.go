@@ -130,6 +130,9 @@ func TestEdges(t *testing.T) {
 		// first; of two phones, the one that starts first.
 		{"+44.20.7946.0958@example.com", []found{{detect.Email, "44.20.7946.0958@example.com", "44.20.7946.0958@example.com"}}},
 		{"+49 030-901820", []found{{detect.Phone, "+49 030-901820", "+49030901820"}}},
+		// A phone and an SSN sharing a group: the SSN ranks higher, though
+		// the phone was found first.
+		{"020 7946 095-12-3456", []found{{detect.SSN, "095-12-3456", "095123456"}}},
 		// RFC 5321: a local part of at most 64 bytes, an address of at most 254.
 		{strings.Repeat("a", 64) + "@example.com", []found{{detect.Email, strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"}}},
 		{strings.Repeat("a", 65) + "@example.com", []found{}},

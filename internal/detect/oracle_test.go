@@ -112,6 +112,10 @@ func TestCardSchemeBoundaries(t *testing.T) {
 		"3527000000000008":    false,
 		"411111111111111118":  false, // Visa with 18 digits
 		"4000000000000000006": true,  // Visa with 19 digits
+		"2200000000000004":    true,  // Mir, first prefix
+		"220000000000004":     false, // Mir with 15 digits
+		"2204000000000000":    true,  // Mir, last prefix
+		"2205000000000009":    false, // past Mir, before the 2-series
 	} {
 		if !detect.Luhn(d) {
 			t.Fatalf("vector %s does not pass Luhn: fix the test", d)
