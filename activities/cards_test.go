@@ -270,3 +270,24 @@ func TestResubmissionNote(t *testing.T) {
 		}
 	}
 }
+
+// truncate cuts at most n bytes on a rune boundary and marks the cut.
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abcdef", 6, "abcdef"},
+		{"abcdef", 7, "abcdef"},
+		{"abcdef", 5, "ab…"},
+		{"ééé", 6, "ééé"},
+		{"ééé", 5, "é…"}, // the cut falls on the second é's first byte
+		{"ééé", 4, "…"},  // ... inside the first é: back to its start
+		{"\x80\x80\x80\x80\x80", 4, "…"},
+	} {
+		if got := truncate(tc.s, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}

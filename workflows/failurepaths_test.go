@@ -134,12 +134,17 @@ type flakyResults struct {
 	calls   int
 	errs    []error
 	forever bool
+	now     func() time.Time // when set, the time of each call is kept
+	at      []time.Time
 }
 
 func (f *flakyResults) Result(ctx context.Context, ref provider.JobRef) (*provider.Result, error) {
 	f.mu.Lock()
 	f.calls++
 	n := f.calls
+	if f.now != nil {
+		f.at = append(f.at, f.now())
+	}
 	f.mu.Unlock()
 	switch {
 	case n <= len(f.errs):
@@ -164,9 +169,14 @@ func TestResultsFetchFailsInWriteCards(t *testing.T) {
 		h := newHarness(t, activitiestest.Plan{Duration: time.Minute, Result: activitiestest.TalkResult()},
 			withWrappedProviders(func(p provider.Provider) provider.Provider { fr.Provider = p; return fr }))
 		h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
+		fr.now = h.env.Now
 		res, err := h.run(input())
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The write's retry policy: 2 s, then twice as long.
+		if len(fr.at) != 3 || fr.at[1].Sub(fr.at[0]) != 2*time.Second || fr.at[2].Sub(fr.at[1]) != 4*time.Second {
+			t.Errorf("result fetched at %v: want retries after 2 s and 4 s", fr.at)
 		}
 		if res.Outcome != workflows.OutcomeSuccess || fr.resultCalls() != 3 || h.attempts["WriteCards"] != 3 {
 			t.Errorf("result %+v after %d result calls, %d WriteCards attempts; want success after 3", res, fr.resultCalls(), h.attempts["WriteCards"])
@@ -203,16 +213,27 @@ func TestResultsFetchFailsInWriteCards(t *testing.T) {
 	})
 
 	t.Run("unavailable until the write gives up", func(t *testing.T) {
+		// Short-lived tokens, so that the write's schedule-to-close (the
+		// token's lifetime less a minute) ends the retries before the test
+		// environment's default of 10 attempts does.
+		const lifetime = 3 * time.Minute
 		fr := &flakyResults{errs: []error{unavailable}, forever: true}
-		h := newHarness(t, activitiestest.Plan{Duration: time.Minute, Result: activitiestest.TalkResult()},
+		h := newHarness(t, activitiestest.Plan{Duration: time.Minute, Result: activitiestest.TalkResult()}, withTokenLifetime(lifetime),
 			withWrappedProviders(func(p provider.Provider) provider.Provider { fr.Provider = p; return fr }))
 		h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
+		fr.now = h.env.Now
 		_, err := h.run(input())
 		if err == nil || !strings.Contains(err.Error(), "writing the cards") {
 			t.Fatalf("workflow error %v, want the failed write", err)
 		}
 		if fr.resultCalls() < 3 {
 			t.Errorf("%d result calls: want retries before giving up", fr.resultCalls())
+		}
+		// The write with one token gives up a minute before that token
+		// expires, not after: its last attempt starts within the token's
+		// lifetime less the margin, and not long before that.
+		if span := fr.at[len(fr.at)-1].Sub(fr.at[0]); span > lifetime-time.Minute || span < (lifetime-time.Minute)/2 || len(fr.at) >= 10 {
+			t.Errorf("%d result fetches over %v with %v tokens: want them to stop shortly before %v", len(fr.at), span, lifetime, lifetime-time.Minute)
 		}
 		// The file says the run failed (not "processing" forever), in a
 		// fixed message that holds no token.
@@ -280,6 +301,49 @@ func TestWorkerDiesBetweenSubmitAndRecord(t *testing.T) {
 		t.Errorf("progress jobs %+v, want the provider's one job %s succeeded", p.Jobs, jobs[0].Ref.ID)
 	}
 	if st := statusCard(t, h.box.Cards(fileID)); st.Code != box.StatusSuccess {
+		t.Errorf("status card %+v", st)
+	}
+	h.assertTokensClean(res)
+}
+
+// statusRefused makes a provider's status calls fail for good (401) after
+// the first one.
+type statusRefused struct {
+	provider.Provider
+	mu    sync.Mutex
+	calls int
+}
+
+func (s *statusRefused) Status(ctx context.Context, ref provider.JobRef) (provider.JobStatus, error) {
+	s.mu.Lock()
+	s.calls++
+	n := s.calls
+	s.mu.Unlock()
+	if n > 1 {
+		return provider.JobStatus{}, &provider.Error{Op: "status", StatusCode: http.StatusUnauthorized, Code: "unauthorized", Message: "API key revoked"}
+	}
+	return s.Provider.Status(ctx, ref)
+}
+
+// Polling that fails for good (the provider refuses our credentials) ends
+// the job as failed, not as timed out, and stops it at the provider.
+func TestPollRefusedEndsTheJob(t *testing.T) {
+	sr := &statusRefused{}
+	h := newHarness(t, activitiestest.Plan{FetchAfter: time.Minute, Duration: time.Hour, RetryAfter: 30 * time.Second},
+		withWrappedProviders(func(p provider.Provider) provider.Provider { sr.Provider = p; return sr }))
+	h.box.AddFile(fileID, "talk.mp4", 1000, versionID)
+	res, err := h.run(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.progress()
+	if res.Outcome != workflows.OutcomeFailed || p.Jobs[0].State != activities.JobFailed || !strings.Contains(p.Jobs[0].Error, "API key revoked") {
+		t.Fatalf("result %+v, job %+v", res, p.Jobs[0])
+	}
+	if jobs := h.ml().Jobs(); len(jobs) != 1 || !jobs[0].Canceled {
+		t.Errorf("job not cancelled at the provider: %+v", jobs)
+	}
+	if st := statusCard(t, h.box.Cards(fileID)); st.Code != box.StatusPermanentFailure || strings.Contains(st.Message, "timed out") {
 		t.Errorf("status card %+v", st)
 	}
 	h.assertTokensClean(res)
