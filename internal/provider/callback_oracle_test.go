@@ -2,8 +2,11 @@ package provider
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"filesight/internal/secret"
 )
 
 // TestCallbackMACFixedVector pins the signed callback URL's MAC to a value
@@ -47,5 +50,20 @@ func TestCallbackMACFixedVector(t *testing.T) {
 	other := CallbackSigner{Provider: "whisper", Key: s.Key, Now: func() time.Time { return time.Unix(exp-60, 0) }}
 	if _, err := other.Verify(q); err == nil {
 		t.Fatal("accepted for another provider")
+	}
+}
+
+func TestCallbackKeyLength(t *testing.T) {
+	exact := strings.Repeat("k", MinCallbackKeyBytes)
+	for _, s := range []CallbackSigner{{Key: secret.String(exact)}, {Key: secret.String(exact), Secondary: secret.String(exact)}} {
+		if err := s.Validate(); err != nil {
+			t.Errorf("keys of %d bytes: %v", MinCallbackKeyBytes, err)
+		}
+	}
+	short := secret.String(exact[1:])
+	for _, s := range []CallbackSigner{{Key: short}, {Key: secret.String(exact), Secondary: short}} {
+		if err := s.Validate(); err == nil {
+			t.Errorf("a key of %d bytes accepted", MinCallbackKeyBytes-1)
+		}
 	}
 }
