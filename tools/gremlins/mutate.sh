@@ -11,7 +11,8 @@
 # Usage: tools/gremlins/mutate.sh [package ...]   (default: every target below)
 # Environment: GREMLINS (the binary), OUT (report folder), WORKERS (parallel
 # mutants, default 1), TIMEOUT_COEFFICIENT (a mutant's tests may take this
-# many times as long as the unmutated run, default 10), TARGET (efficacy
+# many times as long as the unmutated run of the package and its
+# subpackages, default 4), TARGET (efficacy
 # percent a package must reach, default 85), STRICT=1 to exit 1 when a
 # package is below TARGET.
 set -euo pipefail
@@ -21,7 +22,7 @@ GREMLINS=$(realpath "${GREMLINS:-$root/bin/gremlins}")
 OUT=${OUT:-$root/.data/mutation}
 mkdir -p "$OUT" && OUT=$(realpath "$OUT")
 WORKERS=${WORKERS:-1}
-TIMEOUT_COEFFICIENT=${TIMEOUT_COEFFICIENT:-10}
+TIMEOUT_COEFFICIENT=${TIMEOUT_COEFFICIENT:-4}
 TARGET=${TARGET:-85}
 STRICT=${STRICT:-0}
 
