@@ -130,6 +130,14 @@ func TestEdges(t *testing.T) {
 		// first; of two phones, the one that starts first.
 		{"+44.20.7946.0958@example.com", []found{{detect.Email, "44.20.7946.0958@example.com", "44.20.7946.0958@example.com"}}},
 		{"+49 030-901820", []found{{detect.Phone, "+49 030-901820", "+49030901820"}}},
+		// A trailing separator does not join the run; a short last group
+		// does not join a card; a space at the end of an IBAN's group.
+		{"SSN 123-45-6789- x", []found{{detect.SSN, "123-45-6789", "123456789"}}},
+		{"4111 1111 1111 111 1", []found{}},
+		{"IBAN GB82 WEST ", []found{}},
+		// An IBAN whose length is a multiple of four ends there, even with
+		// a group after it.
+		{"BE68 5390 0754 7034 12", []found{{detect.IBAN, "BE68 5390 0754 7034", "BE68539007547034"}}},
 		// A phone and an SSN sharing a group: the SSN ranks higher, though
 		// the phone was found first.
 		{"020 7946 095-12-3456", []found{{detect.SSN, "095-12-3456", "095123456"}}},
