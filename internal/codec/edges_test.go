@@ -1,0 +1,48 @@
+package codec_test
+
+import (
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"google.golang.org/protobuf/proto"
+
+	"filesight/internal/codec"
+	"filesight/internal/codec/codectest"
+	"filesight/internal/secret"
+)
+
+// A key entry's error names the entry (counted from 1), never its key.
+func TestKeyErrorNamesTheEntry(t *testing.T) {
+	good, _ := codec.NewKeyString("k1")
+	_, err := codec.ParseKeys(good + ",nokey")
+	if err == nil || !strings.Contains(err.Error(), "entry 2") {
+		t.Fatalf("error %v, want it to name entry 2", err)
+	}
+	if strings.Contains(err.Error(), strings.SplitN(good.Reveal(), ":", 2)[1]) {
+		t.Fatalf("error holds key material: %v", err)
+	}
+	if _, err := codec.ParseKeys(secret.String("nokey")); err == nil || !strings.Contains(err.Error(), "entry 1") {
+		t.Fatalf("error %v, want it to name entry 1", err)
+	}
+}
+
+// Payloads of every size round-trip, down to an empty one (whose
+// serialization is zero bytes, shorter than the AEAD's overhead).
+func TestEmptyAndTinyPayloads(t *testing.T) {
+	c := codec.NewCodec(codectest.NewKeyring(t, codectest.NewKey(t, "k1")))
+	in := []*commonpb.Payload{{}, {Data: []byte("x")}, {Metadata: map[string][]byte{"a": nil}}}
+	enc, err := c.Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if !proto.Equal(in[i], out[i]) {
+			t.Errorf("payload %d: %v, want %v", i, out[i], in[i])
+		}
+	}
+}
