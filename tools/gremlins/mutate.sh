@@ -8,7 +8,7 @@
 # ("<package>/<file>:<line>:<column> <mutator>"), the raw reports to
 # $OUT/<package>.json. See docs/testing.md, "Mutation testing".
 #
-# Usage: tools/gremlins/mutate.sh [package ...]   (default: every target below)
+# Usage: tools/gremlins/mutate.sh [package[:file.go,...] ...]   (default: every target below)
 # Environment: GREMLINS (the binary), OUT (report folder), WORKERS (parallel
 # mutants, default 1), TIMEOUT_COEFFICIENT (a mutant's tests may take this
 # many times as long as the unmutated run of the package and its
@@ -64,8 +64,11 @@ done | tar --null -T - -cf -) | tar -C "$work" -xf -
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-vet=off"
 
 below=()
-for pkg in "${pkgs[@]}"; do
+for arg in "${pkgs[@]}"; do
+	# "package:file.go,other.go" mutates only those files of a target.
+	pkg=${arg%%:*}
 	if [ -z "${files[$pkg]+set}" ]; then echo "mutate: $pkg is not a mutation target" >&2; exit 2; fi
+	if [ "$arg" != "$pkg" ]; then files[$pkg]=${arg#*:}; files[$pkg]=${files[$pkg]//,/ }; fi
 	# Exclude subpackages, and every file not listed for the package.
 	excl=(-E '/')
 	if [ -n "${files[$pkg]}" ]; then
@@ -75,7 +78,7 @@ for pkg in "${pkgs[@]}"; do
 			[[ " ${files[$pkg]} " == *" $b "* ]] || excl+=(-E "^${b//./\\.}\$")
 		done
 	fi
-	name=${pkg//\//_}
+	name=${arg//[\/:,.]/_}
 	echo "mutate: $pkg (${files[$pkg]:-all files})"
 	(cd "$work" && "$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient "$TIMEOUT_COEFFICIENT" \
 		--output "$OUT/$name.json" "${excl[@]}" "./$pkg") >"$OUT/$name.log" 2>&1 || {
