@@ -406,7 +406,7 @@ func (a *Activities) AwaitJob(ctx context.Context, in AwaitJobInput) (provider.J
 		return provider.JobStatus{}, classifyProvider("reading the status of job "+in.Ref.String(), err)
 	}
 	if st.State.Terminal() || (in.Mode == AwaitMediaFetched && st.MediaFetched) {
-		return st, nil
+		return permanentMediaFailure(st), nil
 	}
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
@@ -456,7 +456,7 @@ func (a *Activities) GetJobStatus(ctx context.Context, ref provider.JobRef) (pro
 	if err != nil {
 		return provider.JobStatus{}, classifyProvider("reading the status of job "+ref.String(), err)
 	}
-	return st, nil
+	return permanentMediaFailure(st), nil
 }
 
 // CancelJob cancels a job at its provider. A job that is already gone is

@@ -191,6 +191,9 @@ func (b cardBuilder) build(invocationID string, jobs []fetchedJob) ([]box.Card, 
 	default:
 		res.StatusCode = failureCode(outcomes)
 		res.Message = fmt.Sprintf("Analysis failed: %s — %s.", orNone(failed), strings.Join(dedupe(reasons), "; "))
+		if text, ok := mediaFailureMessage(outcomes); ok {
+			res.Message = text
+		}
 	}
 	for _, j := range outcomes {
 		if n := resubmissionNote(j); n != "" {
@@ -232,6 +235,9 @@ func jobFailureReason(j JobOutcome) string {
 		return fmt.Sprintf("job %q could not be submitted: %s", j.Name, cmp.Or(j.Error, "unknown error"))
 	case JobCanceled:
 		return fmt.Sprintf("job %q was cancelled", j.Name)
+	}
+	if r, ok := mediaFailureReason(j); ok {
+		return r
 	}
 	return fmt.Sprintf("job %q failed: %s", j.Name, cmp.Or(j.Error, string(j.State)))
 }

@@ -41,6 +41,14 @@ func done(name string, r *provider.Result, analyses ...string) fetchedJob {
 	return fetchedJob{JobOutcome: JobOutcome{Name: name, Ref: provider.JobRef{Provider: "mlengine", ID: name + "-1"}, Analyses: analyses, State: JobSucceeded}, result: r}
 }
 
+// mediaFailed is a job that failed because of the media, as the workflow
+// reports it (Error is "code: message").
+func mediaFailed(name, code, message string, analyses ...string) fetchedJob {
+	j := ended(name, JobFailed, code+": "+message, analyses...)
+	j.ErrorCode = code
+	return j
+}
+
 // ended is a job that gave no result.
 func ended(name string, state JobState, errText string, analyses ...string) fetchedJob {
 	return fetchedJob{JobOutcome: JobOutcome{Name: name, Ref: provider.JobRef{Provider: "mlengine", ID: name + "-1"}, Analyses: analyses, State: state, Error: errText}}
@@ -116,6 +124,24 @@ func TestCardBuilder(t *testing.T) {
 			jobs:  []fetchedJob{ended("mlengine", JobFailed, "media_unreadable: no stream", provider.AnalysisTranscript)},
 			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
 			says: []string{`job "mlengine" failed: media_unreadable: no stream`}},
+		{name: "unreadable media",
+			jobs:  []fetchedJob{mediaFailed("mlengine", "unsupported_media", "This file is not a readable audio or video file.", allCardAnalyses...)},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript", "keywords", "scenes", "on-screen text"},
+			says: []string{"This file is not a readable audio or video file."}, neverIn: []string{"unsupported_media", "Analysis failed", "mlengine"}},
+		{name: "media too long",
+			jobs:  []fetchedJob{mediaFailed("mlengine", "media_too_long", "This file is longer than the 4-hour limit.", provider.AnalysisTranscript)},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{"This file is longer than the 4-hour limit."}, neverIn: []string{"media_too_long"}},
+		{name: "a media failure quoting its tool",
+			jobs: []fetchedJob{mediaFailed("mlengine", "unsupported_media",
+				"ffprobe failed: exit status 1: /srv/mlengine/jobs/6f1c2a/media: Invalid data found when processing input", provider.AnalysisTranscript)},
+			cards: []string{CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{"This file is not a readable audio or video file."}, neverIn: []string{"/srv", "6f1c2a", "ffprobe"}},
+		{name: "a media failure beside cards of another job",
+			jobs: []fetchedJob{done("vision", talk, provider.AnalysisScenes),
+				mediaFailed("speech", "decode_too_slow", "This file took too long to decode; it may be damaged.", provider.AnalysisTranscript)},
+			cards: []string{CardScenes, CardStatus}, code: box.StatusPermanentFailure, failed: []string{"transcript"},
+			says: []string{`Missing: transcript — job "speech": This file took too long to decode; it may be damaged.`}, neverIn: []string{"decode_too_slow"}},
 		{name: "failed retryably",
 			jobs:  []fetchedJob{retryable},
 			cards: []string{CardStatus}, code: box.StatusTransientFailure, failed: []string{"transcript"}},

@@ -172,6 +172,10 @@ type JobOutcome struct {
 	State    JobState                 `json:"state"`
 	Status   []provider.AnalysisState `json:"status,omitempty"`
 	Error    string                   `json:"error,omitempty"`
+	// ErrorCode is the provider's code of a failed job (Error starts with
+	// it); a provider.Reason means the media itself failed, and the status
+	// card then shows the provider's fixed message only.
+	ErrorCode string `json:"error_code,omitempty"`
 	// Retryable is set when the job failed with an error its provider calls
 	// retryable (the status card then says retrying later may help).
 	Retryable bool `json:"retryable,omitempty"`

@@ -131,11 +131,12 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The SDK's deadlock detector fails a workflow task that has not
-	// yielded for a second of wall time; on a loaded 2-core machine the
-	// test's own goroutines can be starved that long (TMPRL1101 under load
-	// 40), so the bound is a minute here.
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands}, DeadlockDetectionTimeout: time.Minute})
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{h.commands},
+		// The SDK's default of 1 s fails a workflow task that a busy machine
+		// (CI, parallel test packages) did not schedule for a second: seen
+		// as "Potential deadlock detected" in TestCallbackBeforeFirstPoll.
+		// A real deadlock still fails the test, after this long.
+		DeadlockDetectionTimeout: testDeadlockTimeout})
 	workflows.Register(env, acts)
 	h.sem = newFakeSemaphore(env)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.WorkflowID(fileID, versionID), TaskQueue: workflows.TaskQueue})
@@ -402,3 +403,7 @@ func (h *harness) assertOwnReadTokens(jobs []activitiestest.Job) {
 		}
 	}
 }
+
+// testDeadlockTimeout is how long a workflow task may run in the test
+// environment before the SDK reports a deadlock (see newHarness).
+const testDeadlockTimeout = 30 * time.Second

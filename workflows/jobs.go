@@ -27,6 +27,9 @@ type jobRun struct {
 	deadline     time.Time
 	analyses     []provider.AnalysisState
 	err          string
+	// errCode is the provider's code of the job's failure (err starts
+	// with it); the card writer shows a media failure's message alone.
+	errCode string
 	// retryable is set when the job failed with an error its provider
 	// calls retryable: such a job may be resubmitted.
 	retryable bool
@@ -185,6 +188,7 @@ func (r *run) resubmit(ctx workflow.Context, j *jobRun) {
 	j.prior = append(j.prior, AttemptProgress{Attempt: j.attempt, JobID: j.ref.ID, State: j.state, Error: j.err})
 	j.attempt++
 	j.ref, j.state, j.err, j.retryable = provider.JobRef{}, activities.JobSubmitting, "", false
+	j.errCode = ""
 	j.mediaFetched, j.analyses, j.callbackUsed = false, nil, false
 	r.updateDetails(ctx)
 	r.attemptWithOwnToken(ctx, j, "the resubmission")
@@ -224,6 +228,7 @@ func (r *run) apply(ctx workflow.Context, j *jobRun, st provider.JobStatus) {
 		if st.Error.Code != "" {
 			j.err = st.Error.Code + ": " + st.Error.Message
 		}
+		j.errCode = st.Error.Code
 	}
 	j.retryable = st.State == provider.StateFailed && st.Error != nil && st.Error.Retryable
 	r.updateDetails(ctx)

@@ -206,7 +206,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 	for _, j := range r.jobs {
 		o := activities.JobOutcome{
 			Name: j.spec.Name, Ref: j.ref, Analyses: j.spec.Analyses, State: j.state, Status: j.analyses, Error: j.err,
-			Retryable: j.retryable,
+			Retryable: j.retryable, ErrorCode: j.errCode,
 		}
 		if len(j.prior) > 0 {
 			o.Attempt = j.attempt

@@ -27,22 +27,34 @@ import (
 	"filesight/internal/provider"
 )
 
-// Error codes of whole-job failures.
+// Error codes of whole-job failures: the media's own (provider.Reason,
+// see sandbox.go), and a request the caller got wrong.
 const (
-	CodeUnsupportedMedia = "unsupported_media"
-	CodeMediaTooLong     = "media_too_long"
-	CodeInvalidRequest   = "invalid_request"
+	CodeUnsupportedMedia = provider.ReasonUnsupportedMedia
+	CodeMediaTooLong     = provider.ReasonMediaTooLong
+	CodePictureTooLarge  = provider.ReasonPictureTooLarge
+	CodeTooManyStreams   = provider.ReasonTooManyStreams
+	CodeDecodeTooSlow    = provider.ReasonDecodeTooSlow
+	CodeInvalidRequest   = provider.Reason("invalid_request")
 )
 
-// Error is a whole-job failure that is not a cancellation.
+// Error is a whole-job failure that is not a cancellation. Message is a
+// fixed text fit for people (a status card); Detail says what the tool
+// printed, which file or which value, for logs only.
 type Error struct {
-	Code      string
+	Code      provider.Reason
 	Message   string
+	Detail    string
 	Retryable bool
 	Err       error // cause, if any
 }
 
-func (e *Error) Error() string { return "analyze: " + e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Detail != "" {
+		return "analyze: " + string(e.Code) + ": " + e.Detail
+	}
+	return "analyze: " + string(e.Code) + ": " + e.Message
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Options configure one analysis job. Input, WorkDir and Analyses are
@@ -50,9 +62,10 @@ func (e *Error) Unwrap() error { return e.Err }
 type Options struct {
 	Input       string           // local media file path (already downloaded)
 	WorkDir     string           // scratch dir for this job; the caller removes it; artifacts are written here
+	Limits      Limits           // bounds on the media and the tools' time (sandbox.go); zero value: defaults
 	Analyses    []string         // provider.Analysis* names; empty means all. keywords uses transcript and OCR text when the media has them
 	Concurrency int              // max parallel external processes (default runtime.NumCPU())
-	MaxDuration time.Duration    // 0 = no limit; longer media fails with *Error{Code: "media_too_long"}
+	MaxDuration time.Duration    // default DefaultMaxDuration, negative: no limit; longer media fails with *Error{Code: "media_too_long"}
 	Progress    func(p Progress) // optional; called from any goroutine, must not block for long
 	Logger      *slog.Logger     // default slog.Default()
 
@@ -123,6 +136,9 @@ func Run(ctx context.Context, opts Options) (*Output, error) {
 	for _, a := range opts.Analyses {
 		j.want[a] = true
 	}
+	if err := j.r.confine(toolDir(opts.WorkDir), opts.Limits); err != nil {
+		return nil, err
+	}
 	j.prog = newProgressTracker(opts.Progress)
 	out, err := j.run(ctx)
 	if err != nil {
@@ -148,13 +164,25 @@ func (o *Options) normalize() error {
 		return &Error{Code: CodeInvalidRequest, Message: "no input file"}
 	}
 	if st, err := os.Stat(o.Input); err != nil {
-		return &Error{Code: CodeInvalidRequest, Message: "input file: " + err.Error(), Err: err}
+		return &Error{Code: CodeInvalidRequest, Message: "the input file cannot be read", Detail: err.Error(), Err: err}
 	} else if !st.Mode().IsRegular() {
 		return &Error{Code: CodeInvalidRequest, Message: "input is not a regular file"}
 	}
 	if o.WorkDir == "" {
 		return &Error{Code: CodeInvalidRequest, Message: "no work directory"}
 	}
+	// The tools run in a directory of their own: every path they get is absolute.
+	var err error
+	if o.Input, err = filepath.Abs(o.Input); err != nil {
+		return fmt.Errorf("analyze: input path: %w", err)
+	}
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return fmt.Errorf("analyze: work directory path: %w", err)
+	}
+	if o.MaxDuration == 0 {
+		o.MaxDuration = DefaultMaxDuration
+	}
+	o.Limits = o.Limits.withDefaults()
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("analyze: create work directory: %w", err)
 	}
@@ -233,14 +261,11 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 		j.setState(a, provider.StateRunning, "")
 	}
 
-	pr, err := probe(ctx, j.r, opts.Input)
+	pr, err := probe(ctx, j.r, opts.Input, opts.Limits, opts.MaxDuration)
 	if err != nil {
 		return nil, err
 	}
 	j.stageDone("probe")
-	if opts.MaxDuration > 0 && pr.duration > opts.MaxDuration.Seconds() {
-		return nil, &Error{Code: CodeMediaTooLong, Message: fmt.Sprintf("media is %.0f s long, the limit is %.0f s", pr.duration, opts.MaxDuration.Seconds())}
-	}
 	if j.want[provider.AnalysisMedia] {
 		info := pr.info
 		j.out.Result.Media = &info
@@ -319,7 +344,7 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	cfg.onTime = func(t float64) {
 		j.prog.decoded(t)
 		if opts.MaxDuration > 0 && t > opts.MaxDuration.Seconds()+1 {
-			cancelJob(&Error{Code: CodeMediaTooLong, Message: fmt.Sprintf("media is longer than the limit of %.0f s", opts.MaxDuration.Seconds())})
+			cancelJob(tooLong(opts.MaxDuration, fmt.Sprintf("decoding passed %.0f s, the limit is %.0f s", t, opts.MaxDuration.Seconds())))
 		}
 	}
 

@@ -396,8 +396,8 @@ func TestMediaTooLong(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != CodeMediaTooLong || e.Retryable {
 		t.Fatalf("err %v, want a non-retryable media_too_long *Error", err)
 	}
-	if !strings.Contains(e.Message, "30") {
-		t.Errorf("message %q does not say how long the media is", e.Message)
+	if e.Message != "This file is longer than the 10-second limit." || !strings.Contains(e.Detail, "30") {
+		t.Errorf("message %q, detail %q: want the fixed text, and how long the media is in the detail", e.Message, e.Detail)
 	}
 }
 

@@ -3,7 +3,6 @@ package analyze
 import (
 	"context"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,8 +67,7 @@ type ocrLine struct {
 
 // readText runs tesseract on one image (single-threaded) and returns its lines.
 func readText(ctx context.Context, r *runner, path string, minConf float64) ([]ocrLine, error) {
-	env := append(os.Environ(), "OMP_THREAD_LIMIT=1")
-	out, err := r.output(ctx, 8<<20, env, "tesseract", path, "stdout", "-l", "eng", "--psm", "3", "tsv")
+	out, err := r.output(ctx, 8<<20, []string{"OMP_THREAD_LIMIT=1"}, "tesseract", path, "stdout", "-l", "eng", "--psm", "3", "tsv")
 	if err != nil {
 		return nil, err
 	}

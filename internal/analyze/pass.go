@@ -17,6 +17,8 @@ import (
 
 // passConfig describes the single ffmpeg decode pass: which outputs it has.
 type passConfig struct {
+	// media is the probed input (sandbox.go); when nil, input is used.
+	media   *mediaInput
 	input   string
 	workDir string
 	video   int // video stream index, -1 for none
@@ -106,8 +108,9 @@ func (c *passConfig) args() []string {
 		}
 	}
 	args := []string{"-hide_banner", "-nostdin", "-nostats", "-v", "info", "-y",
-		"-progress", "pipe:2", "-stats_period", "1",
-		"-i", c.input, "-filter_complex", strings.Join(graph, ";")}
+		"-progress", "pipe:2", "-stats_period", "1"}
+	args = append(args, c.inputArgs()...)
+	args = append(args, "-filter_complex", strings.Join(graph, ";"))
 	return append(args, outs...)
 }
 
@@ -209,6 +212,9 @@ func runPass(ctx context.Context, r *runner, cfg *passConfig, duration float64) 
 		return nil, err
 	}
 	defer r.release()
+	ctx, cancel := r.decodeDeadline(ctx, duration)
+	defer cancel()
+	cfg.media = r.media
 	cmd := r.command(ctx, "ffmpeg", cfg.args()...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -220,6 +226,9 @@ func runPass(ctx context.Context, r *runner, cfg *passConfig, duration float64) 
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 	parser := &passParser{cfg: cfg}

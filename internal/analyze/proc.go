@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,14 @@ import (
 type runner struct {
 	slots  chan struct{}
 	logger *slog.Logger
+	// dir and env are every tool's working directory and environment
+	// (confine); media is the job's media file once probed (probe).
+	dir   string
+	env   []string
+	media *mediaInput
+	// limits bound the tools' time (Limits.ToolTimeout for each run of
+	// output, the decode budget for the pass).
+	limits Limits
 
 	mu     sync.Mutex
 	maxRSS int64 // largest child max-RSS seen, KiB
@@ -48,6 +57,7 @@ func (r *runner) release() { <-r.slots }
 // group when ctx ends.
 func (r *runner) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Env = r.dir, slices.Clip(r.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		// Negative pid: the whole process group.
@@ -79,15 +89,25 @@ func (r *runner) finished(name string, cmd *exec.Cmd, started time.Time) {
 
 // output runs a short tool to completion with a process slot and returns
 // its stdout (bounded by maxOut bytes) or an error with the end of stderr.
+// env adds variables to the tools' minimal environment.
 func (r *runner) output(ctx context.Context, maxOut int64, env []string, name string, args ...string) ([]byte, error) {
+	out, _, err := r.outputStderr(ctx, maxOut, env, name, args...)
+	return out, err
+}
+
+// outputStderr is output that also returns the end of stderr.
+func (r *runner) outputStderr(ctx context.Context, maxOut int64, env []string, name string, args ...string) ([]byte, string, error) {
 	if err := r.acquire(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer r.release()
-	cmd := r.command(ctx, name, args...)
-	if env != nil {
-		cmd.Env = env
+	if r.limits.ToolTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.limits.ToolTimeout)
+		defer cancel()
 	}
+	cmd := r.command(ctx, name, args...)
+	cmd.Env = append(cmd.Env, env...)
 	var stdout limitedBuffer
 	stdout.limit = maxOut
 	var stderr tailBuffer
@@ -98,14 +118,14 @@ func (r *runner) output(ctx context.Context, maxOut int64, env []string, name st
 	r.finished(name, cmd, start)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return nil, stderr.String(), context.Cause(ctx)
 		}
-		return nil, toolError(name, err, stderr.String())
+		return nil, stderr.String(), toolError(name, err, stderr.String())
 	}
 	if stdout.truncated {
-		return nil, fmt.Errorf("%s: output larger than %d bytes", name, maxOut)
+		return nil, stderr.String(), fmt.Errorf("%s: output larger than %d bytes", name, maxOut)
 	}
-	return stdout.Bytes(), nil
+	return stdout.Bytes(), stderr.String(), nil
 }
 
 func toolError(name string, err error, stderr string) error {

@@ -341,7 +341,7 @@ func (e *engine) fetchJob(j *job, a *activeJob) {
 		e.finishLocked(j, provider.StateCanceled, canceledError(), nil)
 		lateCancel = !userCanceled
 	case err != nil:
-		e.finishLocked(j, provider.StateFailed, jobError(err), nil)
+		e.finishLocked(j, provider.StateFailed, jobError(log, err), nil)
 	default:
 		if err := e.store.markFetched(e.ctx, j.ID, size, e.now()); err != nil {
 			log.Error("recording the download failed", "error", err)
@@ -412,7 +412,7 @@ func (e *engine) runJob(j *job, a *activeJob) {
 		e.finishLocked(j, provider.StateCanceled, canceledError(), a.snapshotStates(provider.StateCanceled))
 		lateCancel = succeeded
 	case err != nil:
-		e.finishLocked(j, provider.StateFailed, jobError(err), a.snapshotStates(provider.StateFailed))
+		e.finishLocked(j, provider.StateFailed, jobError(log, err), a.snapshotStates(provider.StateFailed))
 	default:
 		e.finishJobLocked(&final)
 	}
@@ -602,7 +602,8 @@ func canceledError() *provider.JobError {
 }
 
 // jobError maps an error from downloading or analysing to the job's error.
-func jobError(err error) *provider.JobError {
+// An unexpected error's text (it may name files) goes to log only.
+func jobError(log *slog.Logger, err error) *provider.JobError {
 	var f *Failure
 	if errors.As(err, &f) {
 		return &provider.JobError{Code: f.Code, Message: f.Message, Retryable: f.Retryable}
@@ -610,8 +611,12 @@ func jobError(err error) *provider.JobError {
 	if je := analyzeError(err); je != nil {
 		return je
 	}
-	return &provider.JobError{Code: CodeInternal, Message: err.Error(), Retryable: true}
+	log.Error("job failed unexpectedly", "error", err)
+	return &provider.JobError{Code: CodeInternal, Message: internalMessage, Retryable: true}
 }
+
+// internalMessage is what a job that failed unexpectedly says.
+const internalMessage = "The analysis service failed unexpectedly; submitting the job again may help."
 
 // finishLocked ends a job that did not succeed. states may be nil.
 func (e *engine) finishLocked(j *job, status provider.State, jerr *provider.JobError, states map[string]provider.State) {

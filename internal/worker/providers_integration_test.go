@@ -16,7 +16,6 @@ import (
 	"filesight/internal/provider/whisper/whispertest"
 	"filesight/internal/secret"
 	"filesight/internal/starter"
-	"filesight/internal/worker"
 	"filesight/workflows"
 )
 
@@ -43,25 +42,7 @@ func TestAnalysesSplitOverProviders(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- worker.Run(ctx, cfg, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), func(a string) { ready <- a })
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("worker: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("worker did not start")
-	}
+	runWorker(t, cfg, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	gctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -4,6 +4,7 @@ package worker_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -76,4 +77,31 @@ func clip(t *testing.T, script string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// runWorker runs the worker program with cfg until the test ends, and
+// returns once it serves; a worker that fails to start or to stop cleanly
+// fails the test.
+func runWorker(t *testing.T, cfg worker.Config, log *slog.Logger) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() { done <- worker.Run(ctx, cfg, log, func(a string) { ready <- a }) }()
+	exited := false
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; !exited && err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		exited = true
+		done <- nil // for the cleanup
+		t.Fatalf("worker: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("worker did not start")
+	}
 }

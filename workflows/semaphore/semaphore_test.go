@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/workflows/semaphore"
@@ -35,6 +36,9 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(), gone: map[string]bool{}}
+	// A busy machine may not schedule a workflow task within the SDK's
+	// default deadlock timeout of 1 s; a real deadlock still fails.
+	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	h.start = h.env.Now()
 	semaphore.Register(h.env, &semaphore.Activities{})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, semaphore.SignalGranted, mock.Anything).Return(

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"filesight/internal/provider"
@@ -22,6 +23,9 @@ import (
 func jobEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	// A busy machine may not schedule a workflow task within the SDK's
+	// default deadlock timeout of 1 s; a real deadlock still fails.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	env.RegisterWorkflowWithOptions(whisper.TranscriptionJob, workflow.RegisterOptions{Name: whisper.JobWorkflowName})
 	env.SetTestTimeout(30 * time.Second)
 	return env
