@@ -46,3 +46,19 @@ func TestEmptyAndTinyPayloads(t *testing.T) {
 		}
 	}
 }
+
+// A refused payload's encoding is quoted in the error up to 40 bytes.
+func TestRefusedEncodingIsQuotedShort(t *testing.T) {
+	c := codec.NewCodec(codectest.NewKeyring(t, codectest.NewKey(t, "k1")))
+	for _, tc := range []struct {
+		enc, want string
+	}{
+		{strings.Repeat("e", 40), `"` + strings.Repeat("e", 40) + `"`},
+		{strings.Repeat("e", 41), `"` + strings.Repeat("e", 40) + `…"`},
+	} {
+		_, err := c.Decode([]*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte(tc.enc)}}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("encoding of %d bytes: %v, want %s in it", len(tc.enc), err, tc.want)
+		}
+	}
+}

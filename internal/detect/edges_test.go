@@ -223,3 +223,36 @@ func TestNormalizeLimits(t *testing.T) {
 		}
 	}
 }
+
+// Words at the edges of a transcript: values in neighbouring words, in one
+// word, spoken digits running to the last word, a last word that would
+// continue a value.
+func TestWordsEdges(t *testing.T) {
+	type span struct {
+		kind        detect.Kind
+		first, last int
+	}
+	card := strings.Fields("four two four two four two four two four two four two four two four two")
+	for _, tc := range []struct {
+		words []string
+		want  []span
+	}{
+		{[]string{"mail", "a@x.io", "b@y.io"}, []span{{detect.Email, 1, 2}, {detect.Email, 2, 3}}},
+		{[]string{"mail", "a@x.io,b@y.io", "now"}, []span{{detect.Email, 1, 2}}},
+		{append([]string{"card"}, card...), []span{{detect.Card, 1, 17}}},
+		{append(append([]string{"card"}, card...), "for"), []span{{detect.Card, 1, 17}}},
+		{[]string{"my", "number", "is", "double"}, nil},
+		{append([]string{"pay", "to"}, card...), []span{{detect.Card, 2, 18}}},
+		{strings.Fields("card four one one one 1111-1111 1111 thanks"), []span{{detect.Card, 1, 7}}},
+		{strings.Fields("card four one one one 1111.1111 1111"), []span{{detect.Card, 1, 7}}},
+	} {
+		got := detect.Words(tc.words)
+		ok := len(got) == len(tc.want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = got[i].Kind == tc.want[i].kind && got[i].First == tc.want[i].first && got[i].Last == tc.want[i].last
+		}
+		if !ok {
+			t.Errorf("%q: got %+v, want %+v", tc.words, got, tc.want)
+		}
+	}
+}
