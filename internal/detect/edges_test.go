@@ -135,6 +135,7 @@ func TestEdges(t *testing.T) {
 		{"SSN 123-45-6789- x", []found{{detect.SSN, "123-45-6789", "123456789"}}},
 		{"4111 1111 1111 111 1", []found{}},
 		{"IBAN GB82 WEST ", []found{}},
+		{"+49 30 901820 (12", []found{{detect.Phone, "+49 30 901820", "+4930901820"}}},
 		// An IBAN whose length is a multiple of four ends there, even with
 		// a group after it.
 		{"BE68 5390 0754 7034 12", []found{{detect.IBAN, "BE68 5390 0754 7034", "BE68539007547034"}}},
