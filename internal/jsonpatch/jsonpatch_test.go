@@ -168,3 +168,17 @@ func FuzzApplyPatch(f *testing.F) {
 		}
 	})
 }
+
+// stringSize is exactly the length json.Marshal writes, escapes and
+// invalid bytes included.
+func TestStringSizeMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "a", `"`, `\`, "\n\r\t", "\x00\x1f", "<>&", "\x7f", "\x80", "\xff\xfe", "é", "\u2028\u2029", "😀", "a\x80b"} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stringSize(s); got != int64(len(b)) {
+			t.Errorf("stringSize(%q) = %d, json.Marshal writes %d bytes (%s)", s, got, len(b), b)
+		}
+	}
+}
