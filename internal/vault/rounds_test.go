@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/provider"
 	"filesight/internal/secret"
 	"filesight/internal/vault"
 )
@@ -94,5 +95,21 @@ func TestKeyLengths(t *testing.T) {
 	}
 	if _, err := vault.NewKeyed(secret.String(strings.Repeat("k", vault.MinKeyedKeyLen-1))); err == nil {
 		t.Errorf("a key of %d bytes accepted", vault.MinKeyedKeyLen-1)
+	}
+}
+
+// A transcript given as text alone (no word timings, as some providers
+// answer) is redacted as text.
+func TestRedactResultTranscriptWithoutWords(t *testing.T) {
+	r := vault.NewRedactor(keyed(t), vault.RedactorOptions{})
+	for _, words := range [][]provider.Word{nil, {}} {
+		res := &provider.Result{Transcript: &provider.Transcript{Text: "my card is 4111 1111 1111 1111", Words: words}}
+		out, found, err := r.RedactResult(context.Background(), res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) != 1 || strings.Contains(out.Transcript.Text, "4111") || !strings.Contains(out.Transcript.Text, found[0].Token) {
+			t.Errorf("words %v: transcript %q, findings %v", words, out.Transcript.Text, found)
+		}
 	}
 }
