@@ -136,6 +136,8 @@ func TestEdges(t *testing.T) {
 		{"4111 1111 1111 111 1", []found{}},
 		{"IBAN GB82 WEST ", []found{}},
 		{"+49 30 901820 (12", []found{{detect.Phone, "+49 30 901820", "+4930901820"}}},
+		{"0049 30901820", []found{{detect.Phone, "0049 30901820", "+4930901820"}}},
+		{"call (415)", []found{}},
 		// An IBAN whose length is a multiple of four ends there, even with
 		// a group after it.
 		{"BE68 5390 0754 7034 12", []found{{detect.IBAN, "BE68 5390 0754 7034", "BE68539007547034"}}},
