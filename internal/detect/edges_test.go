@@ -246,6 +246,10 @@ func TestWordsEdges(t *testing.T) {
 		{append(append([]string{"card"}, card...), "for"), []span{{detect.Card, 1, 17}}},
 		{[]string{"my", "number", "is", "double"}, nil},
 		{append([]string{"pay", "to"}, card...), []span{{detect.Card, 2, 18}}},
+		// A homophone or a filler between digits belongs to the value, also
+		// as its last digit.
+		{strings.Fields("card four two four two four two four two four two four two four two four to one"), []span{{detect.Card, 1, 17}}},
+		{strings.Fields("card four two four two four two four two four two four two four two four uh two one"), []span{{detect.Card, 1, 18}}},
 		{strings.Fields("card four one one one 1111-1111 1111 thanks"), []span{{detect.Card, 1, 7}}},
 		{strings.Fields("card four one one one 1111.1111 1111"), []span{{detect.Card, 1, 7}}},
 	} {
