@@ -113,3 +113,26 @@ func TestRedactResultTranscriptWithoutWords(t *testing.T) {
 		}
 	}
 }
+
+// Tokens already in a text are not redacted again, however many there are,
+// even when their IDs are all digits that would read as a card number.
+func TestTokensInTextAreLeftAlone(t *testing.T) {
+	r := vault.NewRedactor(keyed(t), vault.RedactorOptions{})
+	tok := "[card:41111111111111111234]"
+	for _, text := range []string{"a " + tok + " b", "a " + tok + " b " + tok + " c " + tok} {
+		out, found := r.RedactText(text)
+		if out != text || len(found) != 0 {
+			t.Errorf("%q redacted to %q (%v)", text, out, found)
+		}
+	}
+}
+
+func TestLast4OfAShortValue(t *testing.T) {
+	mac := vault.MAC([]byte("k"), vault.KindCard, "1234")
+	if tk := vault.NewToken(vault.KindCard, mac, vault.FormatLast4, "1234"); tk.Last4 != "1234" {
+		t.Errorf("last four of a four-digit value: %q", tk.Last4)
+	}
+	if tk := vault.NewToken(vault.KindCard, mac, vault.FormatLast4, "123"); tk.Last4 != "" {
+		t.Errorf("last four of a three-digit value: %q", tk.Last4)
+	}
+}
