@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
 
 	"filesight/internal/codec"
@@ -59,6 +60,37 @@ func TestRefusedEncodingIsQuotedShort(t *testing.T) {
 		_, err := c.Decode([]*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte(tc.enc)}}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("encoding of %d bytes: %v, want %s in it", len(tc.enc), err, tc.want)
+		}
+	}
+}
+
+// MaxDecodedBytes is exact: payloads that inflate to exactly the limit are
+// decoded, one byte more is refused.
+func TestMaxDecodedBytesIsExact(t *testing.T) {
+	kr := codectest.NewKeyring(t, codectest.NewKey(t, "k1"))
+	value := strings.Repeat("z", 4000)
+	inner, err := converter.GetDefaultDataConverter().ToPayload(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := proto.Marshal(inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(len(raw)) // what the compressed payload inflates to
+	for _, tc := range []struct {
+		limit int64
+		ok    bool
+	}{{n, true}, {n - 1, false}} {
+		dc := codec.NewDataConverter(kr, codec.Options{Compress: true, MaxDecodedBytes: tc.limit})
+		p, err := dc.ToPayload(value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = dc.FromPayload(p, &got)
+		if (err == nil) != tc.ok || (err == nil && got != value) {
+			t.Errorf("limit %d for a payload inflating to %d bytes: %v", tc.limit, n, err)
 		}
 	}
 }
