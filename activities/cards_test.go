@@ -317,3 +317,50 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// TestCardTimesRoundToNearestSecond: card times are rounded to the nearest
+// second, not truncated (a cut at 30.8 s is at 31 s), and neighbouring
+// scenes share their boundary.
+func TestCardTimesRoundToNearestSecond(t *testing.T) {
+	r := &provider.Result{
+		Media: &provider.MediaInfo{Duration: 42.5, HasVideo: true, HasAudio: true},
+		Transcript: &provider.Transcript{Words: []provider.Word{
+			{Word: "hello", Start: 0.4, End: 0.8}, {Word: "again", Start: 30.6, End: 31}, {Word: "late", Start: 41.7, End: 42.4},
+		}},
+		Scenes: []provider.Scene{{Start: 0, End: 12.2}, {Start: 12.2, End: 30.8}, {Start: 30.8, End: 42.5}},
+		OCR: []provider.OCRText{
+			{Text: "Title", Start: 7.9, End: 12.49}, {Text: "Blink", Start: 20.1, End: 20.3}, {Text: "Last", Start: 41.6, End: 42.5},
+		},
+	}
+	cards, _ := testBuilder(t).build("file-1-v1", []fetchedJob{done("mlengine", r, provider.AnalysisTranscript, provider.AnalysisScenes, provider.AnalysisOCR)})
+	type span struct{ s, e int }
+	spans := func(c box.Card) []span {
+		var out []span
+		for _, e := range c.Entries {
+			for _, a := range e.Appears {
+				end := -1
+				if a.End != nil {
+					end = *a.End
+				}
+				out = append(out, span{a.Start, end})
+			}
+		}
+		return out
+	}
+	if len(cards) != 4 {
+		t.Fatalf("%d cards, want transcript, scenes, on-screen text and status", len(cards))
+	}
+	if tr, want := spans(cards[0]), []span{{0, -1}, {31, -1}, {42, -1}}; !slices.Equal(tr, want) {
+		t.Errorf("transcript entries start at %v, want %v", tr, want)
+	}
+	if sc, want := spans(cards[1]), []span{{0, 12}, {12, 31}, {31, 43}}; !slices.Equal(sc, want) {
+		t.Errorf("scenes %v, want %v", sc, want)
+	}
+	if got := cards[1].Entries[2].Text; got != "Scene 3 (0:31)" {
+		t.Errorf("third scene is named %q, want \"Scene 3 (0:31)\"", got)
+	}
+	// A span shorter than a second still lasts one; the last stays within the media.
+	if oc, want := spans(cards[2]), []span{{8, 12}, {20, 21}, {42, 43}}; !slices.Equal(oc, want) {
+		t.Errorf("on-screen text spans %v, want %v", oc, want)
+	}
+}

@@ -107,16 +107,19 @@ func duration(r *provider.Result) int {
 	return int(math.Ceil(d))
 }
 
+// sec rounds a time to the nearest second (a cut at 30.8 s is at 31 s on
+// the card), so that neighbouring spans share their boundary.
 func sec(f float64) int {
-	if f < 0 || math.IsNaN(f) {
+	if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0
 	}
-	return int(math.Floor(f))
+	return int(math.Round(f))
 }
 
-// span makes a timeline appearance of at least one second, within the media.
+// span makes a timeline appearance of at least one second, within the
+// media, with both ends rounded to the nearest second.
 func span(start, end float64, dur int) box.Appearance {
-	s, e := sec(start), int(math.Ceil(end))
+	s, e := sec(start), sec(end)
 	if dur > 0 {
 		s = min(s, dur-1)
 		e = min(e, dur)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: mlengine's analyzers against the same tools run one after
-# another. Extra arguments go to the Go program (see internal/bench), e.g.
-#   bash bench/run.sh -rounds 3 -minutes 3
+# `make bench`: every figure of docs/benchmarks.md against its baseline of
+# the same run. Extra arguments (flags first, then figure names) go to the
+# Go program (internal/bench, docs/benchmarks.md), e.g.
+#   bash bench/run.sh -rounds 3 mlengine
+#   bash bench/run.sh -files 100 orchestration starter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/filesight-bench ./bench

@@ -70,12 +70,26 @@ type Options struct {
 	Logger      *slog.Logger     // default slog.Default()
 
 	// Tuning; zero values select the defaults.
-	SceneThreshold   float64       // ffmpeg scene score for a cut, default 0.1
-	FrameInterval    time.Duration // a frame for OCR every so often besides scene starts, default 5s; negative: none
+	// FrameInterval: a still (full-size picture, for thumbnails and OCR)
+	// is written at most this often besides sudden changes, and only when
+	// the picture changed since the last still; default 2s; negative: only
+	// the first frame and sudden changes.
+	FrameInterval time.Duration
+	// OCRInterval: within a scene, text is read again at most this often
+	// (default 4s); where two readings differ, the stills between them are
+	// read to place the change.
+	OCRInterval      time.Duration
 	MinOCRConfidence float64       // tesseract word confidence 0..100, default 60
 	SilenceNoiseDB   float64       // silencedetect threshold, default -40 (dBFS)
 	MinSilence       time.Duration // shortest reported silence, default 0.5s
-	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [8s, 20s]
+	ChunkTarget      time.Duration // speech chunk length; default duration/(2·Concurrency) within [15s, 40s]
+	// NoScreenVocabulary: do not add on-screen words the speech model's
+	// language model lacks to the recogniser's vocabulary (see vocab.go).
+	NoScreenVocabulary bool
+	// SpeechModelDir holds pocketsphinx's en-us model (its language model
+	// and dictionary are read to find words to add); default
+	// /usr/share/pocketsphinx/model/en-us.
+	SpeechModelDir string
 	// ExactSpeech decodes speech with pocketsphinx's default search beams.
 	// By default the search is pruned harder (-maxhmmpf 3000 -maxwpf 10),
 	// which here took about 25 % less CPU at the same word error rate.
@@ -205,11 +219,14 @@ func (o *Options) normalize() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.SceneThreshold <= 0 {
-		o.SceneThreshold = 0.1
-	}
 	if o.FrameInterval == 0 {
-		o.FrameInterval = 5 * time.Second
+		o.FrameInterval = 2 * time.Second
+	}
+	if o.SpeechModelDir == "" {
+		o.SpeechModelDir = speechModelDir
+	}
+	if o.OCRInterval <= 0 {
+		o.OCRInterval = 4 * time.Second
 	}
 	if o.MinOCRConfidence <= 0 {
 		o.MinOCRConfidence = 60
@@ -289,14 +306,13 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 
 	cfg := &passConfig{
 		input: opts.Input, workDir: opts.WorkDir, video: -1, audio: -1,
-		sceneThreshold: opts.SceneThreshold,
-		silenceDB:      opts.SilenceNoiseDB, silenceMin: opts.MinSilence.Seconds(),
+		silenceDB: opts.SilenceNoiseDB, silenceMin: opts.MinSilence.Seconds(),
 	}
 	if needScenes {
 		cfg.video = pr.video
 		cfg.scenes = true
-		if needOCR && opts.FrameInterval > 0 {
-			cfg.frameInterval = opts.FrameInterval.Seconds()
+		if opts.FrameInterval > 0 {
+			cfg.stillInterval = opts.FrameInterval.Seconds()
 		}
 	}
 	if hasA && (needASR || j.want[provider.AnalysisLoudness] || j.want[provider.AnalysisSilences]) {
@@ -316,21 +332,39 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	// without touching the rest of the job.
 	asrCtx, cancelASR := context.WithCancel(jobCtx)
 	defer cancelASR()
+	// On-screen text is read while the pass runs; speech chunks wait for the
+	// text shown up to their end and add its words to their vocabulary.
+	var stream *ocrStream
+	if needOCR {
+		stream = newOCRStream(jobCtx, j.r, opts.MinOCRConfidence, opts.OCRInterval.Seconds(), j.prog)
+		cfg.onStill, cfg.onSettled = stream.addStill, stream.settled
+		go stream.run()
+	}
+	var vocab *asrVocab
 	if needASR {
 		asrDir := filepath.Join(opts.WorkDir, "speech")
 		if err := os.MkdirAll(asrDir, 0o755); err != nil {
 			return nil, fmt.Errorf("analyze: create speech directory: %w", err)
 		}
+		if stream != nil && !opts.NoScreenVocabulary {
+			vocab = newASRVocab(opts.SpeechModelDir, asrDir, log)
+		}
 		target := opts.ChunkTarget.Seconds()
 		if target <= 0 {
-			target = math.Min(20, math.Max(8, pr.duration/float64(2*opts.Concurrency)))
+			target = math.Min(maxChunkTarget, math.Max(minChunkTarget, pr.duration/float64(2*opts.Concurrency)))
 		}
 		ck := &chunker{dir: asrDir, target: target, emit: func(c chunk) {
 			asr.add(c)
 			asrWG.Add(1)
 			go func() {
 				defer asrWG.Done()
-				words, err := recognize(asrCtx, j.r, c, opts.ExactSpeech)
+				var extra []string
+				if vocab != nil {
+					if texts, err := stream.textsUntil(asrCtx, c.Offset+c.Length); err == nil {
+						extra = vocab.args(texts)
+					}
+				}
+				words, err := recognize(asrCtx, j.r, c, opts.ExactSpeech, extra)
 				asr.done(c, words, err)
 				j.prog.asrDone(c.Length)
 				if err != nil && asrCtx.Err() == nil {
@@ -355,9 +389,19 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 		j.stageDone("decode")
 		j.prog.decoded(math.Inf(1))
 	}
+	if stream != nil {
+		var trs []transition
+		if pass != nil {
+			trs = pass.transitions
+		}
+		stream.passEnded(trs)
+	}
 	if passErr != nil {
 		cancelJob(passErr)
 		asrWG.Wait()
+		if stream != nil {
+			stream.wait()
+		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
@@ -377,11 +421,10 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	}
 
 	// Results of the pass itself.
-	if pass != nil {
-		pass.sceneFrames = dropShortScenes(pass.sceneFrames)
-	}
+	var spans []sceneSpan
 	if pass != nil && needScenes {
-		scenes := j.buildScenes(pass.sceneFrames, pr.duration)
+		spans = sceneSpans(pass.transitions, pr.duration)
+		scenes := j.buildScenes(spans, pass.stills)
 		if j.want[provider.AnalysisScenes] {
 			j.out.Result.Scenes = scenes
 			j.setState(provider.AnalysisScenes, provider.StateSucceeded, "")
@@ -407,7 +450,7 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	var ocrTexts []provider.OCRText
 	var ocrErr error
 	if needOCR && pass != nil {
-		ocrTexts, ocrErr = j.runOCR(jobCtx, pass, pr.duration)
+		ocrTexts, ocrErr = j.runOCR(jobCtx, stream, pass, spans)
 		j.stageDone("ocr")
 		if ocrErr != nil && ctx.Err() == nil {
 			j.setState(provider.AnalysisOCR, provider.StateFailed, "reading on-screen text failed: "+ocrErr.Error())
@@ -464,91 +507,56 @@ func (j *job) run(ctx context.Context) (*Output, error) {
 	return j.out, nil
 }
 
-// minScene is the shortest scene: a cut closer than this to the previous
-// one (a flash, a fast fade) is not a new scene.
-const minScene = 1.0
-
-// dropShortScenes removes cuts closer than minScene to the previous kept cut.
-func dropShortScenes(frames []frameInfo) []frameInfo {
-	var kept []frameInfo
-	for _, f := range frames {
-		if n := len(kept); n > 0 && f.Time-kept[n-1].Time < minScene {
-			continue
-		}
-		kept = append(kept, f)
-	}
-	return kept
-}
-
-func (j *job) buildScenes(frames []frameInfo, duration float64) []provider.Scene {
+// buildScenes makes the result's scenes, each with the first still that
+// shows it settled (after a gradual transition has ended) as thumbnail.
+func (j *job) buildScenes(spans []sceneSpan, stills []frameInfo) []provider.Scene {
 	var scenes []provider.Scene
-	for _, f := range frames {
-		s := provider.Scene{Start: round3(f.Time)}
-		if _, err := os.Stat(f.Path); err == nil && j.want[provider.AnalysisScenes] {
-			s.Thumbnail = filepath.Base(f.Path)
-			j.out.Artifacts[s.Thumbnail] = f.Path
+	for _, sp := range spans {
+		s := provider.Scene{Start: round3(sp.Start), End: round3(sp.End)}
+		if k := sp.thumbnail(stills); k >= 0 && j.want[provider.AnalysisScenes] {
+			if _, err := os.Stat(stills[k].Path); err == nil {
+				s.Thumbnail = fmt.Sprintf("scene-%04d.png", len(scenes)+1)
+				j.out.Artifacts[s.Thumbnail] = stills[k].Path
+			}
 		}
 		scenes = append(scenes, s)
-	}
-	for i := range scenes {
-		if i+1 < len(scenes) {
-			scenes[i].End = scenes[i+1].Start
-		} else {
-			scenes[i].End = round3(math.Max(duration, scenes[i].Start))
-		}
 	}
 	return scenes
 }
 
-// runOCR reads text from the scene thumbnails and periodic frames, one
-// tesseract per free process slot.
-func (j *job) runOCR(ctx context.Context, pass *passResult, duration float64) ([]provider.OCRText, error) {
-	var frames []frameInfo
-	for _, f := range pass.sceneFrames {
-		if _, err := os.Stat(f.Path); err == nil {
-			frames = append(frames, f)
+// runOCR finishes reading the on-screen text: it takes what the stream
+// read during the pass and reads more stills where readings differ, one
+// tesseract per free process slot, in rounds.
+func (j *job) runOCR(ctx context.Context, stream *ocrStream, pass *passResult, spans []sceneSpan) ([]provider.OCRText, error) {
+	plan, err := stream.plan(spans)
+	if err != nil {
+		return nil, err
+	}
+	stills := plan.stills
+	for round := plan.more(); len(round) > 0; round = plan.more() {
+		j.prog.ocrPlanned(plan.planned())
+		texts := make([][]ocrLine, len(round))
+		errs := make([]error, len(round))
+		var wg sync.WaitGroup
+		for i, k := range round {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				texts[i], errs[i] = readText(ctx, j.r, stills[k].Path, j.opts.MinOCRConfidence)
+				j.prog.ocrDone()
+			}()
+		}
+		wg.Wait()
+		for i, k := range round {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			plan.set(k, texts[i])
 		}
 	}
-	var periodic []frameInfo
-	for _, f := range pass.frames {
-		if _, err := os.Stat(f.Path); err == nil {
-			periodic = append(periodic, f)
-		}
-	}
-	plan := planOCR(frames, periodic)
-	texts := make([][]ocrLine, len(plan))
-	errs := make([]error, len(plan))
-	toRead := 0
-	for _, f := range plan {
-		if f.Same < 0 {
-			toRead++
-		}
-	}
-	j.prog.ocrPlanned(toRead)
-	j.out.Stats.OCRFramesRead = toRead
-	j.out.Stats.OCRFramesReused = len(plan) - toRead
-	var wg sync.WaitGroup
-	for i, f := range plan {
-		if f.Same >= 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			texts[i], errs[i] = readText(ctx, j.r, f.Path, j.opts.MinOCRConfidence)
-			j.prog.ocrDone()
-		}()
-	}
-	wg.Wait()
-	for i, f := range plan {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		if f.Same >= 0 {
-			texts[i] = texts[f.Same]
-		}
-	}
-	return ocrSpans(plan, texts, duration), nil
+	j.out.Stats.OCRFramesRead = plan.read
+	j.out.Stats.OCRFramesReused = plan.reused
+	return plan.spans(pass.sigTimes, pass.sigDiff), nil
 }
 
 // asrState collects the words of speech chunks decoded concurrently.

@@ -588,3 +588,81 @@ func TestPartialFailure(t *testing.T) {
 		t.Errorf("no keywords from the on-screen text")
 	}
 }
+
+// TestScreenWordsInSpeech: a word on a slide that the speech model's
+// language model lacks ("workflow") is recognised once it is on screen.
+func TestScreenWordsInSpeech(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
+		Slides: []samplemedia.Slide{{Text: "WORKFLOW\nDurable Steps", Duration: 9}},
+		Script: "The workflow is durable. When a machine stops, the workflow carries on from the last step.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyses := []string{provider.AnalysisTranscript, provider.AnalysisOCR}
+	out, err := Run(ctx, Options{Input: talk.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Run(ctx, Options{Input: talk.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses, NoScreenVocabulary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := func(o *Output) []string { return strings.Fields(o.Result.Transcript.Text) }
+	with, without := samplemedia.WER(talk.Words, words(out)), samplemedia.WER(talk.Words, words(plain))
+	t.Logf("with on-screen words: WER %.1f %% %q; without: WER %.1f %% %q", with*100, out.Result.Transcript.Text, without*100, plain.Result.Transcript.Text)
+	if n := strings.Count(" "+out.Result.Transcript.Text+" ", " workflow "); n != 2 {
+		t.Errorf("\"workflow\" recognised %d times, want 2: %q", n, out.Result.Transcript.Text)
+	}
+	if with > without {
+		t.Errorf("WER %.1f %% with on-screen words, %.1f %% without", with*100, without*100)
+	}
+}
+
+// TestTranscriptWERAgainstBaseline: the transcript's word error rate on the
+// test talk and the audio-only file is no worse than with the settings
+// before issue 14 (8–20 s speech chunks, 8 s on this 30 s talk, and no
+// on-screen words in the vocabulary), measured in the same run. `go test
+// -v -run TranscriptWER` prints the figures as RESULT lines.
+func TestTranscriptWERAgainstBaseline(t *testing.T) {
+	words := func(o *Output) []string {
+		var w []string
+		for _, x := range o.Result.Transcript.Words {
+			w = append(w, x.Word)
+		}
+		return w
+	}
+	for _, c := range []struct {
+		name   string
+		talk   *samplemedia.Talk
+		chunks time.Duration // the previous default chunk target for this file
+	}{
+		{"talk", fx.talk, 8 * time.Second},
+		{"audio-only", fx.audio, 8 * time.Second},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		now, err := Run(ctx, Options{Input: c.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
+			Analyses: []string{provider.AnalysisTranscript, provider.AnalysisOCR}})
+		if err != nil {
+			cancel()
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		before, err := Run(ctx, Options{Input: c.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
+			Analyses: []string{provider.AnalysisTranscript}, ChunkTarget: c.chunks, NoScreenVocabulary: true})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s baseline: %v", c.name, err)
+		}
+		werNow, werBefore := samplemedia.WER(c.talk.Words, words(now)), samplemedia.WER(c.talk.Words, words(before))
+		t.Logf("RESULT wer %-10s %d words: now %.1f %% (%d chunks) | baseline %.1f %% (%d chunks, target %v, no on-screen words)",
+			c.name, len(c.talk.Words), werNow*100, now.Stats.SpeechChunks, werBefore*100, before.Stats.SpeechChunks, c.chunks)
+		if werNow > werBefore {
+			t.Errorf("%s: WER %.1f %%, worse than the baseline's %.1f %%", c.name, werNow*100, werBefore*100)
+		}
+		if werNow > 0.2 {
+			t.Errorf("%s: WER %.1f %%, want ≤ 20 %%", c.name, werNow*100)
+		}
+	}
+}

@@ -11,54 +11,6 @@ import (
 	"filesight/internal/provider"
 )
 
-// ocrFrame is one picture whose text is read, or (Same >= 0) one that is
-// the same picture as an earlier frame and reuses its text.
-type ocrFrame struct {
-	Time float64
-	Path string
-	Same int // index of the earlier identical frame, -1 if read on its own
-}
-
-// planOCR merges scene thumbnails and periodic frames into one timeline.
-// A periodic frame at (almost) the time of a scene thumbnail is dropped; one
-// whose picture statistics equal those of the previous frame in the same
-// scene is not read again (slides hold still for a long time).
-func planOCR(scenes, periodic []frameInfo) []ocrFrame {
-	type cand struct {
-		frameInfo
-		scene bool
-	}
-	var all []cand
-	for _, f := range scenes {
-		all = append(all, cand{f, true})
-	}
-	for _, f := range periodic {
-		near := false
-		for _, s := range scenes {
-			if math.Abs(s.Time-f.Time) < 0.15 {
-				near = true
-				break
-			}
-		}
-		if !near {
-			all = append(all, cand{f, false})
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Time < all[j].Time })
-	var out []ocrFrame
-	for i, c := range all {
-		f := ocrFrame{Time: c.Time, Path: c.Path, Same: -1}
-		if i > 0 && !c.scene && c.Stats == all[i-1].Stats {
-			f.Same = i - 1
-			if out[i-1].Same >= 0 {
-				f.Same = out[i-1].Same
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
 // ocrLine is one line of text tesseract read with enough confidence.
 type ocrLine struct {
 	Text       string
@@ -130,10 +82,148 @@ func countAlnum(s string) int {
 	return n
 }
 
-// ocrSpans turns per-frame text into spans: a line of text that stays on
-// screen over consecutive frames becomes one span, from the first frame
-// showing it to the first frame not showing it (or the end of the media).
-func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider.OCRText {
+// ocrDecider chooses, still by still in time order, which stills to read
+// first: the first still; the first still of each new scene once the
+// picture has settled (after a gradual transition), so that text that
+// comes with a cut starts at the cut; then stills of the same scene at
+// least interval after the last one read. A still that looks exactly like
+// the last one read (same picture statistics) is not read. It needs only
+// the transitions up to each still, so it can run while the pass decodes.
+type ocrDecider struct {
+	interval float64
+	last     *frameInfo // last still read
+	pending  bool       // a new scene started and none of its stills was read yet
+	settle   float64    // when the new scene's picture has settled
+	lastCut  float64    // start of the current scene (transitions closer than minScene are no new scene)
+	nextTr   int        // next transition to look at
+}
+
+// decide returns whether to read still s, given the transitions in time
+// order (at least those up to s.Time). reused reports a still skipped
+// because it looks like the last one read.
+func (d *ocrDecider) decide(s frameInfo, trs []transition) (read, reused bool) {
+	for ; d.nextTr < len(trs) && trs[d.nextTr].Time <= s.Time+stillSlack; d.nextTr++ {
+		tr := trs[d.nextTr]
+		if tr.Time-d.lastCut < minScene {
+			continue
+		}
+		d.lastCut = tr.Time
+		d.pending, d.settle = true, math.Max(tr.Time, tr.End)
+	}
+	switch {
+	case d.last == nil:
+	case d.pending:
+		if s.Time < d.settle-stillSlack {
+			return false, false // mid-transition
+		}
+	case s.Time-d.last.Time < d.interval:
+		return false, false
+	case s.Stats == d.last.Stats:
+		return false, true
+	}
+	d.pending = false
+	d.last = &s
+	return true, false
+}
+
+// ocrPlan turns what was read into spans of on-screen text. Where two
+// readings in a scene differ, the still halfway between them is read too
+// (more), until the change lies between two neighbouring stills; the
+// change is then placed at the frame between them that differs most from
+// its predecessor.
+type ocrPlan struct {
+	stills []frameInfo
+	scene  []int // scene of each still
+	scenes []sceneSpan
+
+	chosen []bool
+	texts  [][]ocrLine
+	done   []bool
+	count  int // stills chosen so far
+	read   int // stills given to tesseract
+	reused int // stills skipped as identical to a chosen one
+}
+
+func newOCRPlan(stills []frameInfo, spans []sceneSpan) *ocrPlan {
+	p := &ocrPlan{stills: stills, scenes: spans,
+		scene: make([]int, len(stills)), chosen: make([]bool, len(stills)),
+		texts: make([][]ocrLine, len(stills)), done: make([]bool, len(stills))}
+	for k, f := range stills {
+		p.scene[k] = sceneOf(spans, f.Time)
+	}
+	return p
+}
+
+func (p *ocrPlan) choose(ks []int) []int {
+	for _, k := range ks {
+		p.chosen[k] = true
+	}
+	p.count += len(ks)
+	p.read += len(ks)
+	return ks
+}
+
+func (p *ocrPlan) planned() int { return p.count }
+
+// set records the text read from still k.
+func (p *ocrPlan) set(k int, lines []ocrLine) {
+	p.texts[k] = lines
+	p.done[k] = true
+}
+
+// more returns the stills to read next: the middle of each pair of
+// neighbouring readings in one scene whose text differs, with unread
+// stills between them.
+func (p *ocrPlan) more() []int {
+	var out []int
+	prev := -1
+	for k := range p.stills {
+		if !p.done[k] {
+			continue
+		}
+		if prev >= 0 && p.scene[prev] == p.scene[k] && k-prev > 1 && !sameLines(p.texts[prev], p.texts[k]) {
+			mid := (prev + k) / 2
+			if p.stills[mid].Stats == p.stills[prev].Stats || p.stills[mid].Stats == p.stills[k].Stats {
+				// It looks like one of the two: no need to read it to know
+				// which side of the change it is on, but the change is
+				// not placed more precisely either.
+				p.reused++
+			} else {
+				out = append(out, mid)
+			}
+		}
+		prev = k
+	}
+	return p.choose(out)
+}
+
+func sameLines(a, b []ocrLine) bool {
+	ka, kb := lineKeys(a), lineKeys(b)
+	if len(ka) != len(kb) {
+		return false
+	}
+	for k := range ka {
+		if !kb[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func lineKeys(lines []ocrLine) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range lines {
+		m[normText(l.Text)] = true
+	}
+	return m
+}
+
+// spans turns the readings into spans: a line of text that stays on screen
+// over consecutive readings is one span. It starts at the start of the
+// scene where it was first read, or, when it appeared within a scene,
+// where the picture changed most between the two readings; it ends alike.
+// sigTimes/sigDiff are the detector's frame times and differences.
+func (p *ocrPlan) spans(sigTimes, sigDiff []float64) []provider.OCRText {
 	type open struct {
 		text  string
 		start float64
@@ -145,19 +235,34 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 		provider.OCRText
 		seq int
 	}
-	var spans []span
-	seq := 0
+	var out []span
 	cur := map[string]*open{}
 	var order []string
+	seq := 0
 	closeSpan := func(key string, end float64) {
 		o := cur[key]
-		spans = append(spans, span{provider.OCRText{Text: o.text, Start: round3(o.start), End: round3(end), Confidence: math.Round(o.conf/float64(o.n)*1000) / 1000}, o.seq})
+		out = append(out, span{provider.OCRText{Text: o.text, Start: round3(o.start), End: round3(math.Max(end, o.start)),
+			Confidence: math.Round(o.conf/float64(o.n)*1000) / 1000}, o.seq})
 		delete(cur, key)
 	}
-	for i, f := range frames {
-		lines := texts[i]
+	prev := -1
+	for k := range p.stills {
+		if !p.done[k] {
+			continue
+		}
+		var startAt, endAt float64
+		switch {
+		case prev < 0:
+			startAt = p.scenes[p.scene[k]].Start
+		case p.scene[prev] != p.scene[k]:
+			endAt = p.scenes[p.scene[prev]].End
+			startAt = p.scenes[p.scene[k]].Start
+		default:
+			startAt = biggestChange(sigTimes, sigDiff, p.stills[prev].Time, p.stills[k].Time)
+			endAt = startAt
+		}
 		seen := map[string]bool{}
-		for _, l := range lines {
+		for _, l := range p.texts[k] {
 			key := normText(l.Text)
 			if seen[key] {
 				continue
@@ -169,7 +274,7 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 				continue
 			}
 			seq++
-			cur[key] = &open{text: l.Text, start: f.Time, conf: l.Confidence, n: 1, seq: seq}
+			cur[key] = &open{text: l.Text, start: startAt, conf: l.Confidence, n: 1, seq: seq}
 			order = append(order, key)
 		}
 		var keep []string
@@ -178,31 +283,43 @@ func ocrSpans(frames []ocrFrame, texts [][]ocrLine, duration float64) []provider
 				continue
 			}
 			if !seen[key] {
-				closeSpan(key, f.Time)
+				closeSpan(key, endAt)
 				continue
 			}
 			keep = append(keep, key)
 		}
 		order = keep
+		prev = k
 	}
-	for _, key := range order {
-		end := duration
-		if o := cur[key]; end < o.start {
-			end = o.start
+	if prev >= 0 {
+		end := p.scenes[p.scene[prev]].End
+		for _, key := range order {
+			closeSpan(key, end)
 		}
-		closeSpan(key, end)
 	}
-	sort.Slice(spans, func(i, j int) bool {
-		if spans[i].Start != spans[j].Start {
-			return spans[i].Start < spans[j].Start
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Start != out[j].Start {
+			return out[i].Start < out[j].Start
 		}
-		return spans[i].seq < spans[j].seq
+		return out[i].seq < out[j].seq
 	})
-	out := make([]provider.OCRText, len(spans))
-	for i, s := range spans {
-		out[i] = s.OCRText
+	res := make([]provider.OCRText, len(out))
+	for i, s := range out {
+		res[i] = s.OCRText
 	}
-	return out
+	return res
+}
+
+// biggestChange returns the time of the frame in (from, to] that differs
+// most from the frame before it, or to when no frame there changed at all.
+func biggestChange(times, diffs []float64, from, to float64) float64 {
+	best, at := cutMinDiff/2, to
+	for i := sort.SearchFloat64s(times, from+1e-6); i < len(times) && times[i] <= to+1e-6; i++ {
+		if diffs[i] > best {
+			best, at = diffs[i], times[i]
+		}
+	}
+	return at
 }
 
 func normText(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }

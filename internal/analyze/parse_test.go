@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -60,34 +61,96 @@ func TestParseTSV(t *testing.T) {
 	}
 }
 
+// firstReads chooses the stills to read first as the OCR stream does
+// during the pass (ocrDecider), with every transition known.
+func firstReads(p *ocrPlan, trs []transition, interval float64) []int {
+	d := &ocrDecider{interval: interval}
+	var out []int
+	for k, s := range p.stills {
+		read, reused := d.decide(s, trs)
+		if read {
+			out = append(out, k)
+		} else if reused {
+			p.reused++
+		}
+	}
+	return p.choose(out)
+}
+
 func TestOCRPlanAndSpans(t *testing.T) {
-	scenes := []frameInfo{{Time: 0, Path: "s1", Stats: "A"}, {Time: 10, Path: "s2", Stats: "B"}}
-	periodic := []frameInfo{{Time: 0, Path: "f1", Stats: "A"}, {Time: 5, Path: "f2", Stats: "A"}, {Time: 10.05, Path: "f3", Stats: "B"}, {Time: 15, Path: "f4", Stats: "C"}}
-	plan := planOCR(scenes, periodic)
-	var paths []string
-	var same []int
-	for _, f := range plan {
-		paths = append(paths, f.Path)
-		same = append(same, f.Same)
+	// Two scenes: 0–10 (a cut at 10) and 10–20. Stills every 2 s with
+	// distinct pictures; text "Extra" appears at 5.3 in the first scene.
+	spans := sceneSpans([]transition{{Time: 10, End: 10}}, 20)
+	var stills []frameInfo
+	for i := 0; i < 10; i++ {
+		ts := float64(2 * i)
+		stills = append(stills, frameInfo{Time: ts, Path: fmt.Sprint(ts), Stats: fmt.Sprint(i)})
 	}
-	// f1 and f3 coincide with scene starts; f2 looks like s1; f4 differs.
-	if !slices.Equal(paths, []string{"s1", "f2", "s2", "f4"}) || !slices.Equal(same, []int{-1, 0, -1, -1}) {
-		t.Fatalf("plan paths %v same %v", paths, same)
+	truth := func(ts float64) []ocrLine {
+		switch {
+		case ts < 5.3:
+			return []ocrLine{{"Title", 0.9}, {"Intro", 0.8}}
+		case ts < 10:
+			return []ocrLine{{"Title", 0.9}, {"Intro", 0.8}, {"Extra", 0.7}}
+		default:
+			return []ocrLine{{"Second", 0.9}, {"title", 0.7}}
+		}
 	}
-	texts := [][]ocrLine{
-		{{"Title", 0.9}, {"Intro", 0.8}},
-		{{"Title", 0.9}, {"Intro", 0.8}},
-		{{"Title", 0.7}, {"Second", 0.9}},
-		{{"Second", 0.9}, {"title", 0.8}},
+	p := newOCRPlan(stills, spans)
+	var rounds [][]float64
+	for round := firstReads(p, []transition{{Time: 10, End: 10}}, 4); len(round) > 0; round = p.more() {
+		var r []float64
+		for _, k := range round {
+			r = append(r, stills[k].Time)
+			p.set(k, truth(stills[k].Time))
+		}
+		rounds = append(rounds, r)
 	}
-	got := ocrSpans(plan, texts, 20)
+	// First: each scene's first still, then every 4 s; then the middle of 4–8 (text changed).
+	if want := [][]float64{{0, 4, 8, 10, 14, 18}, {6}}; fmt.Sprint(rounds) != fmt.Sprint(want) {
+		t.Fatalf("rounds %v, want %v", rounds, want)
+	}
+	// The picture changed most at 5.3 (between the stills at 4 and 6).
+	sigTimes := []float64{0, 1, 2, 3, 4, 5, 5.3, 6, 7, 10, 11}
+	sigDiff := []float64{0, 0.001, 0, 0.002, 0, 0.001, 0.05, 0, 0, 0.3, 0}
+	got := p.spans(sigTimes, sigDiff)
 	want := []provider.OCRText{
-		{Text: "Title", Start: 0, End: 20, Confidence: 0.825},
+		{Text: "Title", Start: 0, End: 20, Confidence: 0.814},
 		{Text: "Intro", Start: 0, End: 10, Confidence: 0.8},
+		{Text: "Extra", Start: 5.3, End: 10, Confidence: 0.7},
 		{Text: "Second", Start: 10, End: 20, Confidence: 0.9},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("spans\n got %+v\nwant %+v", got, want)
+	}
+	if p.read != 7 || p.reused != 0 {
+		t.Errorf("read %d reused %d, want 7 and 0", p.read, p.reused)
+	}
+}
+
+func TestSceneSpansAndThumbnails(t *testing.T) {
+	trs := []transition{
+		{Time: 0.4, End: 0.4},              // too close to the start
+		{Time: 5, End: 5},                  // cut
+		{Time: 5.9, End: 5.9},              // too close to the cut at 5
+		{Time: 12, Start: 11.5, End: 12.5}, // dissolve
+	}
+	spans := sceneSpans(trs, 20)
+	want := []sceneSpan{{Start: 0, End: 5}, {Start: 5, End: 12, Settled: 5}, {Start: 12, End: 20, Settled: 12.5}}
+	if !slices.Equal(spans, want) {
+		t.Fatalf("spans %+v, want %+v", spans, want)
+	}
+	stills := []frameInfo{{Time: 0}, {Time: 4.9}, {Time: 5}, {Time: 11.6}, {Time: 12.1}, {Time: 12.6}}
+	var got []int
+	for _, s := range spans {
+		got = append(got, s.thumbnail(stills))
+	}
+	// Scene 2's first still (12.1) is mid-dissolve: the one after it settled is taken.
+	if !slices.Equal(got, []int{0, 2, 5}) {
+		t.Errorf("thumbnails %v, want [0 2 5]", got)
+	}
+	if k := (sceneSpan{Start: 30, End: 31}).thumbnail(stills); k != -1 {
+		t.Errorf("a scene without stills got thumbnail %d", k)
 	}
 }
 
@@ -165,21 +228,24 @@ func TestChunkerSkipsSilence(t *testing.T) {
 
 func TestPassParser(t *testing.T) {
 	cfg := &passConfig{workDir: "/w"}
-	var times []float64
+	var times, sig []float64
 	cfg.onTime = func(t float64) { times = append(times, t) }
-	p := &passParser{cfg: cfg}
+	p := &passParser{cfg: cfg, sigTime: func(t float64) { sig = append(sig, t) }}
 	for _, l := range strings.Split(`[Parsed_ebur128_5 @ 0x55c1f441c680] Summary:
   Integrated loudness:
     I:         -70.0 LUFS
   True peak:
     Peak:       -inf dBFS
-[showinfo@scene @ 0x55c1f4870240] config in time_base: 1/10240, frame_rate: 10/1
-[showinfo@scene @ 0x55c1f4870240] n:   0 pts:      0 pts_time:0       pos:    10119 fmt:yuv420p sar:1/1 s:640x360 i:P iskey:1 type:I checksum:4C2696C0 plane_checksum:[012B7DEE 3ED5B23B ADAF6688] mean:[61 158 116] stdev:[34.7 5.7 2.2]
+[showinfo@still @ 0x557a3abf0dc0] config in time_base: 1/25, frame_rate: 25/1
+[showinfo@sig @ 0x557a3abedd80] n:   0 pts:      0 pts_time:0       pos:       -1 fmt:rgb24 sar:1/1 s:64x36 i:P iskey:1 type:I checksum:DE7DFA4B plane_checksum:[DE7DFA4B] mean:[57] stdev:[34.9]
+[showinfo@sig @ 0x557a3abedd80] color_range:pc color_space:gbr color_primaries:unknown color_trc:unknown
+[showinfo@still @ 0x55c1f4870240] n:   0 pts:      0 pts_time:0       pos:    10119 fmt:yuv420p sar:1/1 s:640x360 i:P iskey:1 type:I checksum:4C2696C0 plane_checksum:[012B7DEE 3ED5B23B ADAF6688] mean:[61 158 116] stdev:[34.7 5.7 2.2]
 [silencedetect @ 0x55c1f4887400] silence_start: 0
+[showinfo@sig @ 0x557a3abedd80] n:   1 pts:      1 pts_time:0.04    pos:       -1 fmt:rgb24 sar:1/1 s:64x36 i:P iskey:1 type:I checksum:DE7DFA4B plane_checksum:[DE7DFA4B] mean:[57] stdev:[34.9]
 [silencedetect @ 0x55c1f4887400] silence_end: 0.672937 | silence_duration: 0.672937
-[showinfo@frame @ 0x55c1f4871100] n:   1 pts:      1 pts_time:5       pos:   156208 fmt:yuv420p sar:1/1 s:640x360 i:P iskey:0 type:P checksum:714E9773 plane_checksum:[906B8128 3B47AFC6 F3696676] mean:[61 158 116] stdev:[34.7 5.7 2.2]
 out_time_us=7500000
-[showinfo@scene @ 0x55c1f4870240] n:   1 pts: 102400 pts_time:10      pos:   188330 fmt:yuv420p sar:1/1 s:640x360 i:P iskey:1 type:I checksum:CA64CE5D plane_checksum:[2ED4EC21 253DE26C 8B1AFFB2] mean:[206 107 138] stdev:[35.9 3.9 1.8]
+[showinfo@sig @ 0x557a3abedd80] n:   0 pts:    250 pts_time:10      pos:       -1 fmt:rgb24 sar:1/1 s:64x36 i:P iskey:1 type:I checksum:DE7DFA4B plane_checksum:[DE7DFA4B] mean:[57] stdev:[34.9]
+[showinfo@still @ 0x55c1f4870240] n:   0 pts: 102400 pts_time:10      pos:   188330 fmt:yuv420p sar:1/1 s:640x360 i:P iskey:1 type:I checksum:CA64CE5D plane_checksum:[2ED4EC21 253DE26C 8B1AFFB2] mean:[206 107 138] stdev:[35.9 3.9 1.8]
 [silencedetect @ 0x55c1f4887400] silence_start: 27.7484
 [Parsed_ebur128_5 @ 0x55c1f4887a40] Summary:
   Integrated loudness:
@@ -200,13 +266,15 @@ out_time_us=7500000
 	if !slices.Equal(p.res.silences, []provider.Span{{Start: 0, End: 0.673}}) || !p.inSil || p.silStart != 27.7484 {
 		t.Errorf("silences %v open %v at %v", p.res.silences, p.inSil, p.silStart)
 	}
-	if len(p.res.sceneFrames) != 2 || p.res.sceneFrames[1] != (frameInfo{Time: 10, Path: "/w/scene-0002.png", Stats: "206 107 138/35.9 3.9 1.8"}) {
-		t.Errorf("scene frames %+v", p.res.sceneFrames)
+	// Stills are counted (a filter graph set up again numbers from 0).
+	if len(p.res.stills) != 2 || p.res.stills[1] != (frameInfo{Time: 10, Path: "/w/still-0002.png", Stats: "206 107 138/35.9 3.9 1.8"}) ||
+		p.res.stills[0].Path != "/w/still-0001.png" {
+		t.Errorf("stills %+v", p.res.stills)
 	}
-	if len(p.res.frames) != 1 || p.res.frames[0].Path != "/w/frame-0002.png" || p.res.frames[0].Time != 5 {
-		t.Errorf("frames %+v", p.res.frames)
+	if !slices.Equal(sig, []float64{0, 0.04, 10}) {
+		t.Errorf("detector frame times %v", sig)
 	}
-	if !slices.Equal(times, []float64{0, 5, 7.5, 10}) {
+	if !slices.Equal(times, []float64{0, 0.04, 7.5, 10}) {
 		t.Errorf("progress times %v", times)
 	}
 	if parseLevel("-inf") != silentDB {
@@ -218,13 +286,19 @@ func TestPassArgs(t *testing.T) {
 	audioOnly := (&passConfig{input: "in", workDir: "/w", video: -1, audio: 0, silences: true, silenceDB: -40, silenceMin: 0.5,
 		pcm: func(r io.Reader) error { return nil }}).args()
 	joined := strings.Join(audioOnly, " ")
-	if strings.Contains(joined, "0:v") || !strings.Contains(joined, "[0:a:0]asplit=2") || !strings.Contains(joined, "pipe:1") || strings.Contains(joined, "ebur128") {
+	if strings.Contains(joined, "0:v") || !strings.Contains(joined, "[0:a:0]asplit=2") || !strings.Contains(joined, "pipe:1") || strings.Contains(joined, "ebur128") || strings.Contains(joined, "pipe:3") {
 		t.Errorf("audio-only args %v", audioOnly)
 	}
-	video := (&passConfig{input: "in", workDir: "/w", video: 1, audio: -1, scenes: true, sceneThreshold: 0.1, frameInterval: 5}).args()
+	video := (&passConfig{input: "in", workDir: "/w", video: 1, audio: -1, scenes: true, stillInterval: 2}).args()
 	joined = strings.Join(video, " ")
-	if !strings.Contains(joined, "[0:v:1]split=2") || !strings.Contains(joined, "gt(scene\\,0.100)") || !strings.Contains(joined, "fps=fps=1/5.000") || strings.Contains(joined, "0:a") {
-		t.Errorf("video args %v", video)
+	for _, want := range []string{"[0:v:1]split=2", "scale=64:36:flags=area,format=rgb24,showinfo@sig", "-f rawvideo pipe:3",
+		"gt(scene\\,max(0.010\\,3.0*ld(1)))", "gte(t-prev_selected_t\\,2.000)", "mpdecimate,showinfo@still", "/w/still-%04d.png"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("video args lack %q: %v", want, video)
+		}
+	}
+	if strings.Contains(joined, "0:a") {
+		t.Errorf("video args %v use audio", video)
 	}
 }
 
@@ -273,16 +347,5 @@ func TestKeywordsRanking(t *testing.T) {
 	}
 	if extractKeywords(nil, nil) != nil {
 		t.Errorf("keywords from nothing")
-	}
-}
-
-func TestDropShortScenes(t *testing.T) {
-	in := []frameInfo{{Time: 0}, {Time: 0.4}, {Time: 5}, {Time: 5.9}, {Time: 6.1}, {Time: 20}}
-	var got []float64
-	for _, f := range dropShortScenes(in) {
-		got = append(got, f.Time)
-	}
-	if want := []float64{0, 5, 6.1, 20}; !slices.Equal(got, want) {
-		t.Errorf("kept cuts %v, want %v", got, want)
 	}
 }

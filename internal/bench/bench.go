@@ -1,19 +1,26 @@
-// Package bench is the bench program (make bench), which measures the
-// analyzers: it generates a talk-like video
-// (720p slides with flite speech, 3 minutes by default), runs every analysis
-// on it through internal/analyze in a child process (so that the engine's
-// peak RSS is its own), runs the same tools one after another from
-// bench/sequential.sh, and prints wall time per minute of media for both,
-// their ratio, the engine's peak RSS and per-stage figures.
+// Package bench is the bench program (make bench, make chaos): figures of
+// the whole system, each beside a baseline measured in the same run, and
+// the chaos test.
 //
-//	go run ./bench [-minutes 3] [-concurrency N] [-rounds 1] [-keep DIR]
+// The mlengine figures run a generated talk-like video (720p slides with
+// flite speech, 3 minutes by default) through every analysis
+// (internal/analyze, in a child process so that the engine's peak RSS is
+// its own) against the same tools run one after another
+// (bench/sequential.sh), and a 60-minute recording (mlengine_rss_long). The
+// orchestration, history, worker_rss and starter figures run the real
+// programs under devstack on the dev server with a simulated provider in
+// mlengine's place; orchestration_cluster does the same on make cluster's
+// topology. The chaos run (chaos.go, docs/chaos.md) runs the real programs
+// and mlengine while faults are injected and processes killed.
+//
+//	go run ./bench [flags] [figure ...]
+//	go run ./bench chaos [-files 100] [-seed N]
 package bench
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,7 +50,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 		}
 		return program.ExitOK
 	}
-	err := run(ctx, args, stdout, stderr)
+	var err error
+	if len(args) > 0 && args[0] == "chaos" {
+		err = chaosMain(ctx, args[1:], stdout, stderr)
+	} else {
+		err = run(ctx, args, stdout, stderr)
+	}
 	if code := program.ExitCode(err); code != program.ExitOK {
 		fmt.Fprintln(stderr, "bench:", err)
 		return code
@@ -51,7 +63,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, env prog
 	return program.ExitOK
 }
 
-type config struct {
+type mlOptions struct {
 	minutes     float64
 	width       int
 	height      int
@@ -63,44 +75,26 @@ type config struct {
 	via         string
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c config
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Float64Var(&c.minutes, "minutes", 3, "length of the generated talk in minutes")
-	fs.IntVar(&c.width, "width", 1280, "video width")
-	fs.IntVar(&c.height, "height", 720, "video height")
-	fs.IntVar(&c.fps, "fps", 25, "video frame rate")
-	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "analyze.Options.Concurrency")
-	fs.IntVar(&c.rounds, "rounds", 1, "measure engine and script this many times each (alternating) and report medians")
-	fs.StringVar(&c.keep, "keep", "", "keep the generated media and work files in this directory")
-	fs.StringVar(&c.script, "script", "bench/sequential.sh", "the sequential baseline script")
-	fs.StringVar(&c.via, "via", "http", "http: submit to an mlengine server started in the engine process; direct: call analyze.Run")
-	if err := fs.Parse(args); err != nil {
-		return program.Usage(err)
-	}
-	if fs.NArg() > 0 {
-		return program.Usage(fmt.Errorf("no arguments are accepted, got %q", fs.Args()))
-	}
-	if err := samplemedia.Check(); err != nil {
-		return err
-	}
-	dir := c.keep
-	if dir == "" {
-		d, err := os.MkdirTemp("", "filesight-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// mlengineRun is the mlengine figure and what the long recording's figure
+// compares with.
+type mlengineRun struct {
+	Talk       *samplemedia.Talk
+	PerMinute  float64 // engine wall seconds per minute of media (median)
+	CPUPerMin  float64 // engine and tools' CPU seconds per minute of media (median)
+	TreeRSSKiB int64
+	Figure     figure
+}
 
+// runMlengine generates the bench talk into dir and measures the engine
+// against the sequential script (the original make bench).
+func runMlengine(ctx context.Context, c mlOptions, dir string, stdout, stderr io.Writer) (*mlengineRun, error) {
+	if err := samplemedia.Check(); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	talk, err := samplemedia.GenerateTalkInfo(ctx, dir, benchTalk(c))
 	if err != nil {
-		return fmt.Errorf("generate talk: %w", err)
+		return nil, fmt.Errorf("generate talk: %w", err)
 	}
 	fmt.Fprintf(stdout, "media: %s, %.0f s (%.2f min), %dx%d@%d, %d slides, generated in %.1f s\n",
 		filepath.Base(talk.Path), talk.Duration, talk.Duration/60, c.width, c.height, c.fps, len(talk.Slides), time.Since(t0).Seconds())
@@ -108,29 +102,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var engines []engineRun
 	var seqs []seqRun
 	for i := 0; i < c.rounds; i++ {
 		e, err := runEngine(ctx, stderr, self, c.via, talk.Path, filepath.Join(dir, fmt.Sprintf("engine-%d", i)), c.concurrency)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		engines = append(engines, e)
 		s, err := runSequential(ctx, stderr, c.script, talk.Path, filepath.Join(dir, fmt.Sprintf("seq-%d", i)))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seqs = append(seqs, s)
 	}
-	report(stdout, talk, engines, seqs, c)
-	return nil
+	return report(stdout, talk, engines, seqs, c), nil
 }
 
 // benchTalk is a talk of c.minutes: 15-second slides, each with a spoken
 // paragraph of about 11 seconds.
-func benchTalk(c config) samplemedia.TalkSpec {
+func benchTalk(c mlOptions) samplemedia.TalkSpec {
 	n := int(c.minutes * 60 / 15)
 	if n < 1 {
 		n = 1
@@ -276,35 +269,11 @@ func engineChild(args []string, stdout io.Writer) error {
 
 // treeRSS sums VmRSS (KiB) of pid and all its descendants.
 func treeRSS(pid int) int64 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	parent := map[int]int{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i > 0 {
-			if f := strings.Fields(s[i+1:]); len(f) > 2 {
-				pp, _ := strconv.Atoi(f[1])
-				parent[p] = pp
-			}
-		}
-	}
+	procs := procStats()
 	var total int64
-	for p := range parent {
-		for q := p; q > 1; q = parent[q] {
-			if q == pid {
-				total += statusKiB(p, "VmRSS:")
-				break
-			}
+	for p := range procs {
+		if below(procs, p, pid) {
+			total += statusKiB(p, "VmRSS:")
 		}
 	}
 	return total
@@ -385,7 +354,7 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func report(w io.Writer, talk *samplemedia.Talk, engines []engineRun, seqs []seqRun, c config) {
+func report(w io.Writer, talk *samplemedia.Talk, engines []engineRun, seqs []seqRun, c mlOptions) *mlengineRun {
 	minutes := talk.Duration / 60
 	var ew, sw []float64
 	var rss, hwm, toolRSS int64
@@ -467,6 +436,14 @@ func report(w io.Writer, talk *samplemedia.Talk, engines []engineRun, seqs []seq
 	fmt.Fprintf(w, "TARGET ≤ 9 s per minute of media on 2 cores (≈0.5× sequential), RSS < 300 MiB (engine with tools): %s\n",
 		verdict(em/minutes <= 9 && rss < 300*1024))
 	fmt.Fprintf(w, "note: load average now %s; other work on the machine makes these figures noisy\n", loadavg())
+	return &mlengineRun{Talk: talk, PerMinute: em / minutes, CPUPerMin: median(ecpu) / minutes, TreeRSSKiB: rss, Figure: figure{
+		Name:     "mlengine",
+		Value:    fmt.Sprintf("%.2f s per media minute, %.0f MiB with its tools", em/minutes, float64(rss)/1024),
+		Baseline: fmt.Sprintf("sequential script %.2f s/min (ratio %.2f)", sm/minutes, em/sm),
+		Target:   "≤ 9 s/min, < 300 MiB",
+		Verdict:  verdictf(em/minutes <= 9 && rss < 300*1024, "%.2f s/min, %.0f MiB", em/minutes, float64(rss)/1024),
+		Notes:    []string{fmt.Sprintf("%.0f-minute %dx%d talk, %d round(s), transcript WER %.1f %%", minutes, c.width, c.height, len(engines), wer*100)},
+	}}
 }
 
 func verdict(ok bool) string {

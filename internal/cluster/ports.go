@@ -65,11 +65,17 @@ func (p Ports) addr(off int) string {
 
 // Validate checks that the whole block is a valid port range.
 func (p Ports) Validate() error {
-	if p.Base < 1024 || p.Base+NumPorts-1 > 65535 {
-		return fmt.Errorf("CLUSTER_PORT_BASE=%d: the cluster needs ports %d–%d, which must lie within 1024–65535", p.Base, p.Base, p.Base+NumPorts-1)
+	// Temporal stores each service's membership port in its cluster
+	// metadata as a PostgreSQL smallint: a port above 32767 makes the
+	// history service fail at start.
+	if p.Base < 1024 || p.Base+NumPorts-1 > maxPort {
+		return fmt.Errorf("CLUSTER_PORT_BASE=%d: the cluster needs ports %d–%d, which must lie within 1024–%d (Temporal keeps membership ports in a PostgreSQL smallint)", p.Base, p.Base, p.Base+NumPorts-1, maxPort)
 	}
 	return nil
 }
+
+// maxPort is the highest port the cluster may use (see Validate).
+const maxPort = 32767
 
 // Postgres is PostgreSQL's address.
 func (p Ports) Postgres() string { return p.addr(offPostgres) }

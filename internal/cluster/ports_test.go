@@ -58,7 +58,7 @@ func TestPortsValidate(t *testing.T) {
 	for _, tt := range []struct {
 		base int
 		ok   bool
-	}{{DefaultPortBase, true}, {1024, true}, {65535 - NumPorts + 1, true}, {1023, false}, {65535 - NumPorts + 2, false}, {0, false}} {
+	}{{DefaultPortBase, true}, {1024, true}, {32767 - NumPorts + 1, true}, {1023, false}, {32767 - NumPorts + 2, false}, {40000, false}, {0, false}} {
 		err := Ports{Base: tt.base}.Validate()
 		if (err == nil) != tt.ok {
 			t.Errorf("base %d: %v", tt.base, err)

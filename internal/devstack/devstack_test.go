@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"filesight/internal/testutil"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -305,6 +307,36 @@ func TestSaveRefusesValuesNeedingQuotes(t *testing.T) {
 		env.Set("BAD", bad)
 		if err := env.Save(); err == nil {
 			t.Errorf("value %q saved", bad)
+		}
+	}
+}
+
+// Every listen address belongs to a program, so that Options.Without can
+// leave exactly that program's addresses unchecked; Without accepts only
+// programs the stack runs.
+func TestWithoutNamesProgramsAndTheirAddresses(t *testing.T) {
+	for _, k := range addressKeys {
+		p := programOfAddress[k]
+		if p != "temporal" && !slices.Contains(Programs(), p) {
+			t.Errorf("address %s belongs to no program (%q)", k, p)
+		}
+	}
+	_, err := Start(t.Context(), Options{DataDir: t.TempDir(), Without: []string{"nonsense"}, Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Fatalf("Start with an unknown program in Without: %v", err)
+	}
+	dir := t.TempDir()
+	env, err := LoadEnvFile(filepath.Join(dir, "dev.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Resolve(env, dir, ModeDev); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{opts: Options{Without: []string{"mlengine"}}, env: env}
+	for _, a := range s.listenAddrs() {
+		if a.key == "MLENGINE_ADDR" {
+			t.Errorf("mlengine's address is checked although mlengine is not started")
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -166,6 +167,11 @@ var specs = []varSpec{
 	{"LOG_FORMAT", kindBase, lit("text")},
 	{"WORKER_METRICS_ADDR", kindBase, lit("127.0.0.1:9090")},
 }
+
+// AddressKeys lists the dev.env variables holding listen addresses of make
+// up (TEMPORAL_UI_URL, a URL, aside): a caller that seeds dev.env with free
+// ports before Start (tests, benchmarks) sets these.
+func AddressKeys() []string { return slices.Clone(addressKeys) }
 
 // addressKeys are the listen addresses of dev.env.
 var addressKeys = []string{"TEMPORAL_ADDRESS", "STARTER_ADDR", "STARTER_CODEC_ADDR", "LOCALBOX_ADDR", "MLENGINE_ADDR", "VAULT_ADDR", "WORKER_METRICS_ADDR"}

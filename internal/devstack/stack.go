@@ -71,6 +71,11 @@ type Options struct {
 	// Workers is the number of worker processes in cluster mode (default
 	// 2, at most cluster.MaxWorkers); the dev server runs one.
 	Workers int
+	// Without names programs of Programs() that the stack does not start:
+	// the caller serves something in their place on their dev.env address
+	// (benchmarks put a simulated ML provider where mlengine would be).
+	// Their addresses are not checked for being free.
+	Without []string
 	// NoSample skips generating and uploading the sample video.
 	NoSample bool
 	// ExitAfterSample stops everything once the sample's workflow has
@@ -176,6 +181,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	case o.Workers < 1 || o.Workers > cluster.MaxWorkers:
 		return nil, fmt.Errorf("workers must be 1 to %d, not %d", cluster.MaxWorkers, o.Workers)
 	}
+	for _, w := range o.Without {
+		if !slices.Contains(Programs(), w) {
+			return nil, fmt.Errorf("Without: %q is not one of the programs %v", w, Programs())
+		}
+	}
 	s := &Stack{opts: o, out: NewOutput(o.Out, o.Color), specs: map[string]procSpec{}}
 	if o.Mode == ModeCluster {
 		s.out.width = len(cluster.Worker.ProcessName())
@@ -233,6 +243,14 @@ func (s *Stack) Temporal() client.Client { return s.tc }
 
 // Box is a Box client for localbox with the stack's credentials.
 func (s *Stack) Box() *box.Client { return s.bc }
+
+// Pid is the process id of the named process (its latest start), or 0.
+func (s *Stack) Pid(name string) int {
+	if p := s.proc(name); p != nil {
+		return p.Pid()
+	}
+	return 0
+}
 
 // Kill kills the named process at once with SIGKILL, as a crash would; the
 // stack goes on without it.
@@ -320,7 +338,9 @@ type listenAddr struct{ key, addr string }
 func (s *Stack) listenAddrs() []listenAddr {
 	var out []listenAddr
 	for _, k := range addressKeys {
-		out = append(out, listenAddr{k, s.get(k)})
+		if !slices.Contains(s.opts.Without, programOfAddress[k]) {
+			out = append(out, listenAddr{k, s.get(k)})
+		}
 	}
 	out = append(out, listenAddr{"TEMPORAL_UI_URL", s.uiHostPort()})
 	if s.opts.Mode != ModeCluster {
@@ -338,6 +358,12 @@ func (s *Stack) listenAddrs() []listenAddr {
 		out = append(out, listenAddr{"CLUSTER_PORT_BASE", p.WorkerMetrics(i)})
 	}
 	return out
+}
+
+// programOfAddress names the program that listens on each of addressKeys.
+var programOfAddress = map[string]string{
+	"TEMPORAL_ADDRESS": "temporal", "STARTER_ADDR": "starter", "STARTER_CODEC_ADDR": "starter",
+	"LOCALBOX_ADDR": "localbox", "MLENGINE_ADDR": "mlengine", "VAULT_ADDR": "vault", "WORKER_METRICS_ADDR": "worker",
 }
 
 func (s *Stack) get(k string) string { v, _ := s.env.Get(k); return v }
@@ -498,6 +524,13 @@ func (s *Stack) startDevServer() error {
 	args := []string{"--env-file", envFile, "server", "start-dev",
 		"--ip", thost, "--port", tport, "--ui-ip", uhost, "--ui-port", uport,
 		"--db-filename", filepath.Join(s.dataDir, "temporal.db"),
+		// SQLite's rollback journal with a full sync on every commit makes
+		// the dev server start about 3.5 times fewer workflows per second
+		// on this kind of machine than a write-ahead log synced at
+		// checkpoints (docs/benchmarks.md); the WAL survives a crash of
+		// the server or of the machine's processes, and loses at most the
+		// last transactions on a power cut, which a dev stack can afford.
+		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--namespace", s.get("TEMPORAL_NAMESPACE"),
 		"--log-level", "error",
 	}
@@ -538,6 +571,10 @@ func (s *Stack) startPrograms() error {
 		},
 	}
 	for i, name := range Programs() {
+		if slices.Contains(s.opts.Without, name) {
+			s.out.Printf("not starting %s (served elsewhere at its dev.env address)", name)
+			continue
+		}
 		path := filepath.Join(s.opts.BinDir, name)
 		if name == "worker" {
 			return s.startWorkers(path, i+1)

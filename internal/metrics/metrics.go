@@ -24,6 +24,9 @@ import (
 type Handler struct {
 	reg  *registry
 	tags []label // sorted by name
+	// key is tags rendered once: every recorded value looks its series up
+	// by name and key, and the SDK records values on every task.
+	key string
 }
 
 type label struct{ name, value string }
@@ -66,12 +69,14 @@ func (m *Handler) WithTags(tags map[string]string) client.MetricsHandler {
 		}
 	}
 	slices.SortFunc(merged, func(a, b label) int { return strings.Compare(a.name, b.name) })
-	return &Handler{reg: m.reg, tags: merged}
+	return &Handler{reg: m.reg, tags: merged, key: renderLabels(merged)}
 }
 
 func (m *Handler) get(kind map[string]*series, name string) *series {
-	name = sanitize(name)
-	key := name + "{" + renderLabels(m.tags) + "}"
+	if !validName(name) {
+		name = sanitize(name)
+	}
+	key := name + "{" + m.key + "}"
 	s, ok := kind[key]
 	if !ok {
 		s = &series{name: name, labels: m.tags}
@@ -175,18 +180,52 @@ func braces(ls []label) string {
 func renderLabels(ls []label) string {
 	parts := make([]string, len(ls))
 	for i, l := range ls {
-		v := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(l.value)
-		parts[i] = sanitize(l.name) + `="` + v + `"`
+		parts[i] = sanitize(l.name) + `="` + escapeLabelValue(l.value) + `"`
 	}
 	return strings.Join(parts, ",")
+}
+
+// escapeLabelValue escapes backslash, double quote and newline, as the
+// exposition format wants.
+func escapeLabelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	var b strings.Builder
+	for _, r := range v {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func nameByte(i int, c byte) bool {
+	return c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
+}
+
+// validName reports whether s is a Prometheus name as it is.
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !nameByte(i, s[i]) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // sanitize makes a Prometheus metric or label name.
 func sanitize(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		ok := c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
-		if !ok {
+		if !nameByte(i, c) {
 			b[i] = '_'
 		}
 	}

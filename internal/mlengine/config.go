@@ -65,6 +65,9 @@ type Config struct {
 	ResultRetention time.Duration `env:"MLENGINE_RESULT_RETENTION, default=1h"`
 	// LogLevel is the level of Main's logger.
 	LogLevel slog.Level `env:"MLENGINE_LOG_LEVEL, default=info"`
+	// AdminKey guards the admin API (/_mlengine/faults: fault injection for
+	// chaos tests). Empty, the default, disables it.
+	AdminKey secret.String `env:"MLENGINE_ADMIN_KEY"`
 	// AllowedHosts lists the hosts (names, "*.example.com" wildcards, IP
 	// addresses, CIDR networks) that media and callback URLs may reach even
 	// though they are not public: private, loopback, link-local (cloud
@@ -193,7 +196,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CallbackKey.IsZero() {
 		errs = append(errs, errors.New("MLENGINE_CALLBACK_KEY is empty"))
 	}
-	errs = append(errs, secret.CheckShared("MLENGINE_API_KEY", c.APIKey), secret.CheckShared("MLENGINE_CALLBACK_KEY", c.CallbackKey))
+	errs = append(errs, secret.CheckShared("MLENGINE_API_KEY", c.APIKey), secret.CheckShared("MLENGINE_CALLBACK_KEY", c.CallbackKey),
+		secret.CheckShared("MLENGINE_ADMIN_KEY", c.AdminKey))
 	if _, err := c.policy(nil); err != nil {
 		errs = append(errs, err)
 	}

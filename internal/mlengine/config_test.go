@@ -62,13 +62,14 @@ func TestSharedSecretsAreLongEnough(t *testing.T) {
 	for name, c := range map[string]Config{
 		"MLENGINE_API_KEY":      {DataDir: "x", APIKey: short, CallbackKey: long},
 		"MLENGINE_CALLBACK_KEY": {DataDir: "x", APIKey: long, CallbackKey: short},
+		"MLENGINE_ADMIN_KEY":    {DataDir: "x", APIKey: long, CallbackKey: long, AdminKey: short},
 	} {
 		_, err := c.withDefaults()
 		if err == nil || !strings.Contains(err.Error(), name+" is too short") || strings.Contains(err.Error(), short.Reveal()) {
 			t.Errorf("%s of 31 bytes: %v", name, err)
 		}
 	}
-	if _, err := (Config{DataDir: "x", APIKey: long, CallbackKey: long}).withDefaults(); err != nil {
+	if _, err := (Config{DataDir: "x", APIKey: long, CallbackKey: long, AdminKey: long}).withDefaults(); err != nil {
 		t.Fatalf("32-byte keys: %v", err)
 	}
 }

@@ -58,10 +58,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.result))
 	mux.Handle("DELETE /v1/jobs/{id}/result", s.auth(s.deleteResult))
 	mux.Handle("GET /v1/jobs/{id}/artifacts/{name}", s.auth(s.artifact))
+	mux.Handle("GET "+adminPrefix+"faults", s.adminOnly(s.getFaults))
+	mux.Handle("PUT "+adminPrefix+"faults", s.adminOnly(s.putFaults))
+	mux.Handle("DELETE "+adminPrefix+"faults", s.adminOnly(s.deleteFaults))
 	mux.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, false)
 	}))
-	return mux
+	return s.injectFaults(mux)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

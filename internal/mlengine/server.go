@@ -27,6 +27,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine
+	faults  *faultSet
 	handler http.Handler
 
 	closeOnce sync.Once
@@ -105,7 +106,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (
 		st.close()
 		return nil, fmt.Errorf("mlengine: start: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, eng: eng}
+	s := &Server{cfg: cfg, log: log, eng: eng, faults: newFaultSet()}
 	s.handler = s.routes()
 	log.Info("mlengine started", "data_dir", cfg.DataDir, "concurrency", cfg.Concurrency,
 		"parallel_jobs", cfg.ParallelJobs, "queue_limit", cfg.QueueLimit)
