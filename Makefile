@@ -20,7 +20,7 @@ PROGRAMS := worker starter localbox mlengine vault devstack replayer
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all deps cluster-deps tools cluster-tools build test unit vet workflowcheck conventions lint fmt bench chaos up upload \
-	cluster test-cluster replay-export replay-check describe histories composecheck refcheck clean help
+	cluster test-cluster replay-export replay-check describe histories composecheck refcheck mutate clean help
 
 all: build
 
@@ -60,6 +60,11 @@ $(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
 
 $(BIN)/workflowcheck: tools/workflowcheck/go.mod tools/workflowcheck/go.sum
 	cd tools/workflowcheck && $(GO) build -o $@ go.temporal.io/sdk/contrib/tools/workflowcheck
+
+# gremlins (mutation testing) is pinned in tools/gremlins like the others;
+# only make mutate needs it.
+$(BIN)/gremlins: tools/gremlins/go.mod tools/gremlins/go.sum
+	cd tools/gremlins && $(GO) build -o $@ github.com/go-gremlins/gremlins/cmd/gremlins
 
 $(BIN)/composecheck: tools/composecheck/go.mod tools/composecheck/go.sum tools/composecheck/main.go
 	cd tools/composecheck && $(GO) build -o $@ .
@@ -117,6 +122,12 @@ unit: ## unit and replay tests only (no servers)
 
 test: deps tools vet workflowcheck composecheck refcheck ## everything: vet, workflowcheck, unit, replay and integration tests
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags integration ./...
+
+# Mutation testing of the packages whose logic is pure enough to mutate
+# quickly (docs/testing.md). Slow (tens of minutes on 2 cores), so not part of
+# make test. One package: make mutate PKG=internal/detect.
+mutate: $(BIN)/gremlins ## mutation testing: RESULT mutation <pkg> efficacy=<percent> per package, survivors in .data/mutation/
+	GREMLINS=$(BIN)/gremlins OUT=$(DATA_DIR)/mutation bash tools/gremlins/mutate.sh $(PKG)
 
 lint: vet workflowcheck composecheck refcheck conventions ## static checks
 

@@ -245,6 +245,79 @@ func TestStatusCardIsBounded(t *testing.T) {
 	}
 }
 
+// prepareResult gives the card builder (and the vault) the texts as the
+// cards show them, without touching its input.
+func TestPrepareResultTrims(t *testing.T) {
+	in := &provider.Result{
+		Transcript: &provider.Transcript{Text: "hello  world", Words: []provider.Word{{Word: " hello "}, {Word: "  "}, {Word: "world"}}},
+		OCR:        []provider.OCRText{{Text: "Q3\n  budget\tplan"}},
+		Keywords:   []provider.Keyword{{Text: "  budget "}, {Text: "plan"}},
+	}
+	before, _ := json.Marshal(in)
+	out := prepareResult(in)
+	if after, _ := json.Marshal(in); string(after) != string(before) {
+		t.Fatalf("the input was modified: %s", after)
+	}
+	var words []string
+	for _, w := range out.Transcript.Words {
+		words = append(words, w.Word)
+	}
+	if !slices.Equal(words, []string{"hello", "world"}) || out.OCR[0].Text != "Q3 budget plan" ||
+		out.Keywords[0].Text != "budget" || out.Keywords[1].Text != "plan" {
+		t.Errorf("prepared: words %q, OCR %q, keywords %+v", words, out.OCR[0].Text, out.Keywords)
+	}
+	// What is absent stays absent, what is empty stays empty.
+	empty := prepareResult(&provider.Result{Transcript: &provider.Transcript{Words: []provider.Word{}}})
+	if empty.Transcript.Words == nil || empty.Keywords != nil || empty.OCR != nil {
+		t.Errorf("empty result prepared as %+v", empty)
+	}
+	if none := prepareResult(&provider.Result{Transcript: &provider.Transcript{Text: "x"}}); none.Transcript.Words != nil {
+		t.Errorf("a transcript without words got %v", none.Transcript.Words)
+	}
+}
+
+// A job resubmitted after retryable failures says which attempt ended how,
+// counting the attempts from the failures when the attempt is not known.
+func TestResubmissionNote(t *testing.T) {
+	for _, tc := range []struct {
+		j    JobOutcome
+		want string
+	}{
+		{JobOutcome{Name: "speech", State: JobSucceeded}, ""},
+		{JobOutcome{Name: "speech", State: JobSucceeded, Attempt: 2, PreviousErrors: []string{"interrupted"}},
+			`Job "speech" was resubmitted once after a retryable failure (attempt 1: interrupted); attempt 2 succeeded.`},
+		{JobOutcome{Name: "speech", State: JobFailed, PreviousErrors: []string{"a", ""}},
+			`Job "speech" was resubmitted 2 times after a retryable failure (attempt 1: a; attempt 2: failed); attempt 3 did not succeed either.`},
+		{JobOutcome{Name: "speech", State: JobSucceeded, Attempt: 5, PreviousErrors: []string{"a"}},
+			`Job "speech" was resubmitted once after a retryable failure (attempt 1: a); attempt 5 succeeded.`},
+	} {
+		if got := resubmissionNote(tc.j); got != tc.want {
+			t.Errorf("resubmissionNote(%+v) =\n%q, want\n%q", tc.j, got, tc.want)
+		}
+	}
+}
+
+// truncate cuts at most n bytes on a rune boundary and marks the cut.
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abcdef", 6, "abcdef"},
+		{"abcdef", 7, "abcdef"},
+		{"abcdef", 5, "ab…"},
+		{"ééé", 6, "ééé"},
+		{"ééé", 5, "é…"}, // the cut falls on the second é's first byte
+		{"ééé", 4, "…"},  // ... inside the first é: back to its start
+		{"\x80\x80\x80\x80\x80", 4, "…"},
+	} {
+		if got := truncate(tc.s, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
 // TestCardTimesRoundToNearestSecond: card times are rounded to the nearest
 // second, not truncated (a cut at 30.8 s is at 31 s), and neighbouring
 // scenes share their boundary.

@@ -61,6 +61,19 @@ type harnessConfig struct {
 	tokenLifetime  time.Duration
 	selection      string
 	policies       map[string]activities.ProviderPolicy
+	// wrap, when set, stands between the activities and each fake provider
+	// (to lose an answer, fail a call).
+	wrap func(provider.Provider) provider.Provider
+}
+
+// withWrappedProviders puts wrap between the activities and every provider.
+func withWrappedProviders(wrap func(provider.Provider) provider.Provider) harnessOption {
+	return func(c *harnessConfig) { c.wrap = wrap }
+}
+
+// withTokenLifetime sets how long the fake Box's downscoped tokens live.
+func withTokenLifetime(d time.Duration) harnessOption {
+	return func(c *harnessConfig) { c.tokenLifetime = d }
 }
 
 // withSelection gives analyses to providers (FILESIGHT_ANALYSIS_PROVIDERS).
@@ -97,6 +110,10 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	for _, name := range append([]string{"mlengine"}, cfg.extraProviders...) {
 		p := activitiestest.NewProvider(name, env.Now, cfg.plans[name])
 		h.providers = append(h.providers, p)
+		if cfg.wrap != nil {
+			provs = append(provs, cfg.wrap(p))
+			continue
+		}
 		provs = append(provs, p)
 	}
 	tok, err := vault.New("unit-test-vault-key-0123456789")

@@ -232,8 +232,11 @@ func TestJobNeverFinishes(t *testing.T) {
 	if elapsed := h.env.Now().Sub(start); elapsed > 2*time.Hour {
 		t.Errorf("run took %v of virtual time", elapsed)
 	}
-	if p := h.progress(); p.Jobs[0].State != activities.JobTimedOut {
-		t.Errorf("job state %s", p.Jobs[0].State)
+	if p := h.progress(); p.Jobs[0].State != activities.JobTimedOut || p.Stage != workflows.StageFailed || p.Outcome != workflows.OutcomeFailed {
+		t.Errorf("job state %s, stage %s, outcome %s", p.Jobs[0].State, p.Stage, p.Outcome)
+	}
+	if len(res.Failed) == 0 || len(res.Cards) != 1 {
+		t.Errorf("result names no failure, or has cards besides the status: %+v", res)
 	}
 	h.assertTokensClean(res)
 }

@@ -2,6 +2,7 @@ package jsonpatch
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -75,8 +76,14 @@ func TestApplyPatch(t *testing.T) {
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			if !jsonEqual(got, mustJSON(t, tt.want)) {
-				g, _ := json.Marshal(got)
+			// Compared without jsonEqual (which test uses): plain
+			// encoding/json values and reflect.DeepEqual.
+			g, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gv, wv any
+			if json.Unmarshal(g, &gv) != nil || json.Unmarshal([]byte(tt.want), &wv) != nil || !reflect.DeepEqual(gv, wv) {
 				t.Fatalf("got %s, want %s", g, tt.want)
 			}
 		})
@@ -160,4 +167,18 @@ func FuzzApplyPatch(f *testing.F) {
 			t.Fatalf("applied once, refused when tracked: %v", err)
 		}
 	})
+}
+
+// stringSize is exactly the length json.Marshal writes, escapes and
+// invalid bytes included.
+func TestStringSizeMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "a", `"`, `\`, "\n\r\t", "\x00\x1f", "<>&", "\x7f", "\x80", "\xff\xfe", "é", "\u2028\u2029", "😀", "a\x80b"} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stringSize(s); got != int64(len(b)) {
+			t.Errorf("stringSize(%q) = %d, json.Marshal writes %d bytes (%s)", s, got, len(b), b)
+		}
+	}
 }

@@ -166,3 +166,57 @@ func TestWorkIsBounded(t *testing.T) {
 		t.Fatalf("want a work refusal, got %v", err)
 	}
 }
+
+// For patches of every shape that grow a document, the result's own size
+// is the smallest MaxBytes that accepts it: one byte less refuses it.
+func TestLimitIsExactForEveryShape(t *testing.T) {
+	for _, tc := range []struct{ name, doc, patch string }{
+		{"add to an empty object", `{}`, `[{"op":"add","path":"/a","value":"xyz"}]`},
+		{"add to an object", `{"a":1}`, `[{"op":"add","path":"/b","value":"xyz"}]`},
+		{"add to an empty array", `{"a":[]}`, `[{"op":"add","path":"/a/-","value":"xyz"}]`},
+		{"add to an array", `{"a":[1]}`, `[{"op":"add","path":"/a/0","value":"xyz"}]`},
+		{"add replacing a member", `{"a":1,"b":2}`, `[{"op":"add","path":"/a","value":"xyz"}]`},
+		{"replace with a larger value", `{"a":1,"b":2}`, `[{"op":"replace","path":"/b","value":[1,2,3]}]`},
+		{"replace an element", `{"a":[1,2]}`, `[{"op":"replace","path":"/a/1","value":{"k":"v"}}]`},
+		{"copy", `{"a":{"k":"v"}}`, `[{"op":"copy","from":"/a","path":"/b"}]`},
+		{"copy into an array", `{"a":[{"k":"v"}]}`, `[{"op":"copy","from":"/a/0","path":"/a/-"}]`},
+		{"move to a longer name", `{"a":1}`, `[{"op":"move","from":"/a","path":"/abcdef"}]`},
+		{"replace the whole document", `{"a":1}`, `[{"op":"replace","path":"","value":{"a":1,"b":2}}]`},
+		{"escaped characters", `{}`, `[{"op":"add","path":"/<&>","value":"\"\\\n\u2028"}]`},
+	} {
+		doc := mustJSON(t, tc.doc)
+		p, err := Parse([]byte(tc.patch))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		out, err := p.Apply(doc)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		b, _ := json.Marshal(out)
+		n := int64(len(b))
+		if _, err := p.ApplyWithin(doc, Limits{MaxBytes: n}); err != nil {
+			t.Errorf("%s: refused with MaxBytes %d, its result's size: %v", tc.name, n, err)
+		}
+		if _, err := p.ApplyWithin(doc, Limits{MaxBytes: n - 1}); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: MaxBytes %d (one less than the result): %v, want ErrTooLarge", tc.name, n-1, err)
+		}
+	}
+}
+
+// MaxDepth is exact too: a result as deep as the limit passes, one level
+// more does not.
+func TestDepthLimitIsExact(t *testing.T) {
+	doc := mustJSON(t, `{"a":{}}`)
+	p, err := Parse([]byte(`[{"op":"add","path":"/a/b","value":[[1]]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The result {"a":{"b":[[1]]}} nests 4 levels.
+	if _, err := p.ApplyWithin(doc, Limits{MaxDepth: 4}); err != nil {
+		t.Errorf("MaxDepth 4: %v", err)
+	}
+	if _, err := p.ApplyWithin(doc, Limits{MaxDepth: 3}); err == nil {
+		t.Error("MaxDepth 3 accepted a result 4 levels deep")
+	}
+}

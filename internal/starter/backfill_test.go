@@ -63,7 +63,7 @@ func tree() *fakeFolders {
 func TestBackfillRecursiveIdempotent(t *testing.T) {
 	fake := newFakeTemporal()
 	svc := starter.NewService(fake, starter.Options{Filter: starter.Filter{Extensions: []string{"mp4", "mov", "wav"}}})
-	b := &starter.Backfill{Service: svc, Lister: tree(), Rate: 1000, Recursive: true}
+	b := onFakeClock(&starter.Backfill{Service: svc, Lister: tree(), Rate: 1000, Recursive: true})
 	rep, err := b.Run(context.Background(), "1")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestBackfillRecursiveIdempotent(t *testing.T) {
 func TestBackfillNonRecursive(t *testing.T) {
 	fake := newFakeTemporal()
 	lister := tree()
-	b := &starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: 1000}
+	b := onFakeClock(&starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: 1000})
 	rep, err := b.Run(context.Background(), "1")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestBackfillResumesFromCheckpoint(t *testing.T) {
 	fake := newFakeTemporal()
 	lister := tree()
 	lister.failOn = "3"
-	b := &starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: 1000, Recursive: true, Checkpoint: ckpt}
+	b := onFakeClock(&starter.Backfill{Service: starter.NewService(fake, starter.Options{}), Lister: lister, Rate: 1000, Recursive: true, Checkpoint: ckpt})
 	if _, err := b.Run(context.Background(), "1"); err == nil {
 		t.Fatal("want the listing error")
 	}
@@ -141,7 +141,7 @@ func TestBackfillResumesFromCheckpoint(t *testing.T) {
 	}
 
 	// A checkpoint for another folder is refused.
-	if _, err := (&starter.Backfill{Service: b.Service, Lister: lister, Recursive: true, Checkpoint: ckpt}).Run(context.Background(), "2"); err == nil {
+	if _, err := onFakeClock(&starter.Backfill{Service: b.Service, Lister: lister, Recursive: true, Checkpoint: ckpt}).Run(context.Background(), "2"); err == nil {
 		t.Fatal("checkpoint of folder 1 accepted for folder 2")
 	}
 }
@@ -223,6 +223,14 @@ func (tt *timedTemporal) ExecuteWorkflow(ctx context.Context, o clientStartOptio
 		tt.cancel()
 	}
 	return r, err
+}
+
+// onFakeClock puts b on a clock of its own, so that no test waits for the
+// rate in real time.
+func onFakeClock(b *starter.Backfill) *starter.Backfill {
+	c := newFakeClock()
+	starter.SetBackfillClock(b, c.Now, c.Sleep)
+	return b
 }
 
 func files(n int) []box.Item {

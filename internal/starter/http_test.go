@@ -258,6 +258,16 @@ func TestBoxWebhookStatuses(t *testing.T) {
 			wantCode: 500,
 		},
 		{
+			name: "temporal namespace in the wrong state", body: upload,
+			fake:     func(f *fakeTemporal) { f.startErr = serviceerror.NewFailedPrecondition("namespace is not active") },
+			wantCode: 500,
+		},
+		{
+			name: "temporal does not implement the call", body: upload,
+			fake:     func(f *fakeTemporal) { f.startErr = serviceerror.NewUnimplemented("unknown method") },
+			wantCode: 500,
+		},
+		{
 			name: "wrong method", method: http.MethodGet, body: nil,
 			wantCode: 405,
 		},

@@ -3,6 +3,7 @@ package starter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,6 +79,16 @@ func TestUnavailableErrorsAreMarked(t *testing.T) {
 		{serviceerror.NewInvalidArgument("x"), false},
 		{serviceerror.NewPermissionDenied("x", ""), false},
 		{serviceerror.NewNamespaceNotFound("x"), false},
+		// A retry cannot cure these either: a namespace in the wrong state,
+		// an API the server does not implement.
+		{serviceerror.NewFailedPrecondition("x"), false},
+		{serviceerror.NewUnimplemented("x"), false},
+		// Wrapped by a caller, they keep their class.
+		{fmt.Errorf("start: %w", serviceerror.NewFailedPrecondition("x")), false},
+		{fmt.Errorf("start: %w", serviceerror.NewUnavailable("x")), true},
+		{serviceerror.NewCanceled("x"), true},
+		{context.Canceled, true},
+		{serviceerror.NewInternal("x"), true},
 	} {
 		fake := newFakeTemporal()
 		fake.startErr = tc.err
