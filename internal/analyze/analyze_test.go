@@ -49,7 +49,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	fx.dir = dir
 	if fx.talk, err = samplemedia.GenerateTalkInfo(ctx, dir, samplemedia.DefaultTalk()); err != nil {
@@ -74,7 +74,7 @@ const audioScript = "We upload a video to the cloud.\n\nThe results come back as
 func talkResult(t *testing.T) *Output {
 	t.Helper()
 	fx.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
 		fx.talkOut, fx.talkErr = Run(ctx, Options{Input: fx.talk.Path, WorkDir: filepath.Join(fx.dir, "talk-work"), Concurrency: 2})
 	})
@@ -269,7 +269,7 @@ func appearsAt(out *Output, phrase string, a provider.Span) bool {
 }
 
 func TestAudioOnly(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := Run(ctx, Options{Input: fx.audio.Path, WorkDir: t.TempDir(), Concurrency: 2})
 	if err != nil {
@@ -306,7 +306,7 @@ func TestAudioOnly(t *testing.T) {
 }
 
 func TestVideoOnly(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// A work directory with a % in its name: image2 output names are patterns.
 	out, err := Run(ctx, Options{Input: fx.videoOnly, WorkDir: filepath.Join(t.TempDir(), "50%d done"), Concurrency: 2,
@@ -566,7 +566,7 @@ func TestPartialFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := Run(ctx, Options{Input: fx.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
 		Analyses: []string{provider.AnalysisTranscript, provider.AnalysisKeywords, provider.AnalysisOCR, provider.AnalysisSilences}})
@@ -592,7 +592,7 @@ func TestPartialFailure(t *testing.T) {
 // TestScreenWordsInSpeech: a word on a slide that the speech model's
 // language model lacks ("workflow") is recognised once it is on screen.
 func TestScreenWordsInSpeech(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
 		Slides: []samplemedia.Slide{{Text: "WORKFLOW\nDurable Steps", Duration: 9}},
@@ -642,7 +642,7 @@ func TestTranscriptWERAgainstBaseline(t *testing.T) {
 		{"talk", fx.talk, 8 * time.Second},
 		{"audio-only", fx.audio, 8 * time.Second},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		now, err := Run(ctx, Options{Input: c.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
 			Analyses: []string{provider.AnalysisTranscript, provider.AnalysisOCR}})
 		if err != nil {

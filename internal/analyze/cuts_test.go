@@ -272,7 +272,7 @@ func TestCutCorpus(t *testing.T) {
 		if len(c.Texts) > 0 {
 			analyses = append(analyses, provider.AnalysisOCR)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		out, err := Run(ctx, Options{Input: c.Path, WorkDir: t.TempDir(), Concurrency: 2, Analyses: analyses})
 		cancel()
 		if err != nil {
@@ -408,7 +408,7 @@ func checkCorner(path, want string) error {
 // (select='gt(scene,threshold)'), without those closer than minScene to
 // the previous one, as the engine found them before the adaptive detector.
 func sceneScoreCuts(path string, threshold float64) ([]float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-i", path,
 		"-vf", fmt.Sprintf("select='gt(scene,%.3f)',showinfo", threshold), "-f", "null", "-").CombinedOutput()

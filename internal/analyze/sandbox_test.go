@@ -36,7 +36,7 @@ func TestHostileMedia(t *testing.T) {
 				}
 			}
 			work := filepath.Join(jobDir, "work")
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			out, err := Run(ctx, Options{Input: input, WorkDir: work, Concurrency: 2})
 			var e *Error
@@ -80,7 +80,7 @@ func TestCorpusIsDangerous(t *testing.T) {
 	if err := os.WriteFile(playlist, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n"+outside+"\n#EXT-X-ENDLIST\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	raw, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", playlist).Output()
 	if err != nil {
@@ -155,7 +155,7 @@ func TestToolsRunConfined(t *testing.T) {
 // TestDecodeTimeBounded: a pass slower than its budget ends the job with
 // decode_too_slow, and no tool is left running.
 func TestDecodeTimeBounded(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	_, err := Run(ctx, Options{Input: fx.talk.Path, WorkDir: t.TempDir(), Concurrency: 2,
 		Limits: Limits{DecodeTimeBase: 200 * time.Millisecond, DecodeTimeFactor: 1e-9}})
@@ -225,7 +225,7 @@ func TestProbeLimits(t *testing.T) {
 // the pass, with that demuxer forced, decodes its sound.
 func TestEveryAllowedContainerDecodes(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	video := []string{"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1", "-f", "lavfi", "-i", "sine=duration=1:sample_rate=22050"}
 	audio := []string{"-f", "lavfi", "-i", "sine=duration=1:sample_rate=22050"}

@@ -1059,7 +1059,10 @@ func TestOversizedAnswerRefused(t *testing.T) {
 		_, _ = io.WriteString(w, `"}`)
 	})
 	c := f.client(t, nil)
-	_, err := c.GetFile(ctxT(t), "", "1")
+	// 64 MiB through loopback: allow a busy machine more than ctxT's 20 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := c.GetFile(ctx, "", "1")
 	e, ok := AsError(err)
 	if !ok || e.Code != "invalid_response" || e.Retryable() || !strings.Contains(e.Message, "larger than") {
 		t.Fatalf("oversized answer: %v", err)

@@ -54,7 +54,7 @@ func TestHostileMediaThroughTheAPI(t *testing.T) {
 		c.MaxDuration = 4 * time.Hour
 	}))
 	client := mlengineapi.New(mlengineapi.Config{BaseURL: ts.URL, APIKey: secret.String(ts.APIKey)})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
 
 	refs := make([]provider.JobRef, len(corpus))

@@ -31,7 +31,7 @@ import (
 // mid-way (every tool process of the job must be gone when DELETE returns).
 func TestRealAnalyzers(t *testing.T) {
 	mediatest.Require(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	talk, err := samplemedia.GenerateTalkInfo(ctx, t.TempDir(), samplemedia.TalkSpec{
 		Slides: []samplemedia.Slide{
