@@ -121,7 +121,7 @@ func startSystem(ctx context.Context, o systemOptions) (_ *system, err error) {
 	s.st, err = devstack.Start(ctx, devstack.Options{Mode: o.Mode, DataDir: dir, BinDir: o.BinDir, Workers: o.Workers,
 		Without: without, NoSample: true, Out: s.logf})
 	if err != nil {
-		return nil, fmt.Errorf("starting the system (%s mode): %w\n%s", o.Mode, err, tailOf(s.logf.Name(), 30))
+		return nil, fmt.Errorf("starting the system (%s mode): %w\n%s", o.Mode, err, devstack.TailFile(s.logf.Name(), 30))
 	}
 	s.env, s.tc, s.bc = s.st.Env(), s.st.Temporal(), s.st.Box()
 	s.folder, _ = s.env.Get("FILESIGHT_INBOX_FOLDER_ID")
@@ -333,19 +333,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// tailOf returns the last n lines of a file.
-func tailOf(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // progressf prints a progress line with the time.

@@ -251,8 +251,9 @@ func waitFor(ctx context.Context, p *Proc, what string, timeout time.Duration, c
 	}
 }
 
-// tailFile returns the last n lines of a file, for error reports.
-func tailFile(path string, n int) string {
+// TailFile returns the last n lines of a file, for error reports (empty
+// when it cannot be read).
+func TailFile(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""

@@ -501,7 +501,7 @@ func (s *Stack) watch(p *Proc) {
 		case <-s.ctx.Done():
 		case <-p.Done():
 			if !p.Stopping() {
-				s.cancel(fmt.Errorf("%s exited unexpectedly (%v); its log: %s\n%s", p.Name, p.Err(), p.LogPath, tailFile(p.LogPath, 15)))
+				s.cancel(fmt.Errorf("%s exited unexpectedly (%v); its log: %s\n%s", p.Name, p.Err(), p.LogPath, TailFile(p.LogPath, 15)))
 			}
 		}
 	}()
