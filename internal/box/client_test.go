@@ -22,6 +22,7 @@ import (
 
 	"filesight/internal/config"
 	"filesight/internal/secret"
+	"filesight/internal/testutil"
 )
 
 func TestNewClientValidates(t *testing.T) {
@@ -52,7 +53,7 @@ func TestParentTokenCachedAndRefreshedAhead(t *testing.T) {
 	f := newFakeBox(t)
 	f.parentTTL = 400 // margin: min(5m, 100s) = 100s
 	c := f.client(t, nil)
-	clk := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	c.now = clk.Now
 	ctx := ctxT(t)
 
@@ -68,18 +69,18 @@ func TestParentTokenCachedAndRefreshedAhead(t *testing.T) {
 	if f.ccgCount() != 1 {
 		t.Fatalf("ccg calls = %d, want 1", f.ccgCount())
 	}
-	clk.Advance(299 * time.Second) // 101 s left: still fresh
+	clk.Add(299 * time.Second) // 101 s left: still fresh
 	if t2, _ := c.ParentToken(ctx); t2 != t1 || f.ccgCount() != 1 {
 		t.Fatalf("refreshed too early (calls %d)", f.ccgCount())
 	}
-	clk.Advance(2 * time.Second) // 99 s left: inside the margin
+	clk.Add(2 * time.Second) // 99 s left: inside the margin
 	t3, err := c.ParentToken(ctx)
 	if err != nil || t3 == t1 || f.ccgCount() != 2 {
 		t.Fatalf("not refreshed ahead of expiry: err %v, calls %d", err, f.ccgCount())
 	}
 
 	// A failing refresh while the cached token is still valid keeps it.
-	clk.Advance(301 * time.Second)
+	clk.Add(301 * time.Second)
 	f.with(func() {
 		f.ccgHook = func(w http.ResponseWriter) bool { boxError(w, 503, "unavailable", "down"); return true }
 	})
@@ -87,7 +88,7 @@ func TestParentTokenCachedAndRefreshedAhead(t *testing.T) {
 		t.Fatalf("stale-but-valid token not used on refresh failure: %v", err)
 	}
 	// Once it has expired the failure surfaces, retryable.
-	clk.Advance(100 * time.Second)
+	clk.Add(100 * time.Second)
 	_, err = c.ParentToken(ctx)
 	if e, ok := AsError(err); !ok || e.StatusCode != 503 || !e.Retryable() {
 		t.Fatalf("expired + failing refresh: %v", err)
@@ -98,19 +99,19 @@ func TestParentTokenReadsExpiresIn(t *testing.T) {
 	f := newFakeBox(t)
 	f.parentTTL = 8 // margin 2 s
 	c := f.client(t, nil)
-	clk := &fakeClock{t: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	c.now = clk.Now
 	ctx := ctxT(t)
 	if _, err := c.ParentToken(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk.Advance(7 * time.Second)
+	clk.Add(7 * time.Second)
 	if _, err := c.ParentToken(ctx); err != nil || f.ccgCount() != 2 {
 		t.Fatalf("a short expires_in was not honoured (calls %d): %v", f.ccgCount(), err)
 	}
 	// An answer without expires_in is refused rather than guessed.
 	f.with(func() { f.parentTTL = 0 })
-	clk.Advance(time.Hour)
+	clk.Add(time.Hour)
 	_, err := c.ParentToken(ctx)
 	if e, ok := AsError(err); !ok || e.Code != "invalid_response" || !strings.Contains(e.Message, "expires_in") {
 		t.Fatalf("missing expires_in: %v", err)

@@ -98,7 +98,7 @@ func (p Policy) Check(r Rule) error {
 	return nil
 }
 
-// Exempt reports whether p's rules never apply to path.
+// exempt reports whether p's rules never apply to path.
 func (p Policy) exempt(path string) bool {
 	for _, ex := range p.Exempt {
 		if strings.HasPrefix(path, ex) {

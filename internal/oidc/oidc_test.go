@@ -8,35 +8,17 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"filesight/internal/oidc"
 	"filesight/internal/oidc/oidctest"
+	"filesight/internal/testutil"
 )
 
 const audience = "temporal-ui-api"
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newVerifier(t *testing.T, p *oidctest.Provider, c *clock, change ...func(*oidc.Config)) *oidc.Verifier {
+func newVerifier(t *testing.T, p *oidctest.Provider, c *testutil.Clock, change ...func(*oidc.Config)) *oidc.Verifier {
 	t.Helper()
 	cfg := oidc.Config{Issuer: p.Issuer, Audience: audience, JWKSURL: p.JWKSURL, Now: c.Now}
 	for _, f := range change {
@@ -52,7 +34,7 @@ func newVerifier(t *testing.T, p *oidctest.Provider, c *clock, change ...func(*o
 func TestVerifyRS256AndES256(t *testing.T) {
 	rk, ek := oidctest.NewRSAKey(t, "rsa-1", 2048), oidctest.NewECKey(t, "ec-1")
 	p := oidctest.Start(t, rk, ek)
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	v := newVerifier(t, p, c)
 	ctx := context.Background()
 	for _, k := range []*oidctest.Key{rk, ek} {
@@ -79,7 +61,7 @@ func TestVerifyRS256AndES256(t *testing.T) {
 func TestVerifyRefusesBadTokens(t *testing.T) {
 	rk, ek := oidctest.NewRSAKey(t, "rsa-1", 2048), oidctest.NewECKey(t, "ec-1")
 	p := oidctest.Start(t, rk, ek)
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	v := newVerifier(t, p, c, func(cfg *oidc.Config) { cfg.ClockSkew = 30 * time.Second })
 	ctx := context.Background()
 	now := c.Now()
@@ -154,7 +136,7 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	old, next := oidctest.NewECKey(t, "2026-11"), oidctest.NewECKey(t, "2026-12")
 	p := oidctest.Start(t, old)
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	v := newVerifier(t, p, c, func(cfg *oidc.Config) { cfg.MinRefresh = time.Minute; cfg.CacheTTL = time.Hour })
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, p.Token(t, old, audience, "a", c.Now())); err != nil {
@@ -202,7 +184,7 @@ func TestKeyRotation(t *testing.T) {
 func TestJWKSFailures(t *testing.T) {
 	k := oidctest.NewRSAKey(t, "k", 2048)
 	ctx := context.Background()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_800_000_000, 0))
 
 	p := oidctest.Start(t, k)
 	p.Fail(http.StatusInternalServerError)

@@ -2,6 +2,7 @@ package signature
 
 import (
 	"errors"
+	"filesight/internal/testutil"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,9 +14,9 @@ import (
 // reclaimed), not only in the live part of the queue.
 func TestReplaysMemoryBounds(t *testing.T) {
 	t.Run("at most max entries, oldest forgotten first", func(t *testing.T) {
-		c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-		r := NewReplays(3, c.now)
-		until := c.now().Add(time.Hour)
+		c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+		r := NewReplays(3, c.Now)
+		until := c.Now().Add(time.Hour)
 		for _, k := range []string{"a", "b", "c", "d"} {
 			r.Begin(k, until)
 			r.Done(k, nil)
@@ -31,12 +32,12 @@ func TestReplaysMemoryBounds(t *testing.T) {
 		}
 	})
 	t.Run("forgotten deliveries leave no queue behind", func(t *testing.T) {
-		c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+		c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 		const max = 10
-		r := NewReplays(max, c.now)
+		r := NewReplays(max, c.Now)
 		for i := range 1000 {
 			key := fmt.Sprint("f-", i)
-			r.Begin(key, c.now().Add(time.Hour))
+			r.Begin(key, c.Now().Add(time.Hour))
 			r.Forget(key)
 			if len(r.queue) > 2*max+1 {
 				t.Fatalf("after %d forgotten deliveries the queue holds %d items", i+1, len(r.queue))
@@ -47,35 +48,35 @@ func TestReplaysMemoryBounds(t *testing.T) {
 		}
 	})
 	t.Run("expired deliveries are dropped and their queue reclaimed", func(t *testing.T) {
-		c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-		r := NewReplays(10, c.now)
+		c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+		r := NewReplays(10, c.Now)
 		for i := range 1000 {
 			key := fmt.Sprint("e-", i)
-			if s, _ := r.Begin(key, c.now().Add(time.Second)); s != New {
+			if s, _ := r.Begin(key, c.Now().Add(time.Second)); s != New {
 				t.Fatalf("%s: %v", key, s)
 			}
 			r.Done(key, nil)
-			c.add(2 * time.Second)
+			c.Add(2 * time.Second)
 			if r.Len() != 1 || len(r.queue) > 2 {
 				t.Fatalf("after %d expired deliveries: %d entries, %d queued items (%d popped)", i, r.Len(), len(r.queue), r.head)
 			}
 		}
 		// Expired means forgotten: the same delivery is new again.
-		if s, _ := r.Begin("e-999", c.now().Add(time.Second)); s != New {
+		if s, _ := r.Begin("e-999", c.Now().Add(time.Second)); s != New {
 			t.Fatalf("an expired delivery is still remembered: %v", s)
 		}
 	})
 	t.Run("remembered until the instant given, not after", func(t *testing.T) {
-		c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-		r := NewReplays(10, c.now)
-		r.Begin("x", c.now().Add(time.Minute))
+		c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+		r := NewReplays(10, c.Now)
+		r.Begin("x", c.Now().Add(time.Minute))
 		r.Done("x", "first")
-		c.add(time.Minute - time.Nanosecond)
-		if s, v := r.Begin("x", c.now().Add(time.Minute)); s != Done || v != "first" {
+		c.Add(time.Minute - time.Nanosecond)
+		if s, v := r.Begin("x", c.Now().Add(time.Minute)); s != Done || v != "first" {
 			t.Fatalf("just before its time: %v %v", s, v)
 		}
-		c.add(time.Nanosecond)
-		if s, _ := r.Begin("x", c.now().Add(time.Minute)); s != New {
+		c.Add(time.Nanosecond)
+		if s, _ := r.Begin("x", c.Now().Add(time.Minute)); s != New {
 			t.Fatalf("at its time: %v", s)
 		}
 	})

@@ -1,24 +1,17 @@
 package signature
 
 import (
+	"filesight/internal/testutil"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestReplays(t *testing.T) {
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	r := NewReplays(0, c.now)
-	until := c.now().Add(10 * time.Minute)
+	c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	r := NewReplays(0, c.Now)
+	until := c.Now().Add(10 * time.Minute)
 	begin := func(key string, until time.Time) Seen { s, _ := r.Begin(key, until); return s }
 	steps := []struct {
 		do   func() Seen
@@ -29,8 +22,8 @@ func TestReplays(t *testing.T) {
 		{func() Seen { r.Done("a", "answer"); return begin("a", until) }, Done},
 		{func() Seen { return begin("b", until) }, New},
 		{func() Seen { r.Forget("b"); return begin("b", until) }, New}, // failed: a retry is handled
-		{func() Seen { c.add(9 * time.Minute); return begin("a", until) }, Done},
-		{func() Seen { c.add(2 * time.Minute); return begin("a", c.now().Add(time.Minute)) }, New}, // out of the window
+		{func() Seen { c.Add(9 * time.Minute); return begin("a", until) }, Done},
+		{func() Seen { c.Add(2 * time.Minute); return begin("a", c.Now().Add(time.Minute)) }, New}, // out of the window
 	}
 	for i, s := range steps {
 		if got := s.do(); got != s.want {
@@ -48,9 +41,9 @@ func TestReplays(t *testing.T) {
 }
 
 func TestReplaysBounded(t *testing.T) {
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	r := NewReplays(100, c.now)
-	until := c.now().Add(10 * time.Minute)
+	c := testutil.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	r := NewReplays(100, c.Now)
+	until := c.Now().Add(10 * time.Minute)
 	for i := range 10_000 {
 		key := fmt.Sprintf("d-%d", i)
 		if s, _ := r.Begin(key, until); s != New {
