@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -217,5 +218,35 @@ func TestHTTPHandler(t *testing.T) {
 	}
 	if len(decoded.Payloads) != 1 || !strings.Contains(string(decoded.Payloads[0].Data), `"FileID":"42"`) {
 		t.Fatalf("decoded payload: %s", buf.String())
+	}
+}
+
+// A request whose path is the token alone (with a wrong Authorization
+// header, so the path is not checked and the request is refused) must not
+// put the token in the refusal's log line.
+func TestHTTPHandlerNeverLogsThePath(t *testing.T) {
+	kr := codectest.NewKeyring(t, codectest.NewKey(t, "k1"))
+	const token = "codec-token-0123456789-abcdefghijkl"
+	var logs bytes.Buffer
+	h := codec.NewHTTPHandler(codec.Codecs(kr, codec.Options{}), codec.HTTPOptions{Token: token, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, p := range []string{"/" + token, "/" + token + "/", "/" + token + "/decode"} {
+		req, _ := http.NewRequest("POST", srv.URL+p, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer wrong")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", p, resp.StatusCode)
+		}
+	}
+	if logs.Len() == 0 {
+		t.Fatal("no refusal was logged")
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("the token reached the log:\n%s", logs.String())
 	}
 }

@@ -97,7 +97,7 @@ func (opts HTTPOptions) authorize(r *http.Request) int {
 		return http.StatusOK
 	}
 	// Never the path: its first segment may be the codec token.
-	log := opts.Logger.With("operation", path.Base(r.URL.Path), "namespace", r.Header.Get("X-Namespace"), "remote", r.RemoteAddr)
+	log := opts.Logger.With("operation", operation(r.URL.Path), "namespace", r.Header.Get("X-Namespace"), "remote", r.RemoteAddr)
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -137,4 +137,15 @@ func (opts HTTPOptions) authorize(r *http.Request) int {
 // unset secret matches nothing.
 func sameSecret(got string, want secret.String) bool {
 	return !want.IsZero() && subtle.ConstantTimeCompare([]byte(got), []byte(want.Reveal())) == 1
+}
+
+// operation names a codec request for the logs: "encode" or "decode" when
+// the path ends so, else "other". Never a path segment as such: a
+// request to /<token> would put the token in the logs.
+func operation(p string) string {
+	switch b := path.Base(p); b {
+	case "encode", "decode":
+		return b
+	}
+	return "other"
 }
