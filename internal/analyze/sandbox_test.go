@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,10 @@ func TestHostileMedia(t *testing.T) {
 			t.Logf("%s: %q (detail: %s)", e.Code, e.Message, e.Detail)
 			// Nothing was decoded: the tools' directory is all the work
 			// directory holds.
-			entries, _ := os.ReadDir(work)
+			entries, err := os.ReadDir(work)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
 			for _, en := range entries {
 				if en.Name() != "tools" {
 					t.Errorf("work directory holds %s", en.Name())

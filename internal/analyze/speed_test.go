@@ -112,6 +112,9 @@ func BenchmarkSpeedAgainstBase(b *testing.B) {
 			if err := json.Unmarshal(out, &rep); err != nil {
 				b.Fatalf("%s engine report: %v", s.name, err)
 			}
+			if len(rep.States) == 0 || len(rep.Words) == 0 {
+				b.Fatalf("%s engine: no analysis ran (%d states, %d words)", s.name, len(rep.States), len(rep.Words))
+			}
 			for a, st := range rep.States {
 				if st != "succeeded" {
 					b.Fatalf("%s engine: %s %s", s.name, a, st)

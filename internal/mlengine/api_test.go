@@ -406,7 +406,7 @@ func TestQueueLimit(t *testing.T) {
 	}))
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 	running := submit(t, ts, "a", req)
-	<-fake.started
+	fake.waitStarted()
 	waitStatus(t, ts, running, provider.StateRunning)
 	queued := submit(t, ts, "b", req)
 	code, hdr, body := call(t, ts, "POST", "/v1/jobs", req, map[string]string{"Idempotency-Key": "c"})
@@ -437,7 +437,7 @@ func TestCancel(t *testing.T) {
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media", "scenes"}, CallbackURL: cr.URL}
 
 	running := submit(t, ts, "a", req)
-	work := <-fake.started
+	work := fake.waitStarted()
 	queued := submit(t, ts, "b", req)
 
 	// Cancel the running job: DELETE returns once the run has stopped.
@@ -462,7 +462,7 @@ func TestCancel(t *testing.T) {
 	}
 	// The queued job starts after the cancel; cancel it while it runs too,
 	// and a third one while queued behind it.
-	<-fake.started
+	fake.waitStarted()
 	third := submit(t, ts, "c", req)
 	testutil.WaitFor(t, 10*time.Second, "the third job to be fetched", func() bool { return getJob(t, ts, third).MediaFetched })
 	code, _, body = call(t, ts, "DELETE", "/v1/jobs/"+third, nil, nil)
@@ -506,7 +506,7 @@ func TestResultNotFinished(t *testing.T) {
 	fake.block.Store(true)
 	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake))
 	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
-	<-fake.started
+	fake.waitStarted()
 	code, hdr, body := call(t, ts, "GET", "/v1/jobs/"+id+"/result", nil, nil)
 	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != 409 || eb.Error.Code != mlengine.CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("result while running: HTTP %d %s", code, body)

@@ -176,6 +176,20 @@ func newFake(t *testing.T, media []byte) *fakeAnalyzer {
 	return &fakeAnalyzer{t: t, media: media, thumb: pngBytes(t), started: make(chan string, 16), release: make(chan struct{})}
 }
 
+// waitStarted waits until a blocking run starts and returns its work
+// directory; a run that does not start within a minute fails the test
+// rather than hanging it until go test's timeout.
+func (f *fakeAnalyzer) waitStarted() string {
+	f.t.Helper()
+	select {
+	case dir := <-f.started:
+		return dir
+	case <-time.After(time.Minute):
+		f.t.Fatal("the analysis did not start within a minute")
+		return ""
+	}
+}
+
 var fakeResult = provider.Result{
 	Media:      &provider.MediaInfo{Format: "mp4", Duration: 3, HasAudio: true, HasVideo: true, Width: 4, Height: 3},
 	Transcript: &provider.Transcript{Text: "hello world", Words: []provider.Word{{Word: "hello", Start: 0.1, End: 0.5, Confidence: 0.9}, {Word: "world", Start: 0.6, End: 1, Confidence: 0.8}}},

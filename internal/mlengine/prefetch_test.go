@@ -39,7 +39,7 @@ func TestPrefetchBoundedInBytes(t *testing.T) {
 	for i := range 5 {
 		ids = append(ids, submit(t, ts, fmt.Sprint("job-", i), req))
 	}
-	<-fake.started // job 0 runs (and stays running); 1 and 2 make 2000 bytes waiting
+	fake.waitStarted() // job 0 runs (and stays running); 1 and 2 make 2000 bytes waiting
 	testutil.WaitFor(t, 10*time.Second, "jobs 1 and 2 to be downloaded", func() bool {
 		return getJob(t, ts, ids[1]).MediaFetched && getJob(t, ts, ids[2]).MediaFetched
 	})
@@ -83,7 +83,7 @@ func TestDownloadsWatchFreeDisk(t *testing.T) {
 		}))
 	req := mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok", Analyses: []string{"media"}}
 	running := submit(t, ts, "running", req)
-	<-fake.started
+	fake.waitStarted()
 	waiting := submit(t, ts, "waiting", req)
 	testutil.WaitFor(t, 10*time.Second, "the second job to be downloaded", func() bool { return getJob(t, ts, waiting).MediaFetched })
 

@@ -30,7 +30,7 @@ func TestRestartPersistence(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the first callback", func() bool { return len(cr.received()) == 1 })
 	fake.block.Store(true)
 	running := submit(t, ts, "running", req)
-	<-fake.started
+	fake.waitStarted()
 	queued := submit(t, ts, "queued", req)
 	testutil.WaitFor(t, 10*time.Second, "the queued job's download", func() bool { return getJob(t, ts, queued).MediaFetched })
 	if got := getJob(t, ts, running); got.Status != provider.StateRunning {
@@ -47,7 +47,7 @@ func TestRestartPersistence(t *testing.T) {
 		t.Fatalf("result after restart: HTTP %d %s", code, body)
 	}
 	// The interrupted job runs again from its stored media.
-	<-fake.started
+	fake.waitStarted()
 	j := getJob(t, ts, running)
 	if j.Status != provider.StateRunning || !j.MediaFetched {
 		t.Fatalf("interrupted job after restart: %+v", j)
@@ -91,7 +91,7 @@ func TestRestartGivesUp(t *testing.T) {
 	fake.block.Store(true)
 	ts := mlenginetest.Start(t, mlengine.WithAnalyzer(fake), mlengine.WithConfig(func(c *mlengine.Config) { c.MaxJobAttempts = 1 }))
 	id := submit(t, ts, "", mlengineapi.SubmitRequest{MediaURL: ms.URL + "/m", MediaToken: "tok"})
-	<-fake.started
+	fake.waitStarted()
 	ts.Restart(t)
 	j := getJob(t, ts, id)
 	if j.Status != provider.StateFailed || j.Error == nil || j.Error.Code != mlengine.CodeInterrupted || !j.Error.Retryable {

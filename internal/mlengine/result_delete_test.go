@@ -62,7 +62,7 @@ func TestDeleteResult(t *testing.T) {
 	// A running job keeps its result-to-be: 409, retryable.
 	fake.block.Store(true)
 	running := submit(t, ts, "", req)
-	<-fake.started
+	fake.waitStarted()
 	code, hdr, body := call(t, ts, "DELETE", "/v1/jobs/"+running+"/result", nil, nil)
 	if eb := decodeJSON[mlengineapi.ErrorBody](t, body); code != http.StatusConflict || eb.Error.Code != mlengine.CodeNotFinished || !eb.Error.Retryable || hdr.Get("Retry-After") == "" {
 		t.Fatalf("delete while running: HTTP %d %s", code, body)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,9 +132,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	do("clicking the transcript line", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.transcript button.line[data-start="%d"]`, start))))
 	at := inPage[float64](t, bctx, "the player to seek to the line",
 		fmt.Sprintf(`const p = document.getElementById('player'); return !p.seeking && Math.abs(p.currentTime - %d) < 1 && p.currentTime + 1e-9`, start), 20*time.Second)
-	if math.Abs(at-float64(start)) >= 1 {
-		t.Fatalf("after a click on the line at %ds the player is at %.2fs", start, at)
-	}
+	// inPage waited for the player to be within 1 s of the line's start
+	// (it fails the test otherwise).
 	t.Logf("clicked the line at %ds: the player is at %.2fs", start, at)
 	shot("console-file.png")
 
