@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -202,7 +203,7 @@ var errSystem = errors.New("the system failed")
 func clusterOrchestration(ctx context.Context, out io.Writer, o options) (figure, error) {
 	bin := o.binDir
 	if bin == "" {
-		bin = filepath.Join(moduleRootOr("."), "bin")
+		bin = filepath.Join(cmp.Or(devstack.ModuleRoot(), "."), "bin")
 	}
 	for _, tool := range []string{"temporal-server", "temporal-sql-tool", "temporal-ui-server"} {
 		if _, err := os.Stat(filepath.Join(bin, tool)); err != nil {
@@ -223,22 +224,4 @@ func clusterOrchestration(ctx context.Context, out io.Writer, o options) (figure
 	defer s.stop(o.keepSystem)
 	progressf(out, "cluster up in %s", time.Since(began).Round(100*time.Millisecond))
 	return runOrchestration(ctx, out, s, orchOptions{Name: "orchestration_cluster", Files: o.files, Rounds: 1})
-}
-
-// moduleRootOr finds filesight's go.mod above the working directory.
-func moduleRootOr(def string) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return def
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), "module filesight\n") {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return def
-		}
-		dir = parent
-	}
 }

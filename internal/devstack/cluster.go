@@ -24,7 +24,7 @@ func (s *Stack) startCluster() error {
 		Ports:            ports,
 		Dir:              s.dataDir,
 		BinDir:           s.opts.BinDir,
-		OpenBelow:        []string{moduleRoot(), os.TempDir()},
+		OpenBelow:        []string{ModuleRoot(), os.TempDir()},
 		PostgresPassword: secret.String(s.get("CLUSTER_POSTGRES_PASSWORD")),
 		Namespace:        s.get("TEMPORAL_NAMESPACE"),
 	})

@@ -381,8 +381,9 @@ func portFree(addr string) error {
 	return l.Close()
 }
 
-// moduleRoot finds filesight's go.mod above the working directory.
-func moduleRoot() string {
+// ModuleRoot finds filesight's go.mod above the working directory; ""
+// when there is none.
+func ModuleRoot() string {
 	dir, err := os.Getwd()
 	if err != nil {
 		return ""
@@ -401,7 +402,7 @@ func moduleRoot() string {
 }
 
 func (s *Stack) findBinaries() error {
-	root := moduleRoot()
+	root := ModuleRoot()
 	if s.opts.BinDir == "" {
 		if root != "" {
 			s.opts.BinDir = filepath.Join(root, "bin")

@@ -10,6 +10,7 @@
 package egress
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -217,7 +218,7 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 	var refused, dialErr error
 	for _, a := range addrs {
 		if err := p.checkAddr(host, a, listed); err != nil {
-			refused = cmpOr(refused, err)
+			refused = cmp.Or(refused, err)
 			continue
 		}
 		conn, err := p.dialer.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
@@ -236,13 +237,6 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, refused
 	}
 	return nil, fmt.Errorf("resolving %q: no addresses", host)
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // CheckRedirect is an http.Client CheckRedirect that follows a redirect

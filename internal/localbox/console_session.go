@@ -125,6 +125,8 @@ func (st *sessionStore) delete(id string) {
 	delete(st.m, hashToken(id))
 }
 
+// sameSecret compares got with a configured secret in constant time; an
+// unset secret matches nothing.
 func sameSecret(got, want string) bool {
 	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
@@ -275,8 +277,8 @@ func (c *console) login(w http.ResponseWriter, r *http.Request, _ *session) erro
 	}
 	pw := r.PostForm.Get("password")
 	// Both comparisons always run, in constant time.
-	okPassword := subtle.ConstantTimeCompare([]byte(pw), []byte(c.s.cfg.Console.Password.Reveal())) == 1 && !c.s.cfg.Console.Password.IsZero()
-	okAdmin := subtle.ConstantTimeCompare([]byte(pw), []byte(c.s.cfg.AdminKey.Reveal())) == 1 && !c.s.cfg.AdminKey.IsZero()
+	okPassword := sameSecret(pw, c.s.cfg.Console.Password.Reveal())
+	okAdmin := sameSecret(pw, c.s.cfg.AdminKey.Reveal())
 	if !okPassword && !okAdmin {
 		c.s.log.InfoContext(r.Context(), "console login refused: wrong password", "client", clientAddr(r), "request_id", requestID(r.Context()))
 		c.showLogin(w, r, http.StatusUnauthorized, next, "Wrong password.")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +62,7 @@ func (c ProvidersConfig) Validate() error {
 	for _, l := range []struct {
 		variable string
 		names    []string
-	}{{"FILESIGHT_PROVIDER_MAX_OPEN_JOBS", sortedKeys(caps)}, {"FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", sortedKeys(rates)}} {
+	}{{"FILESIGHT_PROVIDER_MAX_OPEN_JOBS", slices.Sorted(maps.Keys(caps))}, {"FILESIGHT_PROVIDER_ACTIVITIES_PER_SECOND", slices.Sorted(maps.Keys(rates))}} {
 		for _, p := range l.names {
 			if !slices.Contains(known, p) {
 				errs = append(errs, unknown(l.variable, p))
@@ -106,15 +107,6 @@ func parseProviderValues[T int | float64](variable, s string, parse func(string)
 		out[name] = v
 	}
 	return out, nil
-}
-
-func sortedKeys[T any](m map[string]T) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // providerSet is every provider the worker offers and how the workflow

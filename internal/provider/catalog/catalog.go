@@ -70,21 +70,14 @@ func (c Config) Names() []string {
 }
 
 // ValidateCallbacks checks the callback keys alone (the starter has only
-// those): at least 32 bytes each.
+// those): at least 32 bytes each, as every shared secret.
 func (c Config) ValidateCallbacks() error {
-	var errs []error
-	for _, k := range []struct {
-		name     string
-		key, sec secret.String
-	}{
-		{"VIDEOINDEXER_CALLBACK_KEY", c.VideoIndexer.CallbackKey, c.VideoIndexer.CallbackSecondaryKey},
-		{"ASSEMBLYAI_CALLBACK_KEY", c.AssemblyAI.CallbackKey, c.AssemblyAI.CallbackSecondaryKey},
-	} {
-		if err := (provider.CallbackSigner{Key: k.key, Secondary: k.sec}).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k.name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		secret.CheckShared("VIDEOINDEXER_CALLBACK_KEY", c.VideoIndexer.CallbackKey),
+		secret.CheckShared("VIDEOINDEXER_CALLBACK_SECONDARY_KEY", c.VideoIndexer.CallbackSecondaryKey),
+		secret.CheckShared("ASSEMBLYAI_CALLBACK_KEY", c.AssemblyAI.CallbackKey),
+		secret.CheckShared("ASSEMBLYAI_CALLBACK_SECONDARY_KEY", c.AssemblyAI.CallbackSecondaryKey),
+	)
 }
 
 // Selection parses FILESIGHT_ANALYSIS_PROVIDERS, with mlengine as default.

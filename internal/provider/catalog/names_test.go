@@ -29,7 +29,7 @@ func TestValidateCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := load(t, map[string]string{"VIDEOINDEXER_CALLBACK_KEY": long, "ASSEMBLYAI_CALLBACK_SECONDARY_KEY": "short-key"}).ValidateCallbacks()
-	if err == nil || !strings.Contains(err.Error(), "ASSEMBLYAI_CALLBACK_KEY") || strings.Contains(err.Error(), "short-key") {
+	if err == nil || !strings.Contains(err.Error(), "ASSEMBLYAI_CALLBACK_SECONDARY_KEY") || strings.Contains(err.Error(), "short-key") {
 		t.Fatalf("got %v", err)
 	}
 }
