@@ -23,6 +23,7 @@ import (
 	"filesight/internal/box"
 	"filesight/internal/cluster"
 	"filesight/internal/devstack"
+	"filesight/internal/freeport"
 	"filesight/workflows"
 )
 
@@ -79,13 +80,13 @@ func startSystem(ctx context.Context, o systemOptions) (_ *system, err error) {
 		mlAddr = cluster.Ports{Base: base}.MLEngine()
 	} else {
 		for _, k := range devstack.AddressKeys() {
-			a, err := freeAddr()
+			a, err := freeport.Addr()
 			if err != nil {
 				return nil, err
 			}
 			seed[k] = a
 		}
-		ui, err := freeAddr()
+		ui, err := freeport.Addr()
 		if err != nil {
 			return nil, err
 		}
@@ -324,16 +325,6 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// freeAddr is a 127.0.0.1 address nothing listens on right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
 
 // progressf prints a progress line with the time.
 func progressf(w io.Writer, format string, args ...any) {

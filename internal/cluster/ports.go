@@ -1,11 +1,12 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
+
+	"filesight/internal/freeport"
 )
 
 // DefaultPortBase is the first port of the cluster's block (CLUSTER_PORT_BASE).
@@ -137,19 +138,17 @@ func (p Ports) All() []string {
 // 32768 (see Validate) and so below the ephemeral ports Linux hands out.
 func FreePortBase() (int, error) {
 	for range 50 {
-		base := 20000 + rand.IntN(maxPort-NumPorts-20000)
+		base := freeport.Low + rand.IntN(maxPort-NumPorts-freeport.Low)
 		free := true
 		for _, addr := range (Ports{Base: base}).All() {
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
+			if !freeport.Free(addr) {
 				free = false
 				break
 			}
-			l.Close()
 		}
 		if free {
 			return base, nil
 		}
 	}
-	return 0, errors.New("no free block of ports for a cluster between 20000 and 32767")
+	return 0, fmt.Errorf("no free block of ports for a cluster between %d and %d", freeport.Low, maxPort)
 }

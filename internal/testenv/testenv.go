@@ -24,6 +24,7 @@ import (
 
 	"filesight/internal/codec"
 	"filesight/internal/codec/codectest"
+	"filesight/internal/freeport"
 	"filesight/internal/temporalclient"
 	"filesight/workflows"
 )
@@ -62,16 +63,16 @@ func TemporalCLI(t testing.TB) string {
 	return p
 }
 
-// FreeAddr returns a free 127.0.0.1:port. The port may be taken again
-// before use; callers that can, should listen on :0 instead.
+// FreeAddr returns a free 127.0.0.1:port below the kernel's ephemeral
+// range (see freeport), for a server the test starts as a separate process.
+// Callers that listen themselves should listen on :0 instead.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // Temporal is a running dev server.

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/freeport"
 	"filesight/internal/localbox"
 	"filesight/internal/secret"
 )
@@ -85,13 +86,13 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Start starts localbox on 127.0.0.1 (a free port) with its data in
+// Start starts localbox on 127.0.0.1 (a free port below the ephemeral range) with its data in
 // t.TempDir() and random credentials, and closes it when the test ends.
 // Webhook retries default to 50ms, 100ms, 200ms (4 attempts) so tests stay
 // fast; pass options to change that.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := freeport.Listen() // the same port again after Restart
 	if err != nil {
 		t.Fatalf("localbox: listening: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"filesight/internal/freeport"
 	"filesight/internal/mlengine"
 	"filesight/internal/secret"
 )
@@ -108,7 +109,7 @@ func (ts *Server) start(t testing.TB) {
 // listen takes a fresh port the first time and the same port after Restart.
 func (ts *Server) listen(t testing.TB) (net.Listener, error) {
 	if ts.addr == "" {
-		return net.Listen("tcp", "127.0.0.1:0")
+		return freeport.Listen()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
