@@ -64,6 +64,19 @@ type harnessConfig struct {
 	// wrap, when set, stands between the activities and each fake provider
 	// (to lose an answer, fail a call).
 	wrap func(provider.Provider) provider.Provider
+	// parents are more workflows to register (before the harness's mocks,
+	// as the test environment requires), by name.
+	parents map[string]any
+}
+
+// withParent registers a workflow that runs ProcessFile as its child.
+func withParent(name string, wf any) harnessOption {
+	return func(c *harnessConfig) {
+		if c.parents == nil {
+			c.parents = map[string]any{}
+		}
+		c.parents[name] = wf
+	}
 }
 
 // withWrappedProviders puts wrap between the activities and every provider.
@@ -138,6 +151,9 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 		// A real deadlock still fails the test, after this long.
 		DeadlockDetectionTimeout: testDeadlockTimeout})
 	workflows.Register(env, acts)
+	for name, wf := range cfg.parents {
+		env.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
+	}
 	h.sem = newFakeSemaphore(env)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.WorkflowID(fileID, versionID), TaskQueue: workflows.TaskQueue})
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
@@ -152,12 +168,15 @@ func newHarness(t *testing.T, plan activitiestest.Plan, opts ...harnessOption) *
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		// One entry per upsert: "Name=value" per attribute, space-separated.
 		sas := args.Get(0).(temporal.SearchAttributes)
+		var set []string
 		for _, name := range []string{workflows.SearchAttrFileID, workflows.SearchAttrMediaKind, workflows.SearchAttrStage} {
 			if v, ok := sas.GetKeyword(temporal.NewSearchAttributeKeyKeyword(name)); ok {
-				h.sa = append(h.sa, name+"="+v)
+				set = append(set, name+"="+v)
 			}
 		}
+		h.sa = append(h.sa, strings.Join(set, " "))
 	}).Return(nil).Maybe()
 	return h
 }

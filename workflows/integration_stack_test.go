@@ -114,7 +114,7 @@ func startStack(t *testing.T) *stack {
 
 	// The starter, as in production: it starts workflows and turns signed
 	// provider callbacks into signals.
-	s.svc = starter.NewService(s.c, starter.Options{SetFileIDAttribute: true, Logger: log})
+	s.svc = starter.NewService(s.c, starter.Options{SetSearchAttributes: true, Logger: log})
 	cbVerifier := signature.NewVerifier([]byte(s.ml.CallbackKey), nil)
 	h, err := starter.NewHandler(starter.HandlerConfig{
 		Service: s.svc, BoxVerifier: box.NewWebhookVerifier(s.lb.WebhookPrimaryKey, s.lb.WebhookSecondaryKey),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,12 +86,19 @@ func TestIntegration(t *testing.T) {
 		}
 		s.assertNoLiveTokens(ctx, in.FileID)
 		h := s.record(ctx, id, "success")
-		// The plan is one local-activity marker after the version marker;
-		// the provider-facing activities ran on mlengine's task queue.
+		// Two version markers (stage upserts, plan) and the plan's
+		// local-activity marker; the provider-facing activities ran on
+		// mlengine's task queue. The starter set FileID and Stage, so the
+		// run upserted Stage twice (processing with MediaKind, done), and
+		// the SDK TemporalChangeVersion once per change.
 		var markers, onProviderQueue int
+		var upserts []string
 		for _, e := range h.Events {
 			if e.GetEventType() == enumspb.EVENT_TYPE_MARKER_RECORDED {
 				markers++
+			}
+			if u := e.GetUpsertWorkflowSearchAttributesEventAttributes(); u != nil {
+				upserts = append(upserts, strings.Join(slices.Sorted(maps.Keys(u.GetSearchAttributes().GetIndexedFields())), "+"))
 			}
 			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
 				switch a.ActivityType.GetName() {
@@ -106,8 +114,12 @@ func TestIntegration(t *testing.T) {
 				}
 			}
 		}
-		if markers != 2 || onProviderQueue < 2 {
-			t.Errorf("%d markers (want 2: version, plan), %d activities on the provider's queue", markers, onProviderQueue)
+		if markers != 3 || onProviderQueue < 2 {
+			t.Errorf("%d markers (want 3: two versions, plan), %d activities on the provider's queue", markers, onProviderQueue)
+		}
+		wantUpserts := []string{"TemporalChangeVersion", "TemporalChangeVersion", "MediaKind+Stage", "Stage"}
+		if !slices.Equal(upserts, wantUpserts) {
+			t.Errorf("search attribute upserts %v, want %v", upserts, wantUpserts)
 		}
 	})
 
@@ -318,8 +330,8 @@ func TestIntegration(t *testing.T) {
 				markers++
 			}
 		}
-		if markers != 3 {
-			t.Errorf("%d marker events, want 3 (the versions of the plan and of the resubmission, the plan)", markers)
+		if markers != 4 {
+			t.Errorf("%d marker events, want 4 (the versions of the stage upserts, the plan and the resubmission; the plan)", markers)
 		}
 	})
 

@@ -32,6 +32,13 @@ const (
 	// before submission). Runs recorded before run the pipeline as it is,
 	// every activity on the workflow's queue.
 	changeProviderPlan = "provider-plan"
+	// changeStageUpserts: the search attributes are upserted only where a
+	// user filters on them (publishedStage): FileID and Stage at the start
+	// unless the starter set them, MediaKind with Stage "processing", and
+	// the final Stage; the stages between live in the progress query and
+	// the UI's current details only. Each upsert is a history event and a
+	// visibility write. Runs recorded before upsert every stage as it comes.
+	changeStageUpserts = "stage-upserts-at-transitions"
 )
 
 // ProcessFile is the workflow of one file version: steps 1–6 of docs/architecture.md.
@@ -66,8 +73,13 @@ func ProcessFile(ctx workflow.Context, in ProcessFileInput) (*ProcessFileResult,
 			r.onCallback(ctx, cb)
 		}
 	})
-	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrFileID).ValueSet(in.FileID))
-	r.setStage(ctx, StageStarting)
+	r.fewerUpserts = workflow.GetVersion(ctx, changeStageUpserts, workflow.DefaultVersion, 1) >= 1
+	if r.fewerUpserts {
+		r.publishStart(ctx)
+	} else {
+		r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrFileID).ValueSet(in.FileID))
+		r.setStage(ctx, StageStarting)
+	}
 
 	res, err := r.process(ctx)
 	return r.finish(ctx, res, err)
@@ -109,6 +121,11 @@ type run struct {
 	cardsStarted bool
 	// grantsListened is set once the goroutine receiving lease grants runs.
 	grantsListened bool
+	// fewerUpserts is set when the run upserts its search attributes only
+	// at published stages (changeStageUpserts); pending holds what waits
+	// for the next one.
+	fewerUpserts bool
+	pending      []temporal.SearchAttributeUpdate
 }
 
 // process runs steps 1–5. It returns the result, or an error (cancellation
@@ -147,8 +164,7 @@ func (r *run) process(ctx workflow.Context) (*ProcessFileResult, error) {
 			Message: fmt.Sprintf("File %s is now at version %s; version %s is not analysed.", r.in.FileID, info.FileVersionID, r.in.FileVersionID)}, nil
 	}
 	kind, reason := r.opts.classify(info.Name, info.Extension, info.Size)
-	r.mediaKind = kind
-	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrMediaKind).ValueSet(string(kind)))
+	r.setMediaKind(ctx, kind)
 	if kind == MediaUnsupported {
 		r.revoke(ctx, read)
 		r.cardsStarted = true

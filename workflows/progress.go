@@ -15,15 +15,76 @@ import (
 // details" the Temporal UI shows, and the progress query. None of it holds
 // a secret: tokens appear by fingerprint.
 
+// setStage moves the run to stage. Runs recorded before
+// changeStageUpserts upsert every stage; the others only the published
+// ones, together with whatever waits in r.pending, in one upsert.
 func (r *run) setStage(ctx workflow.Context, stage Stage) {
 	r.stage = stage
-	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(string(stage)))
+	switch {
+	case !r.fewerUpserts:
+		r.upsert(ctx, stageAttribute(stage))
+	case publishedStage(stage):
+		r.upsert(ctx, append(r.pending, stageAttribute(stage))...)
+		r.pending = nil
+	}
 	r.updateDetails(ctx)
 }
 
-func (r *run) upsert(ctx workflow.Context, u temporal.SearchAttributeUpdate) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, u); err != nil {
-		workflow.GetLogger(ctx).Warn("upserting a search attribute failed", "error", err)
+// setMediaKind records the kind; the MediaKind search attribute goes out
+// at once (runs recorded before changeStageUpserts) or with the next
+// published stage.
+func (r *run) setMediaKind(ctx workflow.Context, kind MediaKind) {
+	r.mediaKind = kind
+	u := temporal.NewSearchAttributeKeyKeyword(SearchAttrMediaKind).ValueSet(string(kind))
+	if r.fewerUpserts {
+		r.pending = append(r.pending, u)
+		return
+	}
+	r.upsert(ctx, u)
+}
+
+// publishStart makes the run findable by FileID and Stage from its first
+// workflow task: one upsert of what the start did not already set (the
+// starter sets both unless STARTER_SET_SEARCH_ATTRIBUTES=false), none when
+// it set both.
+func (r *run) publishStart(ctx workflow.Context) {
+	r.stage = StageStarting
+	fileID := temporal.NewSearchAttributeKeyKeyword(SearchAttrFileID)
+	stage := temporal.NewSearchAttributeKeyKeyword(SearchAttrStage)
+	set := workflow.GetTypedSearchAttributes(ctx)
+	var us []temporal.SearchAttributeUpdate
+	if v, ok := set.GetKeyword(fileID); !ok || v != r.in.FileID {
+		us = append(us, fileID.ValueSet(r.in.FileID))
+	}
+	if v, ok := set.GetKeyword(stage); !ok || v != string(StageStarting) {
+		us = append(us, stageAttribute(StageStarting))
+	}
+	if len(us) > 0 {
+		r.upsert(ctx, us...)
+	}
+	r.updateDetails(ctx)
+}
+
+// publishedStage reports whether a stage is one users filter on, and so
+// upserted as the Stage search attribute: "starting" (the start),
+// "processing" (the jobs run at the providers) and the final stages. The
+// others last a workflow task or two and show only in the progress query
+// and the UI.
+func publishedStage(s Stage) bool {
+	switch s {
+	case StageDescribing, StageSubmitting, StageWriting, StageCleaningUp:
+		return false
+	}
+	return true
+}
+
+func stageAttribute(s Stage) temporal.SearchAttributeUpdate {
+	return temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(string(s))
+}
+
+func (r *run) upsert(ctx workflow.Context, us ...temporal.SearchAttributeUpdate) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, us...); err != nil {
+		workflow.GetLogger(ctx).Warn("upserting search attributes failed", "error", err)
 	}
 }
 

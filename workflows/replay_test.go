@@ -62,9 +62,21 @@ func productionConverter(t *testing.T) converter.DataConverter {
 	return codec.NewDataConverter(kr, codec.Options{Compress: true})
 }
 
-// recorded are the corpus' current histories, recorded with sealed tokens
-// and the provider plan (changeProviderPlan).
+// recorded are the corpus' current histories, recorded with sealed tokens,
+// the provider plan (changeProviderPlan) and search attributes upserted at
+// published stages only (changeStageUpserts).
 var recorded = []string{"success", "partial-failure", "cancelled", "job-timeout", "resubmission", "capped"}
+
+// beforeStageUpserts are the same runs recorded before changeStageUpserts
+// (every stage upserted as it came): kept, so that runs started then keep
+// replaying.
+func beforeStageUpserts() []string {
+	out := make([]string, len(recorded))
+	for i, n := range recorded {
+		out[i] = n + ".before-stage-upserts"
+	}
+	return out
+}
 
 // beforePlan are the runs of the corpus that were also recorded before
 // the provider plan (capped needs it, so it has no older recording).
@@ -99,7 +111,7 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range slices.Concat(recorded, sealedBeforePlanRecordings(), clearTokenRecordings()) {
+	for _, want := range slices.Concat(recorded, beforeStageUpserts(), sealedBeforePlanRecordings(), clearTokenRecordings()) {
 		found := false
 		for _, p := range paths {
 			found = found || filepath.Base(p) == want+".json"
@@ -239,7 +251,7 @@ func decodedPayloads(t *testing.T, path string) []byte {
 // readable); the older one carries them in clear, so the replay test
 // covers both.
 func TestRecordedHistoriesCarrySealedTokens(t *testing.T) {
-	for _, name := range slices.Concat(recorded, sealedBeforePlanRecordings()) {
+	for _, name := range slices.Concat(recorded, beforeStageUpserts(), sealedBeforePlanRecordings()) {
 		data := decodedPayloads(t, filepath.Join("testdata", name+".json"))
 		if bytes.Contains(data, []byte(`"access_token"`)) || !bytes.Contains(data, []byte(`"sealed":"`+tokenseal.Prefix)) {
 			t.Errorf("%s.json: tokens are not sealed", name)
@@ -251,4 +263,56 @@ func TestRecordedHistoriesCarrySealedTokens(t *testing.T) {
 			t.Errorf("%s.json: not a recording with tokens in clear", name)
 		}
 	}
+}
+
+// The corpus covers both sides of changeStageUpserts: the current
+// recordings carry its version marker and upsert Stage at most three
+// times (start, processing, end), each upsert a single event; the older
+// ones have no marker and upsert every stage.
+func TestRecordedHistoriesCoverStageUpserts(t *testing.T) {
+	for _, tc := range []struct {
+		names        []string
+		marker       bool
+		minUp, maxUp int // upserts that set Stage
+	}{
+		{recorded, true, 1, 3},
+		{beforeStageUpserts(), false, 5, 100},
+	} {
+		for _, name := range tc.names {
+			marker, stageUpserts := stageUpsertsOf(t, filepath.Join("testdata", name+".json"))
+			if marker != tc.marker {
+				t.Errorf("%s.json: version marker stage-upserts-at-transitions present = %v, want %v", name, marker, tc.marker)
+			}
+			if stageUpserts < tc.minUp || stageUpserts > tc.maxUp {
+				t.Errorf("%s.json: %d upserts of Stage, want %d–%d", name, stageUpserts, tc.minUp, tc.maxUp)
+			}
+		}
+	}
+}
+
+// stageUpsertsOf reads a recorded history: whether it recorded the change
+// stage-upserts-at-transitions, and how many upserts set Stage.
+func stageUpsertsOf(t *testing.T, path string) (marker bool, stageUpserts int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, e := range h.GetEvents() {
+		// The marker's details are encrypted like every payload; the SDK
+		// also upserts the change in TemporalChangeVersion, which is not.
+		if u := e.GetUpsertWorkflowSearchAttributesEventAttributes(); u != nil {
+			fields := u.GetSearchAttributes().GetIndexedFields()
+			if _, ok := fields[workflows.SearchAttrStage]; ok {
+				stageUpserts++
+			}
+			marker = marker || bytes.Contains(fields["TemporalChangeVersion"].GetData(), []byte(`"stage-upserts-at-transitions-`))
+		}
+	}
+	return marker, stageUpserts
 }

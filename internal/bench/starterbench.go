@@ -269,12 +269,12 @@ func baselineService(ctx context.Context, s *system) (*directStarts, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &directStarts{tc: tc, svc: starter.NewService(tc, starter.Options{SetFileIDAttribute: true})}
+	d := &directStarts{tc: tc, svc: starter.NewService(tc, starter.Options{SetSearchAttributes: true})}
 	// A new namespace is known to the frontend once its namespace cache
 	// has refreshed (up to about 10 s); then its search attribute.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		_, err := cluster.EnsureSearchAttributes(ctx, s.tc, baselineNamespace, cluster.SearchAttributes{workflows.SearchAttrFileID})
+		_, err := cluster.EnsureSearchAttributes(ctx, s.tc, baselineNamespace, cluster.SearchAttributes{workflows.SearchAttrFileID, workflows.SearchAttrStage})
 		if err == nil {
 			_, err = d.svc.Start(ctx, workflows.ProcessFileInput{FileID: "1", FileVersionID: fmt.Sprint(time.Now().UnixNano())})
 		}

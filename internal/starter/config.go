@@ -32,8 +32,8 @@ type Config struct {
 	Extensions []string `env:"STARTER_EXTENSIONS"`
 	// MaxFileSize, when positive, skips larger files (bytes).
 	MaxFileSize int64 `env:"STARTER_MAX_FILE_SIZE, default=0"`
-	// SetFileIDAttribute sets the FileID search attribute at start.
-	SetFileIDAttribute bool `env:"STARTER_SET_FILEID_ATTRIBUTE, default=true"`
+	// SetSearchAttributes sets the FileID and Stage search attributes at start.
+	SetSearchAttributes bool `env:"STARTER_SET_SEARCH_ATTRIBUTES, default=true"`
 	// ShutdownTimeout bounds the graceful drain of in-flight requests.
 	ShutdownTimeout time.Duration `env:"STARTER_SHUTDOWN_TIMEOUT, default=20s"`
 	// LogLevel of the starter's slog handler (debug, info, warn, error).
@@ -90,9 +90,9 @@ func (c Config) ValidateServe() error {
 // ServiceOptions derives the core's options.
 func (c Config) ServiceOptions() Options {
 	return Options{
-		Triggers:           c.Triggers,
-		Filter:             Filter{Extensions: c.Extensions, MaxSize: c.MaxFileSize},
-		Timeout:            c.TemporalTimeout,
-		SetFileIDAttribute: c.SetFileIDAttribute,
+		Triggers:            c.Triggers,
+		Filter:              Filter{Extensions: c.Extensions, MaxSize: c.MaxFileSize},
+		Timeout:             c.TemporalTimeout,
+		SetSearchAttributes: c.SetSearchAttributes,
 	}
 }

@@ -354,7 +354,7 @@ func TestBoxWebhookRedeliveryIsNoOp(t *testing.T) {
 
 func TestBoxWebhookStartOptions(t *testing.T) {
 	fake := newFakeTemporal()
-	srv := newTestServer(t, fake, starter.Options{SetFileIDAttribute: true})
+	srv := newTestServer(t, fake, starter.Options{SetSearchAttributes: true})
 	body := boxEventJSON(t, "ev-9", "FILE.UPLOADED", "500", "600", "keynote.mov", 2048)
 	hdr := http.Header{}
 	signBox(hdr, body, time.Now(), primaryKey, "")
@@ -373,6 +373,9 @@ func TestBoxWebhookStartOptions(t *testing.T) {
 	}
 	if v, ok := o.TypedSearchAttributes.GetKeyword(fileIDKey()); !ok || v != "500" {
 		t.Errorf("FileID search attribute = %q, %v", v, ok)
+	}
+	if v, ok := o.TypedSearchAttributes.GetKeyword(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrStage)); !ok || v != string(workflows.StageStarting) {
+		t.Errorf("Stage search attribute = %q, %v, want %q", v, ok, workflows.StageStarting)
 	}
 	want := workflows.ProcessFileInput{FileID: "500", FileVersionID: "600", FileName: "keynote.mov", ParentFolderID: "77",
 		Size: 2048, Source: "webhook", EventID: "ev-9", Trigger: "FILE.UPLOADED"}

@@ -39,7 +39,7 @@ func realStarter(t testing.TB) (*testenv.Temporal, *httptest.Server) {
 func serveStarter(t testing.TB, tc starter.TemporalClient) *httptest.Server {
 	t.Helper()
 	h, err := starter.NewHandler(starter.HandlerConfig{
-		Service:       starter.NewService(tc, starter.Options{SetFileIDAttribute: true}),
+		Service:       starter.NewService(tc, starter.Options{SetSearchAttributes: true}),
 		BoxVerifier:   box.NewWebhookVerifier(secret.String(primaryKey), secret.String(secondaryKey)),
 		ParseBoxEvent: starter.ParseBoxEvent,
 		Callbacks:     map[string]starter.CallbackProvider{"mlengine": starter.MLEngineCallbacks(callbackKey, "")},

@@ -130,11 +130,12 @@ type Options struct {
 	// Timeout bounds each call to Temporal, so a webhook is answered well
 	// within Box's 30 s even when Temporal hangs. Default 10 s.
 	Timeout time.Duration
-	// SetFileIDAttribute sets the FileID search attribute at start, so the
-	// workflow is searchable before its first task runs. It needs the
-	// attribute registered on the namespace (it is, in the dev stack).
-	SetFileIDAttribute bool
-	Logger             *slog.Logger
+	// SetSearchAttributes sets the FileID and Stage ("starting") search
+	// attributes at start, so the workflow is searchable before its first
+	// task runs and need not upsert them itself. It needs the attributes
+	// registered on the namespace (they are, in the dev stack and cluster).
+	SetSearchAttributes bool
+	Logger              *slog.Logger
 }
 
 // Service holds the start and signal logic.
@@ -234,9 +235,10 @@ func (s *Service) Start(ctx context.Context, in workflows.ProcessFileInput, so .
 		StaticSummary:                            Summary(in),
 		StaticDetails:                            Details(in),
 	}
-	if s.opts.SetFileIDAttribute {
+	if s.opts.SetSearchAttributes {
 		wo.TypedSearchAttributes = temporal.NewSearchAttributes(
 			temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrFileID).ValueSet(in.FileID),
+			temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrStage).ValueSet(string(workflows.StageStarting)),
 		)
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)

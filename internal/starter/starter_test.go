@@ -62,7 +62,7 @@ func TestStartValidatesAndRerunPolicy(t *testing.T) {
 		t.Error("already-started must surface as an error to tell duplicates apart")
 	}
 	if fake.starts[0].TypedSearchAttributes.Size() != 0 {
-		t.Error("FileID attribute set although SetFileIDAttribute is off")
+		t.Error("search attributes set although SetSearchAttributes is off")
 	}
 }
 

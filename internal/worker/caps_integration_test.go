@@ -40,7 +40,7 @@ func TestProviderCapAcrossWorkers(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// The starter: mlengine's signed callbacks become signals.
-	svc := starter.NewService(c, starter.Options{SetFileIDAttribute: true, Logger: log})
+	svc := starter.NewService(c, starter.Options{SetSearchAttributes: true, Logger: log})
 	v := signature.NewVerifier([]byte(ml.CallbackKey), nil)
 	h, err := starter.NewHandler(starter.HandlerConfig{
 		Service: svc, BoxVerifier: box.NewWebhookVerifier(lb.WebhookPrimaryKey, lb.WebhookSecondaryKey), ParseBoxEvent: starter.ParseBoxEvent, Logger: log,

@@ -72,7 +72,7 @@ func TestVaultEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	st := startertest.Start(t, tc, starter.Options{SetFileIDAttribute: true})
+	st := startertest.Start(t, tc, starter.Options{SetSearchAttributes: true})
 	lb := localboxtest.Start(t, localboxtest.WithConfig(func(c *localbox.Config) {
 		c.WebhookPrimaryKey, c.WebhookSecondaryKey = st.WebhookPrimaryKey, st.WebhookSecondaryKey
 	}))
