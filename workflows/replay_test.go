@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -210,9 +211,9 @@ func TestReplayIsNotTimed(t *testing.T) {
 	}
 }
 
-// decodedPayloads decodes every payload of a recorded history with the
-// codec keys alone, as the Temporal UI, the CLI or the codec server would.
-func decodedPayloads(t *testing.T, path string) []byte {
+// readHistory reads a history file in the format of `temporal workflow
+// show -o json`.
+func readHistory(t *testing.T, path string) *historypb.History {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -223,6 +224,14 @@ func decodedPayloads(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+	return h
+}
+
+// decodedPayloads decodes every payload of a recorded history with the
+// codec keys alone, as the Temporal UI, the CLI or the codec server would.
+func decodedPayloads(t *testing.T, path string) []byte {
+	t.Helper()
+	h := readHistory(t, path)
 	payloads, err := tokensealtest.HistoryPayloads(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
@@ -294,15 +303,7 @@ func TestRecordedHistoriesCoverStageUpserts(t *testing.T) {
 // stage-upserts-at-transitions, and how many upserts set Stage.
 func stageUpsertsOf(t *testing.T, path string) (marker bool, stageUpserts int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	h := readHistory(t, path)
 	for _, e := range h.GetEvents() {
 		// The marker's details are encrypted like every payload; the SDK
 		// also upserts the change in TemporalChangeVersion, which is not.
