@@ -33,17 +33,18 @@ flags:
 `
 
 type options struct {
-	ml           mlOptions
-	longMinutes  float64
-	files        int
-	orchRounds   int
-	deliveries   int
-	startRounds  int
-	rssWorkflows int
-	rssSample    time.Duration
-	binDir       string
-	write        string
-	keepSystem   bool
+	ml            mlOptions
+	longMinutes   float64
+	files         int
+	orchRounds    int
+	clusterRounds int
+	deliveries    int
+	startRounds   int
+	rssWorkflows  int
+	rssSample     time.Duration
+	binDir        string
+	write         string
+	keepSystem    bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,7 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.via, "via", "http", "mlengine: http: submit to an mlengine server started in the engine process; direct: call analyze.Run")
 	fs.Float64Var(&o.longMinutes, "long-minutes", 60, "mlengine_rss_long: length of the long recording in minutes")
 	fs.IntVar(&o.files, "files", 300, "orchestration: files per side and round")
-	fs.IntVar(&o.orchRounds, "orchestration-rounds", 2, "orchestration: rounds (the order of filesight and baseline alternates); the cluster runs 1")
+	fs.IntVar(&o.orchRounds, "orchestration-rounds", 2, "orchestration: rounds (the order of filesight and baseline alternates)")
+	fs.IntVar(&o.clusterRounds, "cluster-rounds", 2, "orchestration_cluster: rounds (the order alternates)")
 	fs.IntVar(&o.deliveries, "deliveries", 1000, "starter: deliveries per side and round")
 	fs.IntVar(&o.startRounds, "starter-rounds", 2, "starter: rounds (the order alternates)")
 	fs.IntVar(&o.rssWorkflows, "rss-workflows", 1000, "worker_rss: runs in flight")
@@ -223,5 +225,5 @@ func clusterOrchestration(ctx context.Context, out io.Writer, o options) (figure
 	}
 	defer s.stop(o.keepSystem)
 	progressf(out, "cluster up in %s", time.Since(began).Round(100*time.Millisecond))
-	return runOrchestration(ctx, out, s, orchOptions{Name: "orchestration_cluster", Files: o.files, Rounds: 1})
+	return runOrchestration(ctx, out, s, orchOptions{Name: "orchestration_cluster", Files: o.files, Rounds: o.clusterRounds})
 }
