@@ -48,7 +48,6 @@ func (r *run) setMediaKind(ctx workflow.Context, kind MediaKind) {
 // starter sets both unless STARTER_SET_SEARCH_ATTRIBUTES=false), none when
 // it set both.
 func (r *run) publishStart(ctx workflow.Context) {
-	r.stage = StageStarting
 	fileID := temporal.NewSearchAttributeKeyKeyword(SearchAttrFileID)
 	stage := temporal.NewSearchAttributeKeyKeyword(SearchAttrStage)
 	set := workflow.GetTypedSearchAttributes(ctx)

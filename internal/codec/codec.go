@@ -311,13 +311,13 @@ func (z *zlibCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, e
 	}
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		if proto.Size(p) < minCompressSize {
-			out[i] = p
-			continue
-		}
 		raw, err := proto.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("codec: serializing payload: %w", err)
+		}
+		if len(raw) < minCompressSize {
+			out[i] = p
+			continue
 		}
 		var buf bytes.Buffer
 		if err := z.deflate(&buf, raw); err != nil {

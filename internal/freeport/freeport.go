@@ -31,13 +31,13 @@ const attempts = 100
 // Addr returns a 127.0.0.1:port address on which nothing listens now, with
 // the port taken at random from [Low, High).
 func Addr() (string, error) {
-	for range attempts {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(Low+rand.IntN(High-Low)))
-		if Free(addr) {
-			return addr, nil
-		}
+	ln, err := Listen()
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no free port on 127.0.0.1 between %d and %d after %d tries", Low, High-1, attempts)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
 }
 
 // Free reports whether addr can be listened on now.
