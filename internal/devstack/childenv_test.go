@@ -110,14 +110,7 @@ func TestProgramVarsAreWhatTheProgramsRead(t *testing.T) {
 }
 
 func TestChildEnvHoldsOnlyWhatTheChildReads(t *testing.T) {
-	dir := t.TempDir()
-	env, err := LoadEnvFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Resolve(env, dir, ModeDev); err != nil {
-		t.Fatal(err)
-	}
+	env, dir := resolvedEnv(t, ModeDev)
 	s := &Stack{env: env, dataDir: dir}
 	t.Setenv("MLENGINE_CONCURRENCY", "1")                   // a setting exported before make up
 	t.Setenv("MLENGINE_API_KEY", "from-the-shell-not-used") // dev.env wins

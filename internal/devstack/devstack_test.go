@@ -129,11 +129,7 @@ func TestResolveRejectsBadAddress(t *testing.T) {
 // CLUSTER_PORT_BASE, away from make up's ports, and the database password
 // is generated once.
 func TestResolveCluster(t *testing.T) {
-	dir := t.TempDir()
-	env, _ := LoadEnvFile(filepath.Join(dir, "dev.env"))
-	if err := Resolve(env, dir, ModeCluster); err != nil {
-		t.Fatal(err)
-	}
+	env, dir := resolvedEnv(t, ModeCluster)
 	get := func(k string) string { v, _ := env.Get(k); return v }
 	want := map[string]string{
 		"CLUSTER_PORT_BASE": "17200", "CLUSTER_POSTGRES_ADDR": "127.0.0.1:17200", "TEMPORAL_ADDRESS": "127.0.0.1:17201",
@@ -325,18 +321,26 @@ func TestWithoutNamesProgramsAndTheirAddresses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Fatalf("Start with an unknown program in Without: %v", err)
 	}
-	dir := t.TempDir()
-	env, err := LoadEnvFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Resolve(env, dir, ModeDev); err != nil {
-		t.Fatal(err)
-	}
+	env, _ := resolvedEnv(t, ModeDev)
 	s := &Stack{opts: Options{Without: []string{"mlengine"}}, env: env}
 	for _, a := range s.listenAddrs() {
 		if a.key == "MLENGINE_ADDR" {
 			t.Errorf("mlengine's address is checked although mlengine is not started")
 		}
 	}
+}
+
+// resolvedEnv is a fresh dev.env in a temporary data directory with every
+// setting of mode resolved, and that directory.
+func resolvedEnv(t *testing.T, mode Mode) (*EnvFile, string) {
+	t.Helper()
+	dir := t.TempDir()
+	env, err := LoadEnvFile(filepath.Join(dir, "dev.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Resolve(env, dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return env, dir
 }
